@@ -1,0 +1,141 @@
+"""What every helper shares: error reporting, atomic writes, signals.
+
+A helper prints one summary line on success and one precise error line on
+failure (plus an optional `hint:` line).  Exit codes: 0 success, 1 failure,
+3 internal error (traceback only with ACIGEN_DEBUG=1), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class HelperError(Exception):
+    """A failure the user can act on; reported in one line."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP arrived; unwind through every `finally`."""
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so cleanup code runs."""
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGHUP, _raise_interrupted)
+
+
+def watch_for_orphaning() -> None:
+    """Stop this helper when the ninja that started it dies.
+
+    Ninja reads a job's output through a pipe.  If ninja is killed with
+    SIGKILL it cannot signal its jobs, but the pipe's read end closes: poll
+    reports POLLERR on our write end and we interrupt ourselves, so no
+    orphaned step keeps running (and mounting, and writing) behind the user.
+    """
+    try:
+        if not _is_pipe(1):
+            return
+    except OSError:
+        return
+    poller = select.poll()
+    poller.register(1, 0)  # POLLERR and POLLHUP are always reported
+
+    def wait() -> None:
+        while True:
+            for _fd, events in poller.poll():
+                if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+
+    threading.Thread(target=wait, name="orphan-watch", daemon=True).start()
+
+
+def _is_pipe(fd: int) -> bool:
+    import stat
+    return stat.S_ISFIFO(os.fstat(fd).st_mode)
+
+
+def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
+    """Run a helper's body and map its outcome to one line and an exit code."""
+    install_signal_handlers()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return body(args)
+    except HelperError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted):
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # an acigen bug: say so, traceback on request
+        if os.environ.get("ACIGEN_DEBUG"):
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: rerun with ACIGEN_DEBUG=1 for a traceback, and report it",
+              file=sys.stderr)
+        return 3
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write PATH so that readers see the old file or the whole new one."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def remove_file(path: str) -> None:
+    _unlink_quietly(path)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as src:
+            return json.load(src)
+    except FileNotFoundError:
+        raise HelperError(f"{path}: no such file",
+                          hint="regenerate the build files by running acigen again") from None
+
+
+def write_depfile(path: str, target: str, inputs: Sequence[str]) -> None:
+    """A Makefile-syntax depfile, as ninja reads it (first target = TARGET)."""
+    def esc(name: str) -> str:
+        return name.replace("\\", "\\\\").replace(" ", "\\ ").replace("$", "$$") \
+                   .replace("#", "\\#")
+    lines = [f"{esc(target)}: \\"] + [f"  {esc(name)} \\" for name in sorted(set(inputs))]
+    atomic_write(path, ("\n".join(lines) + "\n\n").encode())

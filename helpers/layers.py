@@ -1,0 +1,192 @@
+"""Layers: each step owns a directory holding only its changes.
+
+A layer directory `LAYER/` holds `tree/` (the step's own changes: the
+overlayfs upper dir), `work/` (overlayfs' work dir) and `mnt/` (where the
+merged view is mounted).  A step sees the merged view of the layers below it
+plus its own; the mount lives in a private mount namespace, so it vanishes
+when the helper exits, however it exits.
+
+Copy mode (for build directories where overlayfs cannot be used, e.g. one
+that is itself on overlayfs): `tree/` holds the whole root, snapshotted from
+the parent's tree before the step runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+
+from acigen.helpers.common import HelperError
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+OVERLAYFS_MAGIC = 0x794C7630
+LAYER_MODES = ("auto", "overlay", "copy")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_in_private_namespace = False
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    enc = (lambda s: None if s is None else os.fsencode(s))
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
+                       enc(data)), f"mount {target}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def enter_private_mount_namespace() -> None:
+    """Give this process its own mount namespace; nothing we mount is
+    visible to (or left behind on) the host.
+
+    Call it in the main thread before any other thread starts: threads
+    created later inherit the namespace, earlier ones would not.
+    """
+    global _in_private_namespace
+    if _in_private_namespace:
+        return
+    if os.geteuid() != 0:
+        raise HelperError("this step needs root (it mounts the layers of the image)",
+                          hint="run the build with sudo")
+    unshare(CLONE_NEWNS)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _in_private_namespace = True
+
+
+def fs_magic(path: str) -> int:
+    buf = ctypes.create_string_buffer(256)  # struct statfs; f_type comes first
+    _check(_libc.statfs(os.fsencode(path), buf), f"statfs {path}")
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+def choose_mode(requested: str, layers_dir: str) -> str:
+    """overlay unless asked otherwise or the build dir is on overlayfs."""
+    if requested != "auto":
+        return requested
+    os.makedirs(layers_dir, exist_ok=True)
+    return "copy" if fs_magic(layers_dir) == OVERLAYFS_MAGIC else "overlay"
+
+
+def tree(layer: str) -> str:
+    return os.path.join(layer, "tree")
+
+
+def wipe(layer: str) -> None:
+    """Remove a layer's contents (an earlier, maybe interrupted, run)."""
+    if os.path.lexists(layer):
+        _make_removable(layer)
+        shutil.rmtree(layer)
+
+
+def _make_removable(layer: str) -> None:
+    # overlayfs leaves work/work with mode 000
+    work = os.path.join(layer, "work", "work")
+    if os.path.isdir(work) and not os.path.islink(work):
+        os.chmod(work, 0o700)
+
+
+@contextlib.contextmanager
+def locked(layer: str) -> Iterator[None]:
+    """Hold the layer's lock, so a leftover run of the same step (or a
+    second ninja) cannot write it at the same time."""
+    os.makedirs(os.path.dirname(layer) or ".", exist_ok=True)
+    with open(layer + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _overlay(lower: Sequence[str], mnt: str, upper: str | None = None,
+             work: str | None = None) -> None:
+    """Mount an overlay of LOWER (nearest first) at MNT.
+
+    Paths are passed relative to their common directory, which becomes our
+    working directory for the mount call: the option string is limited to a
+    page, and ',' or ':' in the build path would break it.
+    """
+    paths = [*lower] + ([upper, work] if upper else []) + [mnt]
+    base = os.path.commonpath([os.path.abspath(p) for p in paths])
+    rel = [os.path.relpath(os.path.abspath(p), base) for p in paths]
+    opts = "lowerdir=" + ":".join(rel[: len(lower)])
+    if upper:
+        opts += f",upperdir={rel[-3]},workdir={rel[-2]}"
+    opts += ",redirect_dir=off,index=off,metacopy=off"
+    old = os.getcwd()
+    os.chdir(base)
+    try:
+        mount("overlay", rel[-1], "overlay", MS_RDONLY if upper is None else 0, opts)
+    except OSError as exc:
+        raise HelperError(f"cannot mount the layers of the image: {exc}",
+                          hint="rerun acigen with --layer-mode copy") from None
+    finally:
+        os.chdir(old)
+
+
+@contextlib.contextmanager
+def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
+    """A fresh LAYER over LOWER (nearest first); yields the root to change."""
+    if not _in_private_namespace:
+        raise RuntimeError("enter_private_mount_namespace() first")
+    wipe(layer)
+    os.makedirs(tree(layer))
+    if mode == "copy":
+        if lower:
+            _snapshot(tree(lower[0]), tree(layer))
+        yield tree(layer)
+        return
+    if not lower:
+        yield tree(layer)
+        return
+    work, mnt = os.path.join(layer, "work"), os.path.join(layer, "mnt")
+    os.makedirs(work)
+    os.makedirs(mnt)
+    _overlay([tree(p) for p in lower], mnt, tree(layer), work)
+    yield mnt
+
+
+@contextlib.contextmanager
+def readonly_view(layers: Sequence[str], mode: str, mnt: str) -> Iterator[str]:
+    """The merged root of LAYERS (nearest first), read-only where mounted."""
+    if not layers:
+        raise HelperError("the image has no build steps, so no root filesystem")
+    missing = [p for p in layers if not os.path.isdir(tree(p))]
+    if missing:
+        raise HelperError(f"layer {missing[0]} is missing",
+                          hint="remove the build directory's stamps, or run `acigen clean`")
+    if mode == "copy" or len(layers) == 1:
+        yield tree(layers[0])
+        return
+    if not _in_private_namespace:
+        raise RuntimeError("enter_private_mount_namespace() first")
+    os.makedirs(mnt, exist_ok=True)
+    _overlay([tree(p) for p in layers], mnt)
+    yield mnt
+
+
+def _snapshot(src: str, dst: str) -> None:
+    """Copy a whole tree: owners, modes, times, xattrs, hard links, devices."""
+    result = subprocess.run(["cp", "-a", "--reflink=auto", src + "/.", dst + "/"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HelperError(f"cannot snapshot {src}: {result.stderr.strip()}")

@@ -1,0 +1,1 @@
+"""jinja2 templates of the generated files (installed as acigen.templates)."""

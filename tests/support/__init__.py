@@ -1,0 +1,1 @@
+"""Shared pieces for the tests: real root filesystems, servers, tools."""
