@@ -27,3 +27,8 @@ def no_mount_leaks():
     yield
     after = mountinfo()
     assert after == before, f"mounts left behind: {sorted(set(after) - set(before))}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true",
+                     help="rewrite tests/golden/*/expected from the current output")

@@ -1,0 +1,30 @@
+"""The errors acigen reports; a leaf module that imports nothing of acigen."""
+
+from __future__ import annotations
+
+
+class AcigenError(Exception):
+    """A problem the user can fix: one line, optionally a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def printable(text: str) -> str:
+    """TEXT with control characters escaped: an error stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class ManifestError(AcigenError):
+    """Bad input, located by file and JSON pointer (or line and column)."""
+
+    def __init__(self, file: str, where: str, message: str, hint: str | None = None) -> None:
+        where, message = printable(where), printable(message)
+        super().__init__(f"{file}:{where}: {message}" if where else f"{file}: {message}", hint)
+        self.file = file
+        self.where = where
+
+
+class UsageError(AcigenError):
+    """Options that do not fit together."""

@@ -1,0 +1,67 @@
+"""Load and validate a manifest file: appc ImageManifest + build steps."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from acigen import appc
+from acigen.errors import ManifestError
+from acigen.jsoncheck import Node, object_pairs
+from acigen.steps import Context, Step, parse_step
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: str                    # as given on the command line
+    name: str                    # the file's name without .json: names outputs
+    image: dict[str, Any]        # the manifest that goes into the image
+    steps: tuple[Step, ...]
+
+
+def read_document(path: str) -> Any:
+    try:
+        with open(path, "rb") as src:
+            data = src.read()
+    except OSError as exc:
+        raise ManifestError(path, "", f"cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+        return json.loads(text, object_pairs_hook=object_pairs,
+                          parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(path, f"byte {exc.start}", "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(path, f"{exc.lineno}:{exc.colno}",
+                            f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ManifestError(path, "", "invalid JSON: nested too deeply") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+def output_name(path: str) -> str:
+    base = os.path.basename(path)
+    return base[: -len(".json")] if base.endswith(".json") else base
+
+
+def load(path: str, ninja_dir: str, check_files: bool = True) -> Manifest:
+    """Read and check PATH; every problem is a ManifestError naming the
+    file and the JSON pointer of the offending value."""
+    root = Node(path, "", read_document(path))
+    fields = appc.check_manifest(root)
+    image = appc.image_manifest(root.value)
+    appc.check_labels(Node(path, "/labels", image["labels"]))
+    ctx = Context(manifest_dir=os.path.dirname(os.path.abspath(path)),
+                  ninja_dir=ninja_dir, app=image.get("app"), check_files=check_files)
+    steps_node = fields[appc.STEPS_KEY]
+    steps = tuple(parse_step(item, ctx, index + 1)
+                  for index, item in enumerate(steps_node.items()))
+    if not any(step.helper for step in steps):
+        raise steps_node.error("no step makes a root filesystem",
+                               "add an image, copy_host_files or create_python_env step")
+    return Manifest(path=path, name=output_name(path), image=image, steps=steps)

@@ -1,0 +1,245 @@
+"""Manifests -> build graph.  Pure: no I/O, no clock, no environment.
+
+Each step that changes the root filesystem owns a layer named by its chain
+key: a hash of the parent layer's key and the step's normalised definition
+(plus acigen's version).  Editing step k changes the keys of k..N and no
+others; two images whose steps share a prefix share those layers, emitted
+once.  Every path in the graph is relative to the ninja file's directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from acigen import __version__
+from acigen.errors import AcigenError
+from acigen.manifest import Manifest
+from acigen.steps import Step
+
+SHORT_TYPE = {"image": "image", "copy_host_files": "copy", "cmd": "cmd",
+              "ansible": "ansible", "extract": "extract", "create_python_env": "python"}
+RULE_OF_HELPER = {"unpack": "acigen_unpack", "copy_host": "acigen_copy",
+                  "chroot_run": "acigen_chroot", "extract": "acigen_extract",
+                  "python_env": "acigen_python_env"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the plan depends on besides the manifests."""
+
+    builddir: str                    # relative to the ninja dir
+    outputs: tuple[str, ...]         # one image path per manifest, relative
+    compression: str = "gzip"
+    layer_mode: str = "auto"
+    source_date_epoch: int = 0
+    fetch_jobs: int = 4
+    cache_dir: str | None = None
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Edge:
+    rule: str
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    implicit: tuple[str, ...] = ()
+    implicit_outputs: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    key: str
+    name: str                        # NN-type-KEY
+    step: Step
+    parent: Layer | None
+    stamp: str
+    step_file: str
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    manifest: str                    # relative path of the manifest file
+    output: str
+    top: Layer
+
+
+@dataclass
+class Graph:
+    fetches: list[Edge] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    layer_edges: list[Edge] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    image_edges: list[Edge] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)   # side files acigen writes
+    regen_inputs: list[str] = field(default_factory=list)
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def chain_key(parent: str | None, definition: dict[str, Any]) -> str:
+    payload = {"acigen": __version__, "parent": parent, "step": definition}
+    return hashlib.sha256(canonical(payload)).hexdigest()
+
+
+def pretty_json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+class Planner:
+    def __init__(self, options: Options, manifest_paths: list[str]) -> None:
+        self.opt = options
+        self.graph = Graph()
+        self.layers: dict[str, Layer] = {}
+        self.users: dict[str, list[str]] = {}
+        self.fetch_refs: dict[str, str] = {}
+        self.fetch_specs: dict[str, dict[str, Any]] = {}
+        self.manifest_paths = manifest_paths
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.opt.builddir, *parts)
+
+    # -- layers ------------------------------------------------------------
+
+    def add_manifest(self, manifest: Manifest, manifest_path: str, output: str) -> None:
+        parent: Layer | None = None
+        depth = 0
+        for step in manifest.steps:
+            if step.helper is None:
+                continue
+            depth += 1
+            parent = self.add_layer(step, parent, depth, manifest.name)
+        assert parent is not None  # manifest.load insists on one layer step
+        image = Image(manifest.name, manifest_path, output, parent)
+        self.graph.images.append(image)
+        self.add_pack(image, manifest)
+
+    def add_layer(self, step: Step, parent: Layer | None, depth: int, image: str) -> Layer:
+        key = chain_key(parent.key if parent else None, step.definition)
+        self.users.setdefault(key, [])
+        if image not in self.users[key]:
+            self.users[key].append(image)
+        if key in self.layers:
+            return self.layers[key]
+        name = f"{depth:02d}-{SHORT_TYPE[step.type]}-{key[:12]}"
+        layer = Layer(key, name, step, parent, self.path("layers", name + ".stamp"),
+                      self.path("steps", name + ".json"))
+        self.layers[key] = layer
+        self.graph.layers.append(layer)
+        return layer
+
+    def layer_dir(self, layer: Layer) -> str:
+        return self.path("layers", layer.name)
+
+    def chain(self, layer: Layer | None) -> list[Layer]:
+        out = []
+        while layer is not None:
+            out.append(layer)
+            layer = layer.parent
+        return out
+
+    def layer_edge(self, layer: Layer) -> Edge:
+        step = layer.step
+        definition = dict(step.definition)
+        implicit = [layer.parent.stamp] if layer.parent else []
+        if step.url:
+            ref = self.add_fetch(step)
+            definition["ref"] = ref
+            implicit.append(ref)
+        spec = {"acigen": __version__, "layer": self.layer_dir(layer),
+                "lower": [self.layer_dir(p) for p in self.chain(layer.parent)],
+                "layer_mode": self.opt.layer_mode,
+                "log": self.path("logs", layer.name + ".log"), "step": definition}
+        self.graph.files[layer.step_file] = pretty_json(spec)
+        images = ", ".join(self.users[layer.key])
+        return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),
+                    tuple(implicit + list(step.inputs)),
+                    description=f"{images}: step {step.index} {step.type} {step.summary}")
+
+    # -- downloads -----------------------------------------------------------
+
+    def add_fetch(self, step: Step) -> str:
+        url = step.url or ""
+        pin = {k: step.definition[k] for k in ("sha256", "sha512") if k in step.definition}
+        if url in self.fetch_refs:
+            known = self.fetch_specs[url]
+            for algo, digest in pin.items():
+                if known.get(algo, digest) != digest:
+                    raise AcigenError(f"{url} is pinned to two different {algo} digests")
+                known[algo] = digest
+            return self.fetch_refs[url]
+        name = hashlib.sha256(url.encode()).hexdigest()[:16]
+        ref = self.path("fetch", name + ".ref")
+        self.fetch_refs[url] = ref
+        self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
+                                 "cache_dir": self.opt.cache_dir, "spec": self.path(
+                                     "fetch", name + ".json")}
+        return ref
+
+    def add_lock(self, url: str, lock: str) -> None:
+        locks = self.fetch_specs[url]["locks"]
+        if lock not in locks:
+            locks.append(lock)
+
+    def fetch_edges(self) -> list[Edge]:
+        edges = []
+        for url, ref in self.fetch_refs.items():
+            spec = dict(self.fetch_specs[url])
+            spec_file = spec.pop("spec")
+            self.graph.files[spec_file] = pretty_json(spec)
+            edges.append(Edge("acigen_fetch", (ref,), (spec_file,),
+                              description=f"fetch {url}"))
+        return edges
+
+    # -- images --------------------------------------------------------------
+
+    def add_pack(self, image: Image, manifest: Manifest) -> None:
+        spec_file = self.path("images", image.name + ".json")
+        spec = {"acigen": __version__, "manifest": manifest.image,
+                "layers": [self.layer_dir(p) for p in self.chain(image.top)],
+                "layer_mode": self.opt.layer_mode, "compression": self.opt.compression,
+                "source_date_epoch": self.opt.source_date_epoch,
+                "chunk_cache": self.path("chunks")}
+        self.graph.files[spec_file] = pretty_json(spec)
+        self.graph.image_edges.append(Edge(
+            "acigen_pack", (image.output,), (spec_file,), (image.top.stamp,),
+            description=f"{image.name}: pack {image.output} ({self.opt.compression})"))
+
+    def finish(self) -> Graph:
+        for layer in self.graph.layers:
+            self.graph.layer_edges.append(self.layer_edge(layer))
+        for image, manifest_path in zip(self.graph.images, self.manifest_paths, strict=True):
+            lock = lock_path(manifest_path)
+            for layer in self.chain(image.top):
+                if layer.step.url:
+                    self.add_lock(layer.step.url, lock)
+        self.graph.fetches = self.fetch_edges()
+        regen = set(self.manifest_paths)
+        for layer in self.graph.layers:
+            regen.update(layer.step.scanned_dirs)
+        self.graph.regen_inputs = sorted(regen)
+        return self.graph
+
+
+def lock_path(manifest_path: str) -> str:
+    base = manifest_path[: -len(".json")] if manifest_path.endswith(".json") else manifest_path
+    return base + ".lock.json"
+
+
+def plan(manifests: list[Manifest], manifest_paths: list[str], options: Options) -> Graph:
+    """The build graph of MANIFESTS (paths relative to the ninja dir)."""
+    if len(set(options.outputs)) != len(options.outputs):
+        raise AcigenError("two manifests would write the same image file",
+                          "give the manifest files different names")
+    planner = Planner(options, manifest_paths)
+    for manifest, path, output in zip(manifests, manifest_paths, options.outputs, strict=True):
+        planner.add_manifest(manifest, path, output)
+    return planner.finish()

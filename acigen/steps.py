@@ -1,0 +1,260 @@
+"""The build step types: their fields, checks, inputs and helpers.
+
+Each step of `-aci-packer-build-steps-` becomes a `Step`: its definition
+normalised (defaults filled in, local paths made relative to the ninja
+file's directory), the local files it reads (ninja inputs of its edge), and
+the helper module that runs it.  `setup_chroot` makes no layer: it changes
+the chroot settings of the steps after it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from acigen.jsoncheck import Node, type_name
+
+CHROOT_KEYS = ("copy_resolvconf", "copy_hosts", "mount_proc", "mount_dev", "mount_sys",
+               "make_debian_policy_rc")
+# the original tool's defaults when no setup_chroot came first
+CHROOT_DEFAULTS = {"copy_resolvconf": True, "copy_hosts": True, "mount_proc": True,
+                   "mount_dev": True, "mount_sys": True, "make_debian_policy_rc": False}
+HEX = re.compile(r"^[0-9a-f]+$")
+URL_SCHEMES = ("http://", "https://", "file://")
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int                       # 1-based position in the manifest
+    type: str
+    definition: dict[str, Any]       # normalised; what the helper reads
+    helper: str | None               # module in acigen.helpers; None: no layer
+    summary: str                     # a short human description
+    inputs: tuple[str, ...] = ()     # local files read (relative to the ninja dir)
+    scanned_dirs: tuple[str, ...] = ()  # directories listed to find inputs
+    url: str | None = None           # a download this step needs
+
+
+@dataclass
+class Context:
+    """What parsing a step needs to know about its surroundings."""
+
+    manifest_dir: str               # absolute
+    ninja_dir: str                  # absolute
+    app: dict[str, Any] | None
+    check_files: bool = True        # False when embedded: a parent may build them
+    chroot: dict[str, bool] = field(default_factory=lambda: dict(CHROOT_DEFAULTS))
+
+    def local_path(self, node: Node, kind: str = "file") -> str:
+        """A host path from the manifest, relative to the ninja dir."""
+        value = node.string(non_empty=True)
+        path = os.path.normpath(os.path.join(self.manifest_dir, value))
+        if self.check_files:
+            exists = os.path.isdir(path) if kind == "dir" else os.path.exists(path)
+            if not exists:
+                shown = os.path.relpath(path)
+                where = "" if shown == value else f" (looked at {shown})"
+                raise node.error(f"{value!r}: no such {kind}{where}")
+        if os.path.isabs(value):
+            return path
+        return os.path.relpath(path, self.ninja_dir)
+
+    def absolute(self, relative: str) -> str:
+        return os.path.normpath(os.path.join(self.ninja_dir, relative))
+
+
+def image_path(node: Node) -> str:
+    """A path inside the image: absolute, without `..`."""
+    value = node.string(non_empty=True)
+    if not value.startswith("/"):
+        raise node.error(f"{value!r} is not an absolute path in the image")
+    if ".." in value.split("/"):
+        raise node.error(f"{value!r} contains '..'")
+    if "\0" in value:
+        raise node.error("a path may not contain a NUL character")
+    return value
+
+
+def _bools(fields: dict[str, Node], keys: tuple[str, ...]) -> dict[str, bool]:
+    return {key: fields[key].boolean() for key in keys if key in fields}
+
+
+def _short(words: list[str], limit: int = 60) -> str:
+    text = " ".join(shlex.quote(w) if w else "''" for w in words)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- one parser per step type -------------------------------------------------
+
+def parse_image(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type",), optional=("path", "url", "sha256", "sha512",
+                                                    "devices"))
+    if ("path" in fields) == ("url" in fields):
+        raise node.error("an image step needs exactly one of 'path' and 'url'")
+    definition: dict[str, Any] = {"type": "image",
+                                  "devices": _bools(fields, ("devices",)).get("devices",
+                                                                             False)}
+    for algo, length in (("sha256", 64), ("sha512", 128)):
+        if algo in fields:
+            digest = fields[algo].string().lower()
+            if len(digest) != length or not HEX.match(digest):
+                raise fields[algo].error(f"expected {length} hexadecimal digits")
+            definition[algo] = digest
+    if "path" in fields:
+        path = ctx.local_path(fields["path"])
+        definition["path"] = path
+        return Step(index, "image", definition, "unpack", f"unpack {fields['path'].value}",
+                    inputs=(path,))
+    url = fields["url"].string(non_empty=True)
+    if not url.startswith(URL_SCHEMES):
+        raise fields["url"].error(f"{url!r}: only http, https and file URLs are supported")
+    definition["url"] = url
+    return Step(index, "image", definition, "unpack", f"unpack {url}", url=url)
+
+
+def parse_setup_chroot(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type",), optional=CHROOT_KEYS)
+    ctx.chroot = {**CHROOT_DEFAULTS, **_bools(fields, CHROOT_KEYS)}
+    return Step(index, "setup_chroot", {"type": "setup_chroot", **ctx.chroot}, None,
+                "chroot settings")
+
+
+def parse_cmd(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type", "path"), optional=("args", "copy", "env", "workdir"))
+    copy = fields["copy"].boolean() if "copy" in fields else True
+    args = fields["args"].strings() if "args" in fields else []
+    env = fields["env"].mapping() if "env" in fields else {}
+    for name, value in env.items():
+        if "\0" in name or "=" in name or not name or "\0" in value:
+            raise fields["env"].child(name).error(f"{name!r} is not a valid variable")
+    workdir = image_path(fields["workdir"]) if "workdir" in fields else "/"
+    inputs: tuple[str, ...] = ()
+    if copy:
+        path = ctx.local_path(fields["path"])
+        inputs = (path,)
+    else:
+        path = image_path(fields["path"])
+    definition = {"type": "cmd", "path": path, "args": args, "copy": copy, "env": env,
+                  "workdir": workdir, "chroot": dict(ctx.chroot)}
+    shown = os.path.basename(path) if copy else path.rsplit("/", 1)[-1]
+    return Step(index, "cmd", definition, "chroot_run", _short([shown, *args]),
+                inputs=inputs)
+
+
+def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type", "playbook"), optional=CHROOT_KEYS)
+    playbook = ctx.local_path(fields["playbook"])
+    chroot = {**ctx.chroot, **_bools(fields, CHROOT_KEYS)}
+    inputs, dirs = _tree_files(ctx.absolute(os.path.dirname(playbook) or "."), ctx)
+    definition = {"type": "ansible", "playbook": playbook, "chroot": chroot}
+    return Step(index, "ansible", definition, "chroot_run",
+                f"ansible-playbook {fields['playbook'].value}",
+                inputs=tuple(sorted({playbook, *inputs})), scanned_dirs=dirs)
+
+
+def parse_extract(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type",), optional=("binaries", "keeps"))
+    if "binaries" in fields:
+        binaries = [image_path(item) for item in fields["binaries"].items()]
+    else:
+        binaries = _default_binary(node, ctx)
+    keeps = []
+    for item in fields["keeps"].items() if "keeps" in fields else []:
+        keeps.append(image_path(item))
+    definition = {"type": "extract", "binaries": binaries, "keeps": keeps}
+    return Step(index, "extract", definition, "extract", _short(["keep", *binaries]))
+
+
+def _default_binary(node: Node, ctx: Context) -> list[str]:
+    exec_args = (ctx.app or {}).get("exec") or []
+    if not exec_args:
+        raise node.error("extract needs 'binaries' when the manifest has no app.exec")
+    return [exec_args[0]]  # resolved through the image's PATH by the helper
+
+
+def parse_python_env(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type",), optional=("python_exe", "keep_tests", "precompile"))
+    definition: dict[str, Any] = {"type": "create_python_env", "python_exe": None,
+                                  "keep_tests": False, "precompile": True}
+    inputs: tuple[str, ...] = ()
+    if "python_exe" in fields:
+        exe = fields["python_exe"].string(non_empty=True)
+        if not os.path.isabs(exe):
+            raise fields["python_exe"].error(f"{exe!r} is not an absolute path on the host")
+        if ctx.check_files and not os.path.exists(exe):
+            raise fields["python_exe"].error(f"{exe!r}: no such file")
+        definition["python_exe"] = exe
+        inputs = (exe,)
+    definition.update(_bools(fields, ("keep_tests", "precompile")))
+    return Step(index, "create_python_env", definition, "python_env",
+                f"python from {definition['python_exe'] or 'the host'}", inputs=inputs)
+
+
+def parse_copy_host_files(node: Node, ctx: Context, index: int) -> Step:
+    fields = node.obj(required=("type",), optional=("binaries", "files"))
+    binaries = []
+    for item in fields["binaries"].items() if "binaries" in fields else []:
+        if not str(item.value).startswith("/"):
+            raise item.error(f"{item.value!r} is not an absolute host path")
+        binaries.append(ctx.local_path(item))
+    files, inputs, dirs = [], list(binaries), []
+    for pair in fields["files"].items() if "files" in fields else []:
+        src, dst = _file_pair(pair, ctx)
+        files.append([src, dst])
+        found, scanned = _tree_files(ctx.absolute(src), ctx)
+        inputs += found or [src]
+        dirs += scanned
+    if not binaries and not files:
+        raise node.error("copy_host_files needs 'binaries' or 'files'")
+    definition = {"type": "copy_host_files", "binaries": binaries, "files": files}
+    words = [os.path.basename(b) for b in binaries] + [dst for _src, dst in files]
+    return Step(index, "copy_host_files", definition, "copy_host", _short(words),
+                inputs=tuple(sorted(set(inputs))), scanned_dirs=tuple(sorted(set(dirs))))
+
+
+def _file_pair(pair: Node, ctx: Context) -> tuple[str, str]:
+    items = list(pair.items())
+    if len(items) != 2:
+        raise pair.error("expected a [host path, image path] pair")
+    return ctx.local_path(items[0]), image_path(items[1])
+
+
+def _tree_files(path: str, ctx: Context) -> tuple[list[str], tuple[str, ...]]:
+    """Files under directory PATH (relative to the ninja dir) and the
+    directories listed; ([], ()) if PATH is not a directory."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return [], ()
+    files, dirs = [], []
+    for top, subdirs, names in os.walk(path):
+        subdirs.sort()
+        dirs.append(os.path.relpath(top, ctx.ninja_dir))
+        files += [os.path.relpath(os.path.join(top, n), ctx.ninja_dir) for n in sorted(names)]
+    return files, tuple(dirs)
+
+
+PARSERS: dict[str, Callable[[Node, Context, int], Step]] = {
+    "image": parse_image,
+    "setup_chroot": parse_setup_chroot,
+    "cmd": parse_cmd,
+    "ansible": parse_ansible,
+    "extract": parse_extract,
+    "create_python_env": parse_python_env,
+    "copy_host_files": parse_copy_host_files,
+}
+
+
+def parse_step(node: Node, ctx: Context, index: int) -> Step:
+    if not isinstance(node.value, dict):
+        raise node.error(f"expected a step object, got {type_name(node.value)}")
+    if "type" not in node.value:
+        raise node.error("missing required key 'type'",
+                         "known types: " + ", ".join(PARSERS))
+    kind = node.child("type").string()
+    if kind not in PARSERS:
+        raise node.child("type").error(f"unknown step type {kind!r}",
+                                       "known types: " + ", ".join(PARSERS))
+    return PARSERS[kind](node, ctx, index)
