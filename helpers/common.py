@@ -7,6 +7,7 @@ failure (plus an optional `hint:` line).  Exit codes: 0 success, 1 failure,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -117,10 +118,8 @@ def remove_file(path: str) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def read_json(path: str) -> Any:

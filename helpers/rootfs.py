@@ -14,6 +14,7 @@ link, not what it points to.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -145,10 +146,8 @@ class Root:
             if not create or not key:
                 raise
             parent, name = self.parent(key, create=True)
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.mkdir(name, mode, dir_fd=parent)
-            except FileExistsError:
-                pass
             fd = self.open(key, os.O_PATH | os.O_DIRECTORY)
         self._dirs[key] = fd
         return fd

@@ -20,7 +20,6 @@ from typing import Any, TextIO
 
 from acigen.helpers import layers
 from acigen.helpers.common import (
-    HelperError,
     atomic_write,
     read_json,
     remove_file,
@@ -42,10 +41,6 @@ class StepContext:
     @property
     def step(self) -> dict[str, Any]:
         return self.spec["step"]
-
-    @property
-    def label(self) -> str:
-        return str(self.spec.get("label", "step"))
 
     def say(self, line: str) -> None:
         """Write a line to the step's log."""
@@ -89,7 +84,7 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
             write_depfile(args.depfile, args.stamp, ctx.inputs_read)
         stamp = {"layer": os.path.basename(layer), "mode": mode, "summary": summary}
         atomic_write(args.stamp, (json.dumps(stamp, sort_keys=True) + "\n").encode())
-    print(f"{spec.get('label', 'step')}: {summary}")
+    print(f"{os.path.basename(layer)}: {summary}")
     return 0
 
 
