@@ -67,15 +67,14 @@ def running(aci: Path, workdir: Path, args: list[str] | None = None,
     """Start the image's app in the background (a server); stop it after."""
     path = bundle(aci, workdir / "bundle", args, net_host=net_host)
     name = "acigen-test-" + uuid.uuid4().hex[:12]
-    log = open(workdir / "runc.log", "wb")
-    proc = subprocess.Popen(["runc", "run", "--bundle", str(path), name],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        subprocess.run(["runc", "kill", name, "KILL"], capture_output=True)
+    with open(workdir / "runc.log", "wb") as log:
+        proc = subprocess.Popen(["runc", "run", "--bundle", str(path), name], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=20)
+            yield proc
         finally:
-            subprocess.run(["runc", "delete", "--force", name], capture_output=True)
-            log.close()
+            subprocess.run(["runc", "kill", name, "KILL"], capture_output=True)
+            try:
+                proc.wait(timeout=20)
+            finally:
+                subprocess.run(["runc", "delete", "--force", name], capture_output=True)
