@@ -1,0 +1,152 @@
+"""PID 1 of a chroot step's PID namespace (started by pidns.run).
+
+Reads its orders as JSON from the fd named on the command line, then:
+dies with its parent (PR_SET_PDEATHSIG), takes fresh UTS and IPC
+namespaces (a package cannot rename the host or leave SysV IPC objects
+behind), mounts /proc for this namespace when asked, runs the program
+(chrooted when asked), reaps orphans until the program ends, kills
+whatever is left, and writes a JSON report to the status fd:
+`{"wait_status": N, "leftovers": K}` or `{"error": "...", "leftovers": K}`.
+
+The program gets a clean start: default signal dispositions, umask 022
+(file modes in the image must not depend on the builder's shell), only
+stdin, stdout and stderr open.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from acigen.helpers.kernelfs import mount_proc
+from acigen.helpers.layers import unshare
+
+PR_SET_PDEATHSIG = 1
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
+                 signal.SIGXFSZ)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def main() -> int:
+    with open(int(sys.argv[1]), encoding="utf-8") as src:
+        try:
+            spec: dict[str, Any] = json.load(src)
+        except ValueError:
+            return 2  # the helper died before it finished sending our orders
+    _die_with_parent(spec["lifeline_fd"])
+    status_fd = spec["status_fd"]
+    os.set_inheritable(status_fd, False)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # our parent decides when we stop
+    try:
+        report = _run(spec)
+    finally:
+        leftovers = _kill_the_rest()
+    report["leftovers"] = leftovers
+    if leftovers:
+        print(f"acigen: stopped {leftovers} process(es) the command left running",
+              file=sys.stderr, flush=True)
+    os.write(status_fd, json.dumps(report).encode())
+    return 0
+
+
+def _die_with_parent(lifeline_fd: int) -> None:
+    if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    os.set_blocking(lifeline_fd, False)
+    try:
+        if os.read(lifeline_fd, 1) == b"":  # no writer: the parent died before prctl
+            os._exit(1)
+    except BlockingIOError:
+        pass  # the parent is alive, holding the write end
+    os.close(lifeline_fd)
+
+
+def _run(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        unshare(CLONE_NEWUTS | CLONE_NEWIPC)
+        if spec["root_fd"] is not None:
+            mount_proc(spec["root_fd"])
+            os.close(spec["root_fd"])
+    except OSError as exc:
+        return {"error": f"cannot set up the step's namespace: {exc}"}
+    return _run_program(spec)
+
+
+def _run_program(spec: dict[str, Any]) -> dict[str, Any]:
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # carries an exec failure; closes on success
+    pid = os.fork()
+    if pid == 0:
+        os.close(err_r)
+        _exec_program(spec, err_w)
+    os.close(err_w)
+    with open(err_r, "rb") as src:
+        failure = src.read()
+    status = _reap_until(pid)
+    if failure:
+        return {"error": failure.decode("utf-8", "replace")}
+    return {"wait_status": status}
+
+
+def _exec_program(spec: dict[str, Any], err_w: int) -> None:
+    argv = spec["argv"]
+    try:
+        for sig in RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        os.umask(0o022)
+        if spec["chroot"]:
+            os.chroot(spec["chroot"])
+        os.chdir(spec["cwd"])
+        os.execvpe(argv[0], argv, spec["env"])
+    except OSError as exc:
+        os.write(err_w, _exec_failure(exc, argv[0], spec["cwd"]).encode())
+    except BaseException as exc:
+        os.write(err_w, f"{argv[0]}: {exc}".encode())
+    finally:
+        os._exit(127)
+
+
+def _exec_failure(exc: OSError, program: str, cwd: str) -> str:
+    if exc.filename == cwd:
+        return f"working directory {cwd}: {exc.strerror}"
+    if exc.errno == errno.ENOENT and "/" in program and os.path.lexists(program):
+        return (f"{program}: cannot be executed: its interpreter (the #! line, or the ELF "
+                "loader) is missing in the image")
+    return f"{program}: {exc.strerror}"
+
+
+def _reap_until(pid: int) -> int:
+    """Reap children (orphans are ours too) until PID ends; its wait status."""
+    while True:
+        got, status = os.waitpid(-1, 0)
+        if got == pid:
+            return status
+
+
+def _kill_the_rest() -> int:
+    """Kill every other process in the namespace and reap them; how many."""
+    if os.getpid() != 1:  # kill(-1) outside a PID namespace would hit the host
+        return 0
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        return 0
+    count = 0
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return count
+        count += 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
