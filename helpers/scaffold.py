@@ -49,20 +49,13 @@ class Scaffold:
         `mkdir -p` inside the root where missing."""
         parts = split(path)
         fd = os.dup(self.root.fd)
-        try:
-            for depth, name in enumerate(parts, 1):
-                fd = self._step_into(fd, name, "/" + "/".join(parts[:depth]))
-            return fd
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def _step_into(self, parent: int, name: str, shown: str) -> int:
-        """From directory PARENT into NAME (made if missing); closes PARENT."""
-        try:
-            return self._open_or_make_dir(parent, name, shown)
-        finally:
-            os.close(parent)
+        for depth, name in enumerate(parts, 1):
+            try:
+                child = self._open_or_make_dir(fd, name, "/" + "/".join(parts[:depth]))
+            finally:
+                os.close(fd)
+            fd = child
+        return fd
 
     def _open_or_make_dir(self, parent: int, name: str, shown: str) -> int:
         st = _lstat(parent, name)

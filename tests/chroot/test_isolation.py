@@ -1,0 +1,149 @@
+"""What a chroot step's command sees while it runs, and that none of it
+(build-time files, kernel filesystems, daemons, mounts) outlives the step."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.chroot.stepkit import Build, pids_with, sh
+from tests.support.rootfs import busybox_tree
+
+pytestmark = pytest.mark.usefixtures("no_mount_leaks")
+
+
+@pytest.fixture
+def build(tmp_path: Path) -> Build:
+    return Build(tmp_path / "build")
+
+
+@pytest.fixture
+def base(build: Build) -> Path:
+    return build.base(busybox_tree)
+
+
+def host_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+SEE_BUILD_FILES = ("cat /etc/resolv.conf > /seen-resolv; cat /etc/hosts > /seen-hosts; "
+                   "/usr/sbin/policy-rc.d; echo $? > /seen-policy")
+
+
+def test_build_time_files_are_there_while_the_command_runs_and_gone_after(
+        build: Build, base: Path) -> None:
+    tree = base / "tree"
+    # Debian-like: resolv.conf is a link into /run, which the image does not have
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", tree / "etc" / "resolv.conf")
+    (tree / "usr" / "sbin").mkdir(parents=True)
+    (tree / "usr" / "sbin" / "policy-rc.d").write_text("#!/bin/sh\nexit 0\n")
+    (tree / "usr" / "sbin" / "policy-rc.d").chmod(0o755)
+    step = build.step("01-files", sh(SEE_BUILD_FILES, make_debian_policy_rc=True), [base])
+    result = step.run()
+    assert result.returncode == 0, result.stderr
+    assert (step.tree / "seen-resolv").read_bytes() == host_bytes("/etc/resolv.conf")
+    assert (step.tree / "seen-hosts").read_bytes() == host_bytes("/etc/hosts")
+    assert (step.tree / "seen-policy").read_text() == "101\n"
+    assert step.changes(base) == ["seen-hosts", "seen-policy", "seen-resolv"]
+    # the link was covered, not followed: nothing was made at its target
+    assert os.readlink(tree / "etc" / "resolv.conf") == "../run/systemd/resolve/stub-resolv.conf"
+    assert not (tree / "run").exists() and not (step.tree / "run").exists()
+
+
+def test_missing_places_are_made_for_the_command_and_taken_out_after(
+        build: Build, tmp_path: Path) -> None:
+    bare = build.base(lambda tree: shutil.copytree(busybox_tree(tmp_path / "bb") / "bin",
+                                                   tree / "bin", symlinks=True))
+    assert sorted(os.listdir(bare / "tree")) == ["bin"]  # no etc, proc, dev, sys, usr
+    before = os.stat(bare / "tree")
+    step = build.step("01-bare", sh(SEE_BUILD_FILES + "; ls /proc/self/ > /seen-proc; "
+                                    "ls /dev > /seen-dev; ls /sys > /seen-sys",
+                                    make_debian_policy_rc=True), [bare])
+    result = step.run()
+    assert result.returncode == 0, result.stderr
+    assert (step.tree / "seen-policy").read_text() == "101\n"
+    assert "status" in (step.tree / "seen-proc").read_text()
+    assert "null" in (step.tree / "seen-dev").read_text().split()
+    assert "kernel" in (step.tree / "seen-sys").read_text().split()
+    assert step.changes(bare) == ["seen-dev", "seen-hosts", "seen-policy", "seen-proc",
+                                  "seen-resolv", "seen-sys"]
+    assert os.stat(step.tree).st_mtime_ns != before.st_mtime_ns  # the command wrote at /
+
+
+def test_what_the_command_writes_to_a_build_time_file_is_dropped_and_said(
+        build: Build, base: Path) -> None:
+    step = build.step("01-write", sh("echo 'nameserver 192.0.2.1' > /etc/resolv.conf"), [base])
+    result = step.run()
+    assert result.returncode == 0, result.stderr
+    assert step.changes(base) == []
+    assert "acigen: the command changed /etc/resolv.conf; build-time files are not kept " \
+           "in the image, so the change is dropped" in step.log()
+
+
+def test_settings_turn_mounts_and_files_off(build: Build, base: Path) -> None:
+    step = build.step("01-off", sh("ls -A /proc /dev /sys > /seen; test -e /etc/resolv.conf "
+                                   "|| echo no-resolv >> /seen; test -e /etc/hosts "
+                                   "|| echo no-hosts >> /seen",
+                                   mount_proc=False, mount_dev=False, mount_sys=False,
+                                   copy_resolvconf=False, copy_hosts=False), [base])
+    assert step.run().returncode == 0
+    assert (step.tree / "seen").read_text() == "/dev:\n\n/proc:\n\n/sys:\nno-resolv\nno-hosts\n"
+
+
+def test_the_kernel_filesystems_are_fresh_and_hold_no_host_devices(
+        build: Build, base: Path) -> None:
+    script = ("ls -A /dev > /seen-dev; ls /proc | grep -c '^[0-9]' > /seen-pids; "
+              "touch /sys/x 2> /seen-sys; echo 1 2> /seen-procsys > /proc/sys/kernel/ostype; "
+              "ls /dev/pts > /seen-pts; touch /dev/shm/x && stat -c %a /dev/shm > /seen-shm; "
+              "echo scratch > /dev/scratch; head -c 4 /dev/urandom | wc -c > /seen-urandom")
+    step = build.step("01-kfs", sh(script), [base])
+    result = step.run()
+    assert result.returncode == 0, result.stderr
+    assert (step.tree / "seen-dev").read_text().split() == sorted(
+        ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+         "tty", "urandom", "zero"])
+    assert int((step.tree / "seen-pids").read_text()) <= 4  # init, sh, ls, grep
+    assert "Read-only file system" in (step.tree / "seen-sys").read_text()
+    assert "Read-only file system" in (step.tree / "seen-procsys").read_text()
+    assert (step.tree / "seen-pts").read_text().split() == ["ptmx"]
+    assert (step.tree / "seen-shm").read_text() == "1777\n"
+    assert (step.tree / "seen-urandom").read_text().strip() == "4"
+    assert step.changes(base) == ["seen-dev", "seen-pids", "seen-procsys",
+                                  "seen-pts", "seen-shm", "seen-sys", "seen-urandom"]
+
+
+def test_daemons_die_with_the_step(build: Build, base: Path) -> None:
+    # one plain background job, one double-forked daemon in its own session
+    script = ("sleep 1001.25 & "
+              "setsid sh -c 'setsid sleep 1002.25 & exit 0'; "
+              "echo started")
+    step = build.step("01-daemon", sh(script), [base])
+    result = step.run(timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "started" in step.log()
+    assert "acigen: stopped 2 process(es) the command left running" in step.log()
+    assert "stopped 2 process(es) it left running" in result.stdout
+    assert pids_with("sleep 1001.25") == [] and pids_with("sleep 1002.25") == []
+    assert pids_with("acigen.helpers.pidns_init") == []
+
+
+def test_the_command_cannot_rename_the_host(build: Build, base: Path) -> None:
+    host = socket.gethostname()
+    step = build.step("01-uts", sh("hostname renamed-by-a-package && hostname > /seen"), [base])
+    assert step.run().returncode == 0
+    assert (step.tree / "seen").read_text() == "renamed-by-a-package\n"
+    assert socket.gethostname() == host
+
+
+def test_mounts_the_command_makes_are_undone(build: Build, base: Path) -> None:
+    (base / "tree" / "mnt").mkdir()
+    script = ("mount -t tmpfs none /mnt && echo in-tmpfs > /mnt/file && "
+              "mkdir /mnt/deeper && mount -t tmpfs none /mnt/deeper && echo ok > /seen")
+    step = build.step("01-mounts", sh(script), [base])
+    result = step.run()
+    assert result.returncode == 0, result.stderr
+    assert step.changes(base) == ["seen"]
