@@ -1,0 +1,141 @@
+"""The unpacked images `acigen run` keeps: one root per image ID.
+
+An ACI is addressed by its image ID, `sha512-` + the SHA-512 of its
+uncompressed tar.  `acigen run` reads the whole image once to compute it
+(and to find the manifest); when CACHE/<image ID>/ exists it was unpacked
+from exactly those bytes, so it is used as it is; otherwise the image is
+unpacked safely (helpers/unpack.py: nothing lands outside the root, device
+nodes are skipped since the runtime provides /dev) into a temporary
+directory that is renamed into place when complete.
+
+Layout: CACHE/<image ID>/rootfs/ and CACHE/<image ID>/manifest.  The
+cache is $XDG_CACHE_HOME/acigen/run, else ~/.cache/acigen/run.  A root in
+the cache is never written: runs see it through an overlay (see container.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from acigen.helpers.archive import tar_stream
+from acigen.helpers.common import HelperError
+from acigen.helpers.unpack import unpack_into_new_dir
+
+MAX_MANIFEST = 1 << 20
+READ_SIZE = 1 << 20
+
+
+def cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "acigen", "run")
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    image_id: str
+    manifest: dict[str, Any]
+    rootfs: str
+    unpacked_now: bool
+
+
+class _HashingReader:
+    """A file-like view of a file descriptor that hashes what is read."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.digest = hashlib.sha512()
+
+    def read(self, size: int = -1) -> bytes:
+        data = os.read(self.fd, size if size > 0 else READ_SIZE)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(READ_SIZE):
+            pass
+
+
+def _member_name(name: str) -> str:
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
+
+
+def identify(path: str) -> tuple[str, dict[str, Any]]:
+    """(image ID, manifest) of the ACI at PATH, reading it once."""
+    manifest: bytes | None = None
+    has_rootfs = False
+    with tar_stream(path) as (fd, _compression):
+        reader = _HashingReader(fd)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    name = _member_name(member.name)
+                    has_rootfs = has_rootfs or (name == "rootfs" and member.isdir())
+                    if name == "manifest" and member.isfile():
+                        if member.size > MAX_MANIFEST:
+                            raise HelperError(f"{path}: its manifest is over 1 MiB")
+                        src = tar.extractfile(member)
+                        manifest = src.read() if src else b""
+        except tarfile.TarError as exc:
+            raise HelperError(f"{path}: not a valid image archive: {exc}") from None
+        reader.drain()
+    if manifest is None or not has_rootfs:
+        raise HelperError(f"{path}: not an ACI (it needs a manifest and a rootfs/ directory)")
+    return "sha512-" + reader.digest.hexdigest(), parse_manifest(path, manifest)
+
+
+def parse_manifest(path: str, data: bytes) -> dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HelperError(f"{path}: its manifest is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("acKind") != "ImageManifest":
+        raise HelperError(f"{path}: its manifest is not an appc ImageManifest")
+    return manifest
+
+
+@contextlib.contextmanager
+def _locked(path: str, kind: int) -> Iterator[None]:
+    with open(path, "a") as lock:
+        fcntl.flock(lock, kind)
+        yield
+
+
+@contextlib.contextmanager
+def cached_image(path: str, cache: str | None = None) -> Iterator[CachedImage]:
+    """The image at PATH unpacked in the cache, held (shared) while in use."""
+    cache = cache or cache_dir()
+    os.makedirs(cache, mode=0o700, exist_ok=True)
+    image_id, manifest = identify(path)
+    entry = os.path.join(cache, image_id)
+    lock = entry + ".lock"
+    unpacked_now = False
+    with _locked(lock, fcntl.LOCK_EX):
+        if not os.path.isdir(entry):
+            _unpack(path, entry, manifest)
+            unpacked_now = True
+    with _locked(lock, fcntl.LOCK_SH):
+        if not os.path.isdir(os.path.join(entry, "rootfs")):
+            raise HelperError(f"{entry}: the cached image vanished while starting")
+        yield CachedImage(image_id, manifest, os.path.join(entry, "rootfs"), unpacked_now)
+
+
+def _unpack(path: str, entry: str, manifest: dict[str, Any]) -> None:
+    tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(entry))
+    try:
+        unpack_into_new_dir(path, os.path.join(tmp, "rootfs"), "skip")
+        with open(os.path.join(tmp, "manifest"), "w", encoding="utf-8") as out:
+            json.dump(manifest, out, indent=2)
+        os.rename(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

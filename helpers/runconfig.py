@@ -1,0 +1,343 @@
+"""An appc app section -> an OCI runtime config.json (runtime-spec 1.0).
+
+What an App Container executor does for a single app, said in the terms
+runc and crun understand:
+- exec, with the ARGS of `acigen run IMAGE -- ARGS` appended (appc lets the
+  executor append to exec; `docker run` does the same with an Entrypoint);
+  `--exec PROG` replaces the program;
+- user and group resolved in the image's own /etc/passwd and /etc/group,
+  then as numbers; "/path" means the owner of that file in the image; a
+  name that resolves nowhere is an error;
+- supplementaryGIDs, environment (a default PATH, AC_APP_NAME, HOME),
+  workingDirectory;
+- the isolators a runtime can enforce: memory and cpu limits, cpu shares,
+  capability retain/remove sets, no-new-privileges, oom-score-adj, seccomp
+  retain/remove sets, sysctls; the others are reported and ignored, as the
+  spec allows;
+- mountPoints bound to host paths with `--volume NAME:HOSTPATH`;
+- /proc, /sys, /dev (with /dev/pts, /dev/shm, /dev/mqueue) as appc's
+  executor section lists them; a private network namespace with only
+  loopback (the runtime brings `lo` up), or the host's with --net host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from acigen.helpers.common import HelperError
+from acigen.helpers.rootfs import Root
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# what rkt and docker grant by default; the retain/remove isolators start here
+DEFAULT_CAPABILITIES = (
+    "CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP",
+    "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT")
+MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/proc/scsi", "/sys/firmware")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+SECCOMP_ARCH = {"x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]}
+IGNORED_ISOLATORS = ("resource/block-bandwidth", "resource/block-iops",
+                     "resource/network-bandwidth", "os/linux/selinux-context",
+                     "os/linux/apparmor-profile")
+QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|K|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+UNITS = {None: 1, "m": 0.001, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+         "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+         "Pi": 2**50, "Ei": 2**60}
+
+
+@dataclass
+class RunOptions:
+    """What the user asked `acigen run` for, beyond the image."""
+
+    args: list[str] = field(default_factory=list)
+    exec_override: str | None = None
+    net_host: bool = False
+    volumes: dict[str, str] = field(default_factory=dict)  # mount point name -> host path
+    env: dict[str, str] = field(default_factory=dict)
+    terminal: bool = False
+
+
+# -- names and numbers inside the image -----------------------------------------------
+
+def read_in_root(root: str, path: str) -> str:
+    """A text file of the image, resolved inside it ('' when absent)."""
+    with Root(root) as confined:
+        try:
+            fd = confined.open(path, os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return ""
+        with os.fdopen(fd, "rb") as src:
+            return src.read(1 << 22).decode("utf-8", "replace")
+
+
+def _table(root: str, path: str) -> dict[str, list[str]]:
+    entries: dict[str, list[str]] = {}
+    for line in read_in_root(root, path).splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] and not fields[0].startswith(("#", "+", "-")):
+            entries.setdefault(fields[0], fields)
+    return entries
+
+
+def owner_in_root(root: str, path: str) -> os.stat_result:
+    with Root(root) as confined:
+        try:
+            fd = confined.open(path, os.O_PATH)
+        except OSError as exc:
+            raise HelperError(f"app user/group {path}: no such file in the image "
+                              f"({exc.strerror})") from None
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+
+def resolve_id(root: str, value: str, what: str) -> tuple[int, list[str] | None]:
+    """appc's rule for user (WHAT='user') or group: the image's passwd or
+    group file first, then a number, or '/path' for the owner of a file."""
+    if value.startswith("/"):
+        st = owner_in_root(root, value)
+        return (st.st_uid if what == "user" else st.st_gid), None
+    table = _table(root, "/etc/passwd" if what == "user" else "/etc/group")
+    if value in table and table[value][2].isdigit():
+        return int(table[value][2]), table[value]
+    if value.isdigit():
+        return int(value), None
+    file = "/etc/passwd" if what == "user" else "/etc/group"
+    raise HelperError(f"{what} {value!r} is neither in the image's {file} nor a number",
+                      "use a numeric id, or add the entry to the image")
+
+
+def home_of(root: str, uid: int, entry: list[str] | None) -> str:
+    if entry is None:
+        entry = next((fields for fields in _table(root, "/etc/passwd").values()
+                      if fields[2] == str(uid)), None)
+    return entry[5] if entry and len(entry) > 5 and entry[5] else "/"
+
+
+# -- isolators -----------------------------------------------------------------------
+
+def quantity(value: Any, what: str) -> float:
+    """A Kubernetes-style quantity ("512Mi", "1G", "500m", 2) as a number."""
+    match = QUANTITY.match(str(value))
+    if not match:
+        raise HelperError(f"isolator {what}: {value!r} is not a quantity (e.g. 512Mi, 1G)")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def _scalar(value: Any) -> Any:
+    return value.get("value") if isinstance(value, dict) else value
+
+
+def _seccomp(value: dict[str, Any], retain: bool) -> dict[str, Any]:
+    names = sorted(set(value.get("set", [])))
+    code = value.get("errno", "EPERM")
+    number = getattr(errno, str(code), None)
+    if number is None:
+        raise HelperError(f"seccomp isolator: unknown errno {code!r}")
+    arches = SECCOMP_ARCH.get(platform.machine(), [])
+    if retain:
+        return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": number,
+                "architectures": arches,
+                "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
+    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": arches,
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": number}]}
+
+
+def _capabilities(names: Sequence[str]) -> dict[str, list[str]]:
+    caps = sorted({n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper()
+                   for n in names})
+    return {"bounding": caps, "effective": caps, "permitted": caps}
+
+
+Apply = Callable[[dict[str, Any], Any], None]
+
+
+def _memory(config: dict[str, Any], value: Any) -> None:
+    limit = value.get("limit") if isinstance(value, dict) else None
+    if limit is not None:
+        resources = config["linux"].setdefault("resources", {})
+        resources["memory"] = {"limit": int(quantity(limit, "resource/memory"))}
+
+
+def _cpu(config: dict[str, Any], value: Any) -> None:
+    limit = value.get("limit") if isinstance(value, dict) else None
+    if limit is not None:
+        period = 100_000
+        cores = quantity(limit, "resource/cpu")
+        cpu = config["linux"].setdefault("resources", {}).setdefault("cpu", {})
+        cpu.update({"quota": max(int(cores * period), 1000), "period": period})
+
+
+def _shares(config: dict[str, Any], value: Any) -> None:
+    cpu = config["linux"].setdefault("resources", {}).setdefault("cpu", {})
+    cpu["shares"] = int(_scalar(value))
+
+
+def _retain(config: dict[str, Any], value: Any) -> None:
+    config["process"]["capabilities"] = _capabilities(value.get("set", []))
+
+
+def _remove(config: dict[str, Any], value: Any) -> None:
+    removed = {n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper()
+               for n in value.get("set", [])}
+    config["process"]["capabilities"] = _capabilities(
+        [c for c in config["process"]["capabilities"]["bounding"] if c not in removed])
+
+
+ISOLATORS: dict[str, Apply] = {
+    "resource/memory": _memory,
+    "resource/cpu": _cpu,
+    "os/linux/cpu-shares": _shares,
+    "os/linux/capabilities-retain-set": _retain,
+    "os/linux/capabilities-remove-set": _remove,
+    "os/linux/no-new-privileges":
+        lambda c, v: c["process"].__setitem__("noNewPrivileges", bool(_scalar(v))),
+    "os/linux/oom-score-adj":
+        lambda c, v: c["process"].__setitem__("oomScoreAdj", int(_scalar(v))),
+    "os/linux/seccomp-retain-set":
+        lambda c, v: c["linux"].__setitem__("seccomp", _seccomp(v, retain=True)),
+    "os/linux/seccomp-remove-set":
+        lambda c, v: c["linux"].__setitem__("seccomp", _seccomp(v, retain=False)),
+    "os/unix/sysctl": lambda c, v: c["linux"].setdefault("sysctl", {}).update(
+        {str(k): str(x) for k, x in v.items()}),
+}
+
+
+def apply_isolators(config: dict[str, Any], isolators: list[dict[str, Any]]) -> list[str]:
+    """Map what the runtime can enforce; return warnings for the rest."""
+    warnings = []
+    for isolator in isolators:
+        apply = ISOLATORS.get(isolator["name"])
+        if apply is None:
+            warnings.append(f"isolator {isolator['name']} is not supported here; ignored")
+            continue
+        try:
+            apply(config, isolator["value"])
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise HelperError(f"isolator {isolator['name']}: bad value "
+                              f"{isolator['value']!r} ({exc})") from None
+    return warnings
+
+
+# -- mounts --------------------------------------------------------------------------------
+
+def kernel_mounts() -> list[dict[str, Any]]:
+    """/proc, /dev, /sys as appc's executor provides them (runc adds the
+    standard device nodes and /dev/ptmx)."""
+    def m(dest: str, kind: str, source: str, *options: str) -> dict[str, Any]:
+        return {"destination": dest, "type": kind, "source": source, "options": list(options)}
+    return [
+        m("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+        m("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
+        m("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666",
+          "mode=0620", "gid=5"),
+        m("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777",
+          "size=65536k"),
+        m("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
+        m("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
+        m("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"),
+    ]
+
+
+def volume_mounts(app: dict[str, Any], volumes: dict[str, str]) -> tuple[list[dict[str, Any]],
+                                                                        list[str]]:
+    """Bind mounts for the app's mountPoints; warnings for those left unbound."""
+    points = {mp["name"]: mp for mp in app.get("mountPoints", [])}
+    unknown = sorted(set(volumes) - set(points))
+    if unknown:
+        known = ", ".join(sorted(points)) or "none"
+        raise HelperError(f"--volume {unknown[0]}: the image has no mount point of that name "
+                          f"(it has: {known})")
+    mounts, warnings = [], []
+    for name, point in sorted(points.items()):
+        if name not in volumes:
+            warnings.append(f"mount point {name} ({point['path']}) has no --volume: the "
+                            "image's own directory is used and changes to it are lost")
+            continue
+        source = os.path.abspath(volumes[name])
+        if not os.path.exists(source):
+            raise HelperError(f"--volume {name}:{volumes[name]}: no such file or directory")
+        options = ["rbind", "ro" if point.get("readOnly") else "rw"]
+        mounts.append({"destination": point["path"], "type": "bind", "source": source,
+                       "options": options})
+    return mounts, warnings
+
+
+# -- the whole config -----------------------------------------------------------------------
+
+def app_name(image_name: str) -> str:
+    """AC_APP_NAME: the last part of the image name, as an AC Name."""
+    last = image_name.rstrip("/").rsplit("/", 1)[-1].lower()
+    return re.sub(r"[^a-z0-9]+", "-", last).strip("-") or "app"
+
+
+def process_args(app: dict[str, Any], opts: RunOptions) -> list[str]:
+    program = list(app.get("exec") or [])
+    if opts.exec_override:
+        program = [opts.exec_override]
+    args = program + list(opts.args)
+    if not args:
+        raise HelperError("the image's app has no exec: nothing to run",
+                          "give the command: acigen run IMAGE -- PROGRAM [ARGS...]")
+    return args
+
+
+def environment(app: dict[str, Any], opts: RunOptions, name: str, home: str) -> list[str]:
+    env = {"PATH": DEFAULT_PATH, "HOME": home}
+    if opts.terminal:
+        env["TERM"] = os.environ.get("TERM", "xterm")
+    env.update({item["name"]: item["value"] for item in app.get("environment", [])})
+    env.update(opts.env)
+    env["AC_APP_NAME"] = name
+    return [f"{key}={value}" for key, value in env.items()]
+
+
+def process(app: dict[str, Any], root: str, opts: RunOptions, name: str) -> dict[str, Any]:
+    uid, entry = resolve_id(root, str(app.get("user", "0")), "user")
+    gid, _ = resolve_id(root, str(app.get("group", "0")), "group")
+    gids = app.get("supplementaryGIDs", app.get("supplementaryGids", []))
+    return {
+        "terminal": opts.terminal,
+        "user": {"uid": uid, "gid": gid, "additionalGids": sorted({int(g) for g in gids})},
+        "args": process_args(app, opts),
+        "env": environment(app, opts, name, home_of(root, uid, entry)),
+        "cwd": app.get("workingDirectory") or "/",
+        "capabilities": _capabilities(DEFAULT_CAPABILITIES),
+        "noNewPrivileges": False,
+    }
+
+
+def runtime_config(manifest: dict[str, Any], root: str, opts: RunOptions
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """(config.json for the bundle whose rootfs is ROOT, warnings)."""
+    app = manifest.get("app")
+    if not isinstance(app, dict):
+        raise HelperError("the image has no app section: nothing to run")
+    name = app_name(str(manifest.get("name", "app")))
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    if not opts.net_host:
+        namespaces.append({"type": "network"})
+    volumes, warnings = volume_mounts(app, opts.volumes)
+    config: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "process": process(app, root, opts, name),
+        "root": {"path": "rootfs", "readonly": False},
+        "hostname": name,
+        "mounts": kernel_mounts() + volumes,
+        "linux": {"namespaces": namespaces, "maskedPaths": list(MASKED_PATHS),
+                  "readonlyPaths": list(READONLY_PATHS)},
+    }
+    warnings += apply_isolators(config, app.get("isolators", []))
+    for handler in app.get("eventHandlers", []):
+        warnings.append(f"event handler {handler['name']} is not run by acigen run")
+    return config, warnings
