@@ -1,0 +1,250 @@
+"""acigen-unpack: the image step; unpack a tar archive or an ACI into a root.
+
+The image step (as acigen writes it into the step file):
+
+    {"type": "image", "path": "rootfs.tar.gz"}            a local archive
+    {"type": "image", "ref": ".acigen/fetch/H.ref"}       what acigen-fetch got
+    optional "sha256" / "sha512": the archive's digest; checked before unpacking
+    optional "devices": false (default) | true | "skip"
+
+`devices`: an archive's character and block device nodes are an error by
+default (an image rarely needs them: the container runtime provides /dev);
+`true` creates them as they are in the archive, `"skip"` leaves them out.
+FIFOs are always created.
+
+The archive may be a tar file, plain or compressed with gzip, bzip2, xz or
+zstd (recognised by content, not by name), or an ACI: when its first entry
+(after an optional `./`) is `manifest` or `rootfs`, it is read as an ACI,
+its `rootfs/` becomes the root and its `manifest` is ignored, so an image
+can start from another image.  Safety rules: see helpers/extract.py.
+
+By hand:
+    acigen-unpack [--devices error|keep|skip] [--sha256 HEX] ARCHIVE DIR
+unpacks into DIR (which must not exist, or be empty), all or nothing.
+    python -m acigen.helpers.unpack --step STEPFILE --stamp STAMP
+is what ninja runs (see helpers/step.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+from acigen.helpers.archive import tar_stream
+from acigen.helpers.common import HelperError, read_json, run_main
+from acigen.helpers.extract import DEVICE_POLICIES, Extractor, Stats, extract
+from acigen.helpers.rootfs import Root, split
+from acigen.helpers.step import StepContext, step_main
+from acigen.helpers.tarread import Member, Stream, TarReader
+
+PROG = "acigen-unpack"
+DIGESTS = {"sha256": 64, "sha512": 128}
+
+
+@dataclass
+class Unpacked:
+    stats: Stats
+    compression: str
+    aci: bool
+
+    def summary(self, name: str) -> str:
+        what = "ACI" if self.aci else f"{self.compression} archive" \
+            if self.compression != "tar" else "tar archive"
+        line = f"unpacked {name} ({what}): {self.stats.members} entries, " \
+               f"{self.stats.bytes / 1e6:.1f} MB"
+        if self.stats.skipped_devices:
+            line += f", {self.stats.skipped_devices} device nodes skipped"
+        return line
+
+
+def unpack_archive(path: str, root_dir: str, devices: str = "error") -> Unpacked:
+    """Unpack the archive at PATH into ROOT_DIR (see the module docstring)."""
+    with Root(root_dir) as root, tar_stream(path) as (fd, compression):
+        stream = Stream(fd)
+        reader = TarReader(stream)
+        extractor = Extractor(root, devices)
+        try:
+            members, aci = _root_members(reader)
+            stats = extract(reader, members, extractor)
+            stream.drain()
+        finally:
+            extractor.close()
+    return Unpacked(stats, compression, aci)
+
+
+# -- ACIs -----------------------------------------------------------------
+
+def _root_members(reader: TarReader) -> tuple[Iterable[Member], bool]:
+    """The members to apply, and whether the archive is an ACI."""
+    members = iter(reader)
+    leading: list[Member] = []
+    first = next(members, None)
+    while first is not None and first.kind == "dir" and not split(first.name):
+        leading.append(first)  # `./`: no data, safe to hold back
+        first = next(members, None)
+    if first is None:
+        return leading, False
+    if split(first.name)[:1] in (["manifest"], ["rootfs"]):
+        return _aci_members(chain([first], members)), True
+    return chain(leading, [first], members), False
+
+
+def _aci_members(members: Iterable[Member]) -> Iterator[Member]:
+    """An ACI's `rootfs/` entries, renamed relative to it; `manifest` dropped."""
+    for member in members:
+        parts = split(member.name)
+        if parts == ["manifest"]:
+            continue
+        if parts[:1] != ["rootfs"]:
+            raise HelperError(f"member {member.name!r}: an ACI holds only 'manifest' and "
+                              "'rootfs/'")
+        member.name = "/".join(parts[1:])
+        if member.kind == "hardlink":
+            target = split(member.linkname)
+            if target[:1] != ["rootfs"]:
+                raise HelperError(f"member {'/'.join(parts)!r}: hard link to "
+                                  f"{member.linkname!r}, outside the ACI's rootfs/")
+            member.linkname = "/".join(target[1:])
+        yield member
+
+
+# -- digests --------------------------------------------------------------
+
+def pins_of(spec: dict[str, Any]) -> dict[str, str]:
+    """The sha256/sha512 pins in SPEC, checked for form."""
+    pins = {}
+    for algo, length in DIGESTS.items():
+        value = spec.get(algo)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) != length or \
+                value.strip("0123456789abcdef"):
+            raise HelperError(f"{algo} must be {length} lowercase hex digits, got {value!r}")
+        pins[algo] = value
+    return pins
+
+
+def file_digest(path: str, algo: str) -> str:
+    digest = hashlib.new(algo)
+    with open(path, "rb", buffering=0) as src:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: str, pins: dict[str, str], what: str | None = None) -> None:
+    """Fail unless the file at PATH has the pinned digests."""
+    if pins and not os.path.isfile(path):
+        raise HelperError(f"{path}: only a regular file can be checked against a digest")
+    for algo, expected in pins.items():
+        actual = file_digest(path, algo)
+        if actual != expected:
+            raise HelperError(f"{what or path}: {algo} mismatch: expected {expected}, "
+                              f"got {actual}")
+
+
+def devices_policy(value: object) -> str:
+    """The step's `devices` field: false | true | "skip"."""
+    policy = {False: "error", None: "error", True: "keep", "skip": "skip"}.get(value)  # type: ignore[call-overload]
+    if policy is None:
+        raise HelperError(f'devices must be true, false or "skip", got {value!r}')
+    return policy
+
+
+# -- the step -------------------------------------------------------------
+
+def archive_of(step: dict[str, Any]) -> tuple[str, str]:
+    """(path of the archive to unpack, how to name it), checked."""
+    pins = pins_of(step)
+    if ("path" in step) == ("ref" in step):
+        raise HelperError("an image step needs exactly one of path and ref")
+    if "path" in step:
+        path = step["path"]
+        if not os.path.isfile(path):
+            raise HelperError(f"{path}: no such file")
+        verify(path, pins)
+        return path, path
+    ref = read_json(step["ref"])
+    url, path = ref["url"], ref["path"]
+    for algo, expected in pins.items():
+        if ref.get(algo) != expected:
+            raise HelperError(f"{step['ref']} is for {algo} {ref.get(algo)}, the step pins "
+                              f"{expected}", hint="rebuild: the fetch step comes first")
+    if not os.path.isfile(path):
+        raise HelperError(f"{url}: the cached copy {path} is gone",
+                          hint=f"rebuild after removing {step['ref']}")
+    verify(path, {"sha256": ref["sha256"]}, f"{url}: cached copy {path}")
+    return path, url
+
+
+def image_action(ctx: StepContext) -> str:
+    step = ctx.step
+    devices = devices_policy(step.get("devices", False))
+    path, name = archive_of(step)
+    if "path" in step:
+        ctx.inputs_read.append(path)
+    ctx.say(f"unpacking {name} ({path}) into {ctx.root}")
+    result = unpack_archive(path, ctx.root, devices)
+    ctx.say(f"entries by type: {result.stats.kinds}")
+    return result.summary(os.path.basename(name.rstrip("/")) or name)
+
+
+# -- by hand --------------------------------------------------------------
+
+def unpack_into_new_dir(path: str, dest: str, devices: str) -> Unpacked:
+    """Unpack into DEST (absent or empty) all or nothing: into a temporary
+    sibling first, renamed into place when complete."""
+    if os.path.lexists(dest) and (not os.path.isdir(dest) or os.path.islink(dest)
+                                  or os.listdir(dest)):
+        raise HelperError(f"{dest} exists and is not an empty directory")
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.tmp-", dir=parent)
+    try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        result = unpack_archive(path, tmp, devices)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def _by_hand(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Unpack a tar archive or an ACI into a new directory, "
+        "safely (nothing lands outside it).")
+    parser.add_argument("archive")
+    parser.add_argument("dest")
+    parser.add_argument("--devices", choices=DEVICE_POLICIES, default="error",
+                        help="device nodes: error (default), keep or skip")
+    parser.add_argument("--sha256")
+    parser.add_argument("--sha512")
+    args = parser.parse_args(argv)
+    pins = pins_of({"sha256": args.sha256, "sha512": args.sha512})
+    if pins:
+        verify(args.archive, pins)
+    result = unpack_into_new_dir(args.archive, args.dest, args.devices)
+    print(f"{PROG}: {result.summary(args.archive)} into {args.dest}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    if "--step" in args:
+        return step_main(PROG, image_action, args)
+    return run_main(PROG, _by_hand, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
