@@ -162,8 +162,18 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     work, mnt = os.path.join(layer, "work"), os.path.join(layer, "mnt")
     os.makedirs(work)
     os.makedirs(mnt)
+    _same_root_attrs(tree(lower[0]), tree(layer))
     _overlay([tree(p) for p in lower], mnt, tree(layer), work)
     yield mnt
+
+
+def _same_root_attrs(src: str, dst: str) -> None:
+    """overlayfs shows the upper dir's owner, mode and times for the root of
+    the merged view: give the fresh upper those of the root below."""
+    st = os.lstat(src)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, st.st_mode & 0o7777)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 @contextlib.contextmanager
