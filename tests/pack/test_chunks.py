@@ -1,0 +1,205 @@
+"""The chunked compressor and its cache, on streams made up here."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import zlib
+from pathlib import Path
+
+import pytest
+from acigen.helpers.chunks import (
+    ChunkCache,
+    ChunkedCompressor,
+    ChunkedResult,
+    ChunkPolicy,
+    codec,
+)
+
+from tests.pack.trees import text
+
+KiB = 1024
+POLICY = ChunkPolicy.for_average(64 * KiB)
+TOOLS = {"gzip": "gzip", "bzip2": "bzip2", "xz": "xz"}
+
+
+def entries(count: int = 200, seed: int = 0) -> list[tuple[bytes, bytes]]:
+    """(header, data) pairs: a stand-in for a tar stream's entries."""
+    return [(b"entry %d" % i, text(seed * 10_000 + i, 500 + (i * 7919) % 6000))
+            for i in range(count)]
+
+
+def compress(out: Path, items: list[tuple[bytes, bytes]], compression: str = "gzip",
+             cache: ChunkCache | None = None, policy: ChunkPolicy = POLICY,
+             jobs: int = 3, **options: object) -> ChunkedResult:
+    with open(out, "wb") as f, ChunkedCompressor(f, compression, cache, jobs, policy,
+                                                 **options) as cc:  # type: ignore[arg-type]
+        for key, data in items:
+            cc.mark(key)
+            cc.write(key)
+            cc.write(data)
+        return cc.close()
+
+
+def raw(items: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(key + data for key, data in items)
+
+
+def gzip_members(blob: bytes) -> list[int]:
+    """Uncompressed size of each gzip member, in order."""
+    sizes = []
+    while blob:
+        member = zlib.decompressobj(31)
+        sizes.append(len(member.decompress(blob)))
+        assert member.eof
+        blob = member.unused_data
+    return sizes
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "bzip2", "xz"])
+def test_chunks_decompress_as_one_stream(compression: str, tmp_path: Path) -> None:
+    items = entries()
+    result = compress(tmp_path / "out", items, compression, compressed_digest="sha256",
+                      digests=("sha512", "sha256"))
+    blob = (tmp_path / "out").read_bytes()
+    if compression == "none":
+        assert blob == raw(items)
+    else:
+        plain = subprocess.run([TOOLS[compression], "-dc"], input=blob, check=True,
+                               capture_output=True).stdout
+        assert plain == raw(items)
+    assert result.chunks > 3
+    assert result.size == len(raw(items))
+    assert result.digests == {"sha512": hashlib.sha512(raw(items)).hexdigest(),
+                              "sha256": hashlib.sha256(raw(items)).hexdigest()}
+    assert result.compressed_size == len(blob)
+    assert result.compressed_digest == hashlib.sha256(blob).hexdigest()
+
+
+def test_gzip_members_have_fixed_headers(tmp_path: Path) -> None:
+    compress(tmp_path / "out", entries())
+    blob = (tmp_path / "out").read_bytes()
+    # no name, mtime 0, XFL 0, OS unix: what `gzip -6 -n` writes
+    assert blob[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+    assert blob.count(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03") >= len(gzip_members(blob))
+
+
+def test_chunk_sizes_stay_within_the_policy(tmp_path: Path) -> None:
+    items = entries(400)
+    items.insert(100, (b"big file", text(99, 20 * POLICY.max_size)))  # cut inside it too
+    compress(tmp_path / "out", items)
+    sizes = gzip_members((tmp_path / "out").read_bytes())
+    assert sum(sizes) == len(raw(items))
+    assert all(POLICY.min_size <= size <= POLICY.max_size for size in sizes[:-1]), sizes
+    assert len(sizes) > 20
+
+
+def test_a_stream_without_marks_is_cut_at_the_maximum(tmp_path: Path) -> None:
+    data = text(5, 10 * POLICY.max_size)
+    with open(tmp_path / "out", "wb") as f, ChunkedCompressor(f, "gzip", None, 2, POLICY) as cc:
+        cc.write(data)
+        cc.close()
+    sizes = gzip_members((tmp_path / "out").read_bytes())
+    assert sum(sizes) == len(data)
+    assert max(sizes) <= POLICY.max_size
+
+
+def test_same_input_same_bytes_cached_or_not(tmp_path: Path) -> None:
+    items = entries()
+    compress(tmp_path / "a", items, "xz", ChunkCache(str(tmp_path / "cache-a")))
+    compress(tmp_path / "b", items, "xz", ChunkCache(str(tmp_path / "cache-b")), jobs=1)
+    warm = compress(tmp_path / "c", items, "xz", ChunkCache(str(tmp_path / "cache-a")))
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() \
+        == (tmp_path / "c").read_bytes()
+    assert warm.reused == warm.chunks
+
+
+@pytest.mark.parametrize("change", ["same size", "grows", "new entry", "entry removed"])
+def test_a_change_renews_only_the_chunks_around_it(change: str, tmp_path: Path) -> None:
+    items = entries(600)
+    cache = ChunkCache(str(tmp_path / "cache"))
+    first = compress(tmp_path / "first", items, "bzip2", cache)
+    changed = list(items)
+    key, data = changed[300]
+    if change == "same size":
+        changed[300] = (key, data[:-5] + b"XXXXX")
+    elif change == "grows":
+        changed[300] = (key + b" bigger", data + text(1, 3000))
+    elif change == "new entry":
+        changed.insert(300, (b"new entry", text(2, 2000)))
+    else:
+        del changed[300]
+    again = compress(tmp_path / "again", changed, "bzip2", cache)
+    assert first.chunks > 15
+    assert again.chunks - again.reused <= 2, (again.chunks, again.reused)
+    assert again.reused >= again.chunks - 2
+    clean = compress(tmp_path / "clean", changed, "bzip2", ChunkCache(str(tmp_path / "c2")))
+    assert clean.reused == 0
+    assert (tmp_path / "again").read_bytes() == (tmp_path / "clean").read_bytes()
+
+
+def test_an_empty_stream(tmp_path: Path) -> None:
+    result = compress(tmp_path / "out", [], "xz")
+    assert (result.size, result.compressed_size, result.chunks) == (0, 0, 0)
+    assert result.digests["sha512"] == hashlib.sha512(b"").hexdigest()
+
+
+def test_codec_tags_name_settings_and_library_output() -> None:
+    tags = {name: codec(name).tag for name in ("gzip", "bzip2", "xz")}
+    assert tags["gzip"].startswith("gz6-") and tags["xz"].startswith("xz6-")
+    assert len(set(tags.values())) == 3
+    with pytest.raises(ValueError, match="unknown compression"):
+        codec("zstd")
+
+
+# -- the cache's bounds --------------------------------------------------------------
+
+def cached(cache_dir: Path) -> set[str]:
+    return {p.name for p in cache_dir.iterdir() if p.name not in ("lock", "uses")}
+
+
+def test_collect_keeps_what_the_last_pack_of_each_output_used(tmp_path: Path) -> None:
+    cache = ChunkCache(str(tmp_path / "cache"))
+    out_a, out_b = tmp_path / "a.aci", tmp_path / "b.aci"
+    with cache.in_use():
+        a1 = compress(out_a, entries(300, seed=1), cache=cache)
+        cache.record(str(out_a), a1.names)
+        b1 = compress(out_b, entries(300, seed=2), cache=cache)
+        cache.record(str(out_b), b1.names)
+        assert cache.collect() == 0
+        a2 = compress(out_a, entries(300, seed=3), cache=cache)
+        cache.record(str(out_a), a2.names)
+        assert cache.collect() == len(set(a1.names) - set(a2.names)) > 0
+    assert cached(tmp_path / "cache") == set(a2.names) | set(b1.names)
+    out_b.unlink()  # an output that is gone frees its chunks
+    with cache.in_use():
+        cache.collect()
+    assert cached(tmp_path / "cache") == set(a2.names)
+
+
+def test_collect_waits_for_other_packs(tmp_path: Path) -> None:
+    cache = ChunkCache(str(tmp_path / "cache"))
+    other = ChunkCache(str(tmp_path / "cache"))
+    with cache.in_use():
+        compress(tmp_path / "a.aci", entries(100), cache=cache)  # not recorded: garbage
+        with other.in_use():
+            assert cache.collect() == -1  # the other pack may still list these chunks
+        assert len(cached(tmp_path / "cache")) > 0
+        assert cache.collect() > 0
+    assert cached(tmp_path / "cache") == set()
+
+
+def test_an_aborted_stream_leaves_no_temporary_files(tmp_path: Path) -> None:
+    cache = ChunkCache(str(tmp_path / "cache"))
+    before = threading.active_count()
+    with cache.in_use(), pytest.raises(KeyboardInterrupt), \
+            open(tmp_path / "out", "wb") as f, \
+            ChunkedCompressor(f, "xz", cache, 2, POLICY) as cc:
+        for key, data in entries(100):
+            cc.mark(key)
+            cc.write(data)
+        raise KeyboardInterrupt
+    assert not [p for p in os.listdir(tmp_path / "cache") if p.startswith(".tmp-")]
+    assert threading.active_count() == before  # every worker thread has ended
