@@ -1,0 +1,240 @@
+"""`acigen run`: ACIs run through runc as an App Container executor would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mountinfo
+from tests.oci.imaging import helper, manifest
+from tests.support.rootfs import busybox_tree
+
+STATE = Path("/run/acigen-run/runc")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = busybox_tree(tmp_path_factory.mktemp("run") / "tree")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                         "www:x:1234:2345:web:/home/www:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nweb:x:2345:\n")
+    (root / "www").mkdir()
+    (root / "www" / "index.html").write_text("hello from the image\n")
+    return root
+
+
+def make_aci(work: Path, tree: Path, name: str = "app", **app: object) -> Path:
+    """An ACI of TREE whose app section is manifest()'s updated with APP."""
+    doc = manifest()
+    doc["app"].update(app)
+    (work / f"{name}.json").write_text(json.dumps(doc))
+    out = work / f"{name}.aci"
+    helper("pack", "--manifest", str(work / f"{name}.json"), "--rootfs", str(tree),
+           "-o", str(out))
+    return out
+
+
+def run(aci: Path, *args: str, cache: Path, timeout: float = 60
+        ) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    return subprocess.run([sys.executable, "-m", "acigen.run", str(aci), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def containers() -> list[str]:
+    return sorted(p.name for p in STATE.iterdir()) if STATE.is_dir() else []
+
+
+def test_hello_world_prints_and_exits_0(tmp_path: Path, tree: Path, cache: Path,
+                                        no_mount_leaks) -> None:
+    aci = make_aci(tmp_path, tree)
+    result = run(aci, cache=cache)
+    assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
+    # ARGS are appended to exec, as `docker run` appends them to an Entrypoint
+    result = run(aci, "--", "world", cache=cache)
+    assert (result.returncode, result.stdout) == (0, "hello world\n"), result.stderr
+    assert not os.listdir(cache / "acigen" / "run" / "scratch")
+
+
+def test_failing_app_exit_status_is_returned(tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, exec=["/bin/sh", "-c", "echo failing >&2; exit 3"])
+    result = run(aci, cache=cache)
+    assert result.returncode == 3
+    assert "failing" in result.stderr
+
+
+def test_user_and_group_names_resolve_in_the_image(tmp_path: Path, tree: Path,
+                                                   cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, user="www", group="web", supplementaryGIDs=[3000],
+                   exec=["/bin/sh", "-c", 'id; echo "$HOME $AC_APP_NAME"; pwd'],
+                   workingDirectory="/www")
+    result = run(aci, cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "uid=1234(www) gid=2345(web) groups=3000", "/home/www hello", "/www"]
+
+
+def test_unknown_user_is_a_clear_error(tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, user="nosuchuser")
+    result = run(aci, cache=cache)
+    assert result.returncode == 125
+    assert result.stderr.splitlines()[0] == ("acigen run: error: user 'nosuchuser' is "
+                                             "neither in the image's /etc/passwd nor a number")
+
+
+def test_volumes_are_mounted_at_the_mount_points(tmp_path: Path, tree: Path,
+                                                 cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, mountPoints=[
+        {"name": "data", "path": "/data"}, {"name": "conf", "path": "/conf", "readOnly": True}],
+        exec=["/bin/sh", "-c", "cat /conf/setting; echo written > /data/out; "
+                               "echo x > /conf/new || echo read-only"])
+    data, conf = tmp_path / "data", tmp_path / "conf"
+    data.mkdir()
+    conf.mkdir()
+    (conf / "setting").write_text("from the host\n")
+    result = run(aci, "--volume", f"data:{data}", "--volume", f"conf:{conf}", cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "from the host"
+    assert result.stdout.splitlines()[-1] == "read-only"
+    assert (data / "out").read_text() == "written\n"
+    assert not (conf / "new").exists()
+    bad = run(aci, "--volume", f"nosuch:{data}", cache=cache)
+    assert bad.returncode == 125
+    assert "the image has no mount point of that name (it has: conf, data)" in bad.stderr
+
+
+def test_the_cached_root_is_never_changed(tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, exec=["/bin/sh", "-c"])
+    first = run(aci, "--", "rm /www/index.html && echo new > /etc/new && echo done", cache=cache)
+    assert (first.returncode, first.stdout) == (0, "done\n"), first.stderr
+    second = run(aci, "--", "cat /www/index.html; ls /etc/new 2>&1 || true", cache=cache)
+    assert second.stdout.splitlines()[0] == "hello from the image"
+    assert "No such file" in second.stdout
+    [entry] = [p for p in (cache / "acigen" / "run").iterdir() if p.is_dir()
+               and p.name.startswith("sha512-")]
+    assert (entry / "rootfs" / "www" / "index.html").exists()
+    assert not (entry / "rootfs" / "etc" / "new").exists()
+
+
+def test_a_changed_image_is_unpacked_again(tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, exec=["/bin/cat", "/www/index.html"])
+    assert run(aci, cache=cache).stdout == "hello from the image\n"
+    changed = tmp_path / "changed"
+    shutil.copytree(tree, changed, symlinks=True)
+    (changed / "www" / "index.html").write_text("changed\n")
+    aci = make_aci(tmp_path, changed, exec=["/bin/cat", "/www/index.html"])
+    assert run(aci, cache=cache).stdout == "changed\n"
+    assert len(list((cache / "acigen" / "run").glob("sha512-*[0-9a-f]"))) == 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[str], seconds: float = 30) -> tuple[int,
+                                                                                      str]:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
+        tmp_path: Path, tree: Path, cache: Path, no_mount_leaks) -> None:
+    port = free_port()
+    aci = make_aci(tmp_path, tree, exec=["/bin/httpd", "-f", "-p", f"127.0.0.1:{port}",
+                                         "-h", "/www"])
+    before = containers()
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    try:
+        status, body = wait_for_http(f"http://127.0.0.1:{port}/index.html", proc)
+        assert (status, body) == (200, "hello from the image\n")
+        assert len(containers()) == len(before) + 1
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert containers() == before
+    assert not os.listdir(cache / "acigen" / "run" / "scratch")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+    assert not any(f"127.0.0.1:{port}" in line for line in mountinfo())
+
+
+def test_default_network_is_private_with_loopback_up(tmp_path: Path, tree: Path,
+                                                      cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, exec=["/bin/sh", "-c", (
+        "httpd -p 127.0.0.1:8080 -h /www && wget -qO- http://127.0.0.1:8080/index.html; "
+        "ls /sys/class/net")])
+    result = run(aci, cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["hello from the image", "lo"]
+
+
+def cgroup_memory_limit() -> str:
+    return ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+            "cat /sys/fs/cgroup/memory.max")
+
+
+def test_isolators_are_enforced_or_reported(tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, isolators=[
+        {"name": "resource/memory", "value": {"limit": "64Mi"}},
+        {"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN"]}},
+        {"name": "os/linux/no-new-privileges", "value": True},
+        {"name": "resource/network-bandwidth", "value": {"limit": "1G"}},
+    ], exec=["/bin/sh", "-c", cgroup_memory_limit() + "; grep NoNewPrivs /proc/self/status;"
+             "touch /tmp/f; chown 1 /tmp/f 2>/dev/null && echo chowned || echo no-chown"])
+    result = run(aci, cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["67108864", "NoNewPrivs:", "1", "no-chown"]
+    assert "isolator resource/network-bandwidth is not supported here; ignored" in result.stderr
+
+
+def test_not_an_image_is_a_clear_error(tmp_path: Path, cache: Path) -> None:
+    junk = tmp_path / "junk.aci"
+    junk.write_bytes(b"not an image at all" * 100)
+    result = run(junk, cache=cache)
+    assert result.returncode == 125
+    assert result.stderr.splitlines() == [
+        "acigen run: error: not a tar archive, nor gzip, bzip2, xz or zstd compressed"]
+    result = run(tmp_path / "missing.aci", cache=cache)
+    assert (result.returncode, result.stderr.strip()) == (
+        125, f"acigen run: error: {tmp_path / 'missing.aci'}: no such file")
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_both_runtimes(runtime: str, tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree)
+    result = run(aci, "--runtime", runtime, "--", "from", runtime, cache=cache)
+    if runtime == "crun" and "cgroups in hybrid mode not supported" in result.stderr:
+        pytest.skip("crun cannot run containers on this host's hybrid cgroup hierarchy")
+    assert (result.returncode, result.stdout) == (0, f"hello from {runtime}\n"), result.stderr
