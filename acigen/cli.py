@@ -1,43 +1,71 @@
 """The command line: the one place that turns errors into exit codes.
 
-Exit codes: 0 success, 1 bad input, 2 usage, 3 internal error (traceback
-with --debug), 130 interrupted.  Bad input writes nothing.
+`acigen MANIFEST...` generates a build file; `acigen SUBCOMMAND ...` runs
+one of SUBCOMMANDS.  Exit codes: 0 success, 1 bad input, 2 usage, 3
+internal error (traceback with --debug), 130 interrupted.  Bad input
+writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import shutil
 import subprocess
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from acigen import __version__, manifest, outputs
+from acigen import __version__, manifest, outputs, records
 from acigen.errors import AcigenError, UsageError
-from acigen.plan import Options, plan
+from acigen.invocation import Invocation
+from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
+from acigen.render_dot import render_dot
+from acigen.render_make import render_make
 
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
+# name -> "module:function"; the function takes the remaining arguments and
+# returns an exit code (imported only when used, so startup stays quick)
+SUBCOMMANDS = {
+    "gc": "acigen.gc:gc_main",
+    "clean": "acigen.gc:clean_main",
+}
+EPILOG = """\
+other commands:
+  acigen gc [-f FILE] [-B DIR] [-n]     remove what no current build file uses
+  acigen clean [-f FILE] [-B DIR] [-n]  remove everything the build made
+(a manifest named like a command is given as ./NAME)"""
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="acigen",
+        prog="acigen", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compile image manifests into a build.ninja; `sudo ninja` builds the "
                     "App Container Images.")
     p.add_argument("manifests", nargs="+", metavar="MANIFEST")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="the image (only with one manifest); default: NAME.aci beside the "
-                        "ninja file, NAME being the manifest file's name without .json")
+                        "build file, NAME being the manifest file's name without .json")
     p.add_argument("-C", "--compression", choices=COMPRESSIONS, default="gzip",
                    help="default: gzip")
-    p.add_argument("-f", "--ninja-file", metavar="FILE", default="build.ninja",
-                   help="default: build.ninja in the current directory")
+    p.add_argument("-f", "--file", "--ninja-file", dest="file", metavar="FILE",
+                   help="the file to write (default: build.ninja, or Makefile with "
+                        "--format make)")
+    p.add_argument("--format", choices=("ninja", "make"), default="ninja",
+                   help="ninja (default) or a GNU make 4.3+ Makefile")
+    p.add_argument("--dot", action="store_true",
+                   help="print the build graph as Graphviz dot, and write nothing")
+    p.add_argument("--embed", metavar="PREFIX",
+                   help="write a file for `subninja`/`include` from a parent build; PREFIX "
+                        "is the path from the parent's directory to this file's directory")
+    p.add_argument("--explain", action="store_true",
+                   help="after generating, say which steps the next build reruns and why")
     p.add_argument("-B", "--builddir", metavar="DIR",
-                   help="default: .acigen beside the ninja file")
+                   help="default: .acigen beside the build file")
     p.add_argument("-b", "--build", action="store_true",
-                   help="run ninja right after generating")
+                   help="run ninja (or make) right after generating")
     p.add_argument("--layer-mode", choices=("auto", "overlay", "copy"), default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
                         "overlayfs cannot be used (auto: chosen at build time)")
@@ -53,96 +81,67 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def source_date_epoch() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH", "0")
-    if not value.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
-    return int(value)
-
-
-class Invocation:
-    """Paths of one run, all relative to the ninja file's directory."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        if args.output and len(args.manifests) > 1:
-            raise UsageError("-o/--output needs exactly one manifest",
-                             "each image is then named after its manifest file")
-        if args.jobs_fetch < 1:
-            raise UsageError("--jobs-fetch must be at least 1")
-        self.args = args
-        self.ninja_file = os.path.abspath(args.ninja_file)
-        self.ninja_dir = os.path.dirname(self.ninja_file)
-        self.builddir = os.path.abspath(args.builddir) if args.builddir else \
-            os.path.join(self.ninja_dir, ".acigen")
-
-    def rel(self, path: str) -> str:
-        return os.path.relpath(os.path.abspath(path), self.ninja_dir)
-
-    def output_for(self, manifest_path: str) -> str:
-        if self.args.output:
-            return self.rel(self.args.output)
-        return manifest.output_name(manifest_path) + ".aci"
-
-    def options(self, manifests: list[str]) -> Options:
-        return Options(
-            builddir=self.rel(self.builddir),
-            outputs=tuple(self.output_for(m) for m in manifests),
-            compression=self.args.compression, layer_mode=self.args.layer_mode,
-            source_date_epoch=source_date_epoch(), fetch_jobs=self.args.jobs_fetch,
-            cache_dir=os.path.abspath(self.args.cache_dir) if self.args.cache_dir else None,
-            offline=self.args.offline)
-
-    def regen_args(self) -> list[str]:
-        """acigen's arguments as ninja must repeat them (from the ninja dir)."""
-        a = self.args
-        out = ["-f", os.path.basename(self.ninja_file), "-B", self.rel(self.builddir),
-               "-C", a.compression]
-        if a.output:
-            out += ["-o", self.rel(a.output)]
-        if a.layer_mode != "auto":
-            out += ["--layer-mode", a.layer_mode]
-        if a.jobs_fetch != 4:
-            out += ["--jobs-fetch", str(a.jobs_fetch)]
-        if a.cache_dir:
-            out += ["--cache-dir", os.path.abspath(a.cache_dir)]
-        if a.offline:
-            out += ["--offline"]
-        return out + [self.rel(m) for m in a.manifests]
-
-
-def generate(inv: Invocation) -> None:
+def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
     paths = inv.args.manifests
-    loaded = [manifest.load(p, inv.ninja_dir) for p in paths]
-    rel_paths = [inv.rel(p) for p in paths]
-    options = inv.options(paths)
-    graph = plan(loaded, rel_paths, options)
-    stamp = os.path.join(options.builddir, "build.ninja.stamp")
-    python = os.environ.get("ACIGEN_PYTHON") or sys.executable
-    setup = Setup(python=python, regen_args=inv.regen_args(),
-                  ninja_file=os.path.basename(inv.ninja_file), builddir=options.builddir,
-                  stamp=stamp, fetch_jobs=options.fetch_jobs)
-    text = render_ninja(graph, setup)
-    outputs.write_all(inv.ninja_dir, inv.ninja_file, text, graph.files, stamp)
+    loaded = [manifest.load(p, inv.base_dir, check_files=inv.embed is None) for p in paths]
+    options = inv.options()
+    graph = plan(loaded, [inv.rel(p) for p in paths], options)
+    return graph, inv.setup(options)
 
 
-def run_ninja(inv: Invocation) -> int:
-    import ninja as ninja_pkg
+def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
+    """Side files first, then the build file, its record, the stamp last."""
+    text = render_make(graph, setup) if inv.format == "make" else render_ninja(graph, setup)
+    outputs.write_side_files(inv.base_dir, graph.files)
+    outputs.write_build_file(inv.build_file, text, touch=inv.format == "make")
+    if setup.make_deps:
+        outputs.write_make_deps(inv.here(setup.make_deps), setup.build_file)
+    extra = [p for p in (setup.stamp, setup.stamp and setup.stamp + ".d", setup.make_deps)
+             if p]
+    record = records.record_bytes(graph, setup.builddir, setup.build_file, text, extra)
+    outputs.write_if_changed(records.record_path(inv.builddir, inv.build_file), record)
+    if setup.stamp:
+        outputs.write_regen_stamp(inv.here(setup.stamp), setup.stamp)
 
+
+def build(inv: Invocation) -> int:
     if os.geteuid() != 0:
         raise UsageError("building needs root (it mounts the layers of the image)",
                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
-    binary = os.path.join(ninja_pkg.BIN_DIR, "ninja")
-    cmd = [binary, "-f", os.path.basename(inv.ninja_file)]
-    return subprocess.run(cmd, cwd=inv.ninja_dir).returncode
+    name = os.path.basename(inv.build_file)
+    if inv.format == "make":
+        make = shutil.which("make")
+        if make is None:
+            raise UsageError("-b --format make needs GNU make, which is not installed")
+        return subprocess.run([make, "-f", name], cwd=inv.file_dir).returncode
+    from acigen.explain import ninja_binary
+    return subprocess.run([ninja_binary(), "-f", name], cwd=inv.file_dir).returncode
+
+
+def generate(argv: Sequence[str]) -> int:
+    inv = Invocation(parser().parse_args(argv))
+    graph, setup = compile_graph(inv)
+    if inv.format == "dot":
+        sys.stdout.write(render_dot(graph))
+        return 0
+    write(inv, graph, setup)
+    if inv.args.explain:
+        from acigen.explain import explain
+        return explain(graph, inv.build_file)
+    return build(inv) if inv.args.build else 0
+
+
+def subcommand(name: str) -> Callable[[list[str]], int]:
+    module, function = SUBCOMMANDS[name].split(":")
+    command: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+    return command
 
 
 def run(argv: Sequence[str] | None) -> int:
-    args = parser().parse_args(argv)
-    inv = Invocation(args)
-    generate(inv)
-    if args.build:
-        return run_ninja(inv)
-    return 0
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return subcommand(args[0])(args[1:])
+    return generate(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

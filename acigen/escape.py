@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from acigen.errors import AcigenError
+
+# characters a make rule line takes literally (non-ASCII passes through):
+# no space, ':', '#', '%' (pattern), '=' (assignment), '*?[' (globbing),
+# '()' (archive members), '$', '\\' or quotes
+_MAKE_SAFE = re.compile(r"^[A-Za-z0-9._+,@/~\x80-\U0010ffff-]+$")
 
 
 def _no_newline(text: str) -> str:
@@ -34,19 +40,34 @@ def shell_words(words: list[str]) -> str:
 
 
 def make_path(path: str) -> str:
-    """A path in a Makefile rule; make cannot express spaces or colons."""
-    if any(c in path for c in " :#\t\n"):
-        raise AcigenError(f"{path!r}: make cannot handle this path (space, ':' or '#')",
+    """A path on a Makefile rule line, where make has no quoting at all."""
+    if not _MAKE_SAFE.match(path) or path.startswith("~"):
+        raise AcigenError(f"{path!r}: a Makefile cannot name this path (spaces and "
+                          "':#%=*?[]()$\\' and quotes have meanings there)",
                           "use the ninja output, or rename the file")
-    return path.replace("$", "$$")
+    return path
 
 
-def wrap(first: str, tokens: list[str], width: int = 78, indent: str = "    ") -> str:
-    """Join FIRST and TOKENS with spaces, continuing long lines with `$`."""
+def make_recipe(words: list[str]) -> str:
+    """A command on a recipe line: shell-quoted, then `$` doubled for make."""
+    return _no_newline(" ".join(shlex.quote(w) for w in words)).replace("$", "$$")
+
+
+def dot_string(*lines: str) -> str:
+    """A quoted Graphviz string; LINES become lines of a label."""
+    def one(line: str) -> str:
+        return one_line(line).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "\\n".join(one(line) for line in lines) + '"'
+
+
+def wrap(first: str, tokens: list[str], width: int = 78, indent: str = "    ",
+         cont: str = " $") -> str:
+    """Join FIRST and TOKENS with spaces, continuing long lines with CONT
+    (ninja's `$`; make's backslash)."""
     lines = [first]
     for token in tokens:
-        if len(lines[-1]) + 1 + len(token) + 2 > width and lines[-1].strip():
-            lines[-1] += " $"
+        if len(lines[-1]) + 1 + len(token) + len(cont) > width and lines[-1].strip():
+            lines[-1] += cont
             lines.append(indent + token)
         else:
             lines[-1] += " " + token

@@ -41,22 +41,41 @@ def own_sources() -> list[str]:
                   glob.glob(os.path.join(template_dir, "*.j2")))
 
 
-def depfile_text(target: str, inputs: list[str]) -> bytes:
+def depfile_text(target: str, inputs: list[str], phony: bool = False) -> bytes:
+    """Makefile syntax; PHONY adds an empty rule per input, so that make does
+    not stop when one of them disappears (ninja copes either way)."""
     def esc(name: str) -> str:
         return name.replace("\\", "\\\\").replace(" ", "\\ ").replace("$", "$$")
-    body = " \\\n  ".join(esc(name) for name in [f"{target}:", *inputs])
-    return (body + "\n").encode()
+    body = " \\\n  ".join(esc(name) for name in [f"{target}:", *inputs]) + "\n"
+    if phony:
+        body += "".join(f"\n{esc(name)}:\n" for name in inputs)
+    return body.encode()
 
 
-def write_all(ninja_dir: str, ninja_file: str, text: str, files: dict[str, bytes],
-              stamp: str) -> None:
-    """Side files first, the ninja file next, the regeneration stamp last."""
+def write_side_files(base_dir: str, files: dict[str, bytes]) -> None:
+    """FILES (relative to BASE_DIR), each rewritten only if it changed."""
     for rel, data in sorted(files.items()):
-        write_if_changed(os.path.join(ninja_dir, rel), data)
-    write_if_changed(ninja_file, text.encode())
-    stamp_path = os.path.join(ninja_dir, stamp)
-    write_if_changed(stamp_path + ".d", depfile_text(stamp, own_sources()))
-    os.makedirs(os.path.dirname(stamp_path), exist_ok=True)
-    with open(stamp_path, "w"):
+        write_if_changed(os.path.normpath(os.path.join(base_dir, rel)), data)
+
+
+def write_build_file(path: str, text: str, touch: bool = False) -> None:
+    """TOUCH: refresh its mtime even when unchanged.  Make needs that: it
+    compares the Makefile's mtime with the manifests' on every run."""
+    if not write_if_changed(path, text.encode()) and touch:
+        os.utime(path)
+
+
+def write_regen_stamp(path: str, target: str) -> None:
+    """Ninja's regeneration stamp, last, after its depfile (acigen's own
+    sources; TARGET: the stamp as the build file spells it)."""
+    write_if_changed(path + ".d", depfile_text(target, own_sources()))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w"):
         pass
-    os.utime(stamp_path)
+    os.utime(path)
+
+
+def write_make_deps(path: str, target: str) -> None:
+    """Make's counterpart of the stamp's depfile: the Makefile depends on
+    acigen's sources."""
+    write_if_changed(path, depfile_text(target, own_sources(), phony=True))

@@ -78,6 +78,14 @@ class Graph:
     image_edges: list[Edge] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)   # side files acigen writes
     regen_inputs: list[str] = field(default_factory=list)
+    downloads: dict[str, str] = field(default_factory=dict)  # URL -> its .ref file
+    build_paths: list[str] = field(default_factory=list)  # what the build makes in builddir
+    aliases: list[tuple[str, str]] = field(default_factory=list)  # name -> target
+
+    def stamp_edges(self) -> dict[str, Edge]:
+        """Every edge by its first output."""
+        edges = self.fetches + self.layer_edges + self.image_edges
+        return {edge.outputs[0]: edge for edge in edges}
 
 
 def canonical(value: Any) -> bytes:
@@ -103,6 +111,7 @@ class Planner:
         self.fetch_refs: dict[str, str] = {}
         self.fetch_specs: dict[str, dict[str, Any]] = {}
         self.manifest_paths = manifest_paths
+        self.step_layers: dict[str, list[tuple[int, Layer]]] = {}  # image -> its steps
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.opt.builddir, *parts)
@@ -112,11 +121,13 @@ class Planner:
     def add_manifest(self, manifest: Manifest, manifest_path: str, output: str) -> None:
         parent: Layer | None = None
         depth = 0
+        numbered = self.step_layers.setdefault(manifest.name, [])
         for step in manifest.steps:
             if step.helper is None:
                 continue
             depth += 1
             parent = self.add_layer(step, parent, depth, manifest.name)
+            numbered.append((step.index, parent))
         assert parent is not None  # manifest.load insists on one layer step
         image = Image(manifest.name, manifest_path, output, parent)
         self.graph.images.append(image)
@@ -139,6 +150,9 @@ class Planner:
     def layer_dir(self, layer: Layer) -> str:
         return self.path("layers", layer.name)
 
+    def log_file(self, layer: Layer) -> str:
+        return self.path("logs", layer.name + ".log")
+
     def chain(self, layer: Layer | None) -> list[Layer]:
         out = []
         while layer is not None:
@@ -157,7 +171,7 @@ class Planner:
         spec = {"acigen": __version__, "layer": self.layer_dir(layer),
                 "lower": [self.layer_dir(p) for p in self.chain(layer.parent)],
                 "layer_mode": self.opt.layer_mode,
-                "log": self.path("logs", layer.name + ".log"), "step": definition}
+                "log": self.log_file(layer), "step": definition}
         self.graph.files[layer.step_file] = pretty_json(spec)
         images = ", ".join(self.users[layer.key])
         return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),
@@ -195,9 +209,14 @@ class Planner:
             spec = dict(self.fetch_specs[url])
             spec_file = spec.pop("spec")
             self.graph.files[spec_file] = pretty_json(spec)
+            users = ", ".join(self.fetch_users(url))
             edges.append(Edge("acigen_fetch", (ref,), (spec_file,),
-                              description=f"fetch {url}"))
+                              description=f"{users}: fetch {url}"))
         return edges
+
+    def fetch_users(self, url: str) -> list[str]:
+        return [image.name for image in self.graph.images
+                if any(layer.step.url == url for layer in self.chain(image.top))]
 
     # -- images --------------------------------------------------------------
 
@@ -222,11 +241,33 @@ class Planner:
                 if layer.step.url:
                     self.add_lock(layer.step.url, lock)
         self.graph.fetches = self.fetch_edges()
+        self.graph.downloads = dict(self.fetch_refs)
+        self.graph.aliases = self.aliases()
+        self.graph.build_paths = self.build_paths()
         regen = set(self.manifest_paths)
         for layer in self.graph.layers:
             regen.update(layer.step.scanned_dirs)
         self.graph.regen_inputs = sorted(regen)
         return self.graph
+
+
+    def build_paths(self) -> list[str]:
+        """Every file and directory this graph's build keeps in the build dir."""
+        out = set(self.graph.files) | set(self.fetch_refs.values())
+        for layer in self.graph.layers:
+            out.update((self.layer_dir(layer), layer.stamp, layer.stamp + ".d",
+                        self.layer_dir(layer) + ".lock",
+                        self.log_file(layer)))
+        return sorted(out)
+
+    def aliases(self) -> list[tuple[str, str]]:
+        """`NAME` for each image, `NAME/step-NN` for each of its layers."""
+        out = []
+        for image in self.graph.images:
+            out.append((image.name, image.output))
+            for index, layer in self.step_layers[image.name]:
+                out.append((f"{image.name}/step-{index:02d}", layer.stamp))
+        return out
 
 
 def lock_path(manifest_path: str) -> str:

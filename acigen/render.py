@@ -1,7 +1,8 @@
-"""Build graph -> text, through the jinja2 templates (layout only).
+"""Build graph -> build.ninja, through the jinja2 template (layout only).
 
 Everything is escaped here, in Python; the templates only lay out an
-already-escaped view model.
+already-escaped view model.  The Makefile and dot renderers
+(render_make.py, render_dot.py) share this module's environment and Setup.
 """
 
 from __future__ import annotations
@@ -14,19 +15,31 @@ import jinja2
 from acigen import __version__, templates
 from acigen.escape import ninja_path, ninja_value, one_line, shell_words, wrap
 from acigen.plan import Edge, Graph
+from acigen.rules import HELPER_RULES
 
 
 @dataclass(frozen=True)
 class Setup:
-    """What the header of a generated file needs."""
+    """What the generated file needs besides the graph."""
 
     python: str                       # interpreter that runs the helpers
-    regen_args: list[str]             # acigen's arguments, relative to the ninja dir
-    ninja_file: str                   # its name, relative to its directory
+    regen_args: list[str]             # acigen's arguments, relative to the base dir
+    build_file: str                   # the generated file, relative to the base dir
     builddir: str
-    stamp: str                        # regeneration stamp
+    stamp: str | None = None          # ninja's regeneration stamp (not when embedded)
     fetch_jobs: int = 4
-    embed_prefix: str | None = None
+    embed_prefix: str | None = None   # set: a file for `subninja`/`include`
+    fetch_pool: str = "acigen_fetch"  # pools are global in ninja: unique when embedded
+    make_deps: str | None = None      # make: the depfile listing acigen's own sources
+
+    @property
+    def embedded(self) -> bool:
+        return self.embed_prefix is not None
+
+    @property
+    def inputs_alias(self) -> str:
+        """Embedded: the target a parent's regeneration rule depends on."""
+        return self.build_file + ".inputs"
 
 
 @dataclass
@@ -41,11 +54,15 @@ class Section:
     edges: list[EdgeView] = field(default_factory=list)
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(os.path.dirname(templates.__file__)),
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True,
         lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def sources(graph: Graph) -> str:
+    return ", ".join(image.manifest for image in graph.images)
 
 
 def build_line(edge: Edge) -> str:
@@ -59,9 +76,14 @@ def build_line(edge: Edge) -> str:
     return wrap("build", [*outs, edge.rule, *tokens])
 
 
-def edge_view(edge: Edge) -> EdgeView:
+def edge_view(edge: Edge, *extra: tuple[str, str]) -> EdgeView:
     variables = [("desc", ninja_value(one_line(edge.description)))] if edge.description else []
-    return EdgeView(build_line(edge), variables)
+    return EdgeView(build_line(edge), variables + list(extra))
+
+
+def phony(name: str, targets: list[str]) -> EdgeView:
+    return EdgeView(wrap("build", [ninja_path(name) + ":", "phony",
+                                   *(ninja_path(t) for t in targets)]))
 
 
 def sections(graph: Graph, setup: Setup) -> list[Section]:
@@ -71,41 +93,62 @@ def sections(graph: Graph, setup: Setup) -> list[Section]:
                            [edge_view(e) for e in graph.fetches]))
     out.append(Section("layers: one per step; its stamp is written last, when the layer is "
                        "complete", [edge_view(e) for e in graph.layer_edges]))
-    images = Section("images")
-    for image, edge in zip(graph.images, graph.image_edges, strict=True):
-        images.edges.append(edge_view(edge))
-        images.edges.append(EdgeView(f"build {ninja_path(image.name)}: phony "
-                                     f"{ninja_path(image.output)}"))
-    out.append(images)
-    regen = regen_edge(graph, setup)
-    out.append(Section(
-        "regeneration: acigen runs again when a manifest or acigen changes.\n# Its "
-        "output is a stamp, so that Ctrl-C during regeneration cannot delete "
-        f"{setup.ninja_file}.", [edge_view(regen),
-                                EdgeView(f"build {ninja_path(setup.ninja_file)}: phony "
-                                         f"{ninja_path(setup.stamp)}",
-                                         [("generator", "1")])]))
+    out.append(Section("images", [edge_view(e) for e in graph.image_edges]))
+    out.append(Section("names to build by: an image, or an image up to one of its steps",
+                       [phony(name, [target]) for name, target in graph.aliases]))
+    out.append(embed_section(graph, setup) if setup.embedded else regen_section(graph, setup))
     return out
 
 
-def regen_edge(graph: Graph, setup: Setup) -> Edge:
-    return Edge("acigen_regen", (setup.stamp,), tuple(graph.regen_inputs),
-                implicit_outputs=tuple(sorted(graph.files)))
+def regen_section(graph: Graph, setup: Setup) -> Section:
+    assert setup.stamp is not None
+    regen = Edge("acigen_regen", (setup.stamp,), tuple(graph.regen_inputs),
+                 implicit_outputs=tuple(sorted(graph.files)))
+    return Section(
+        "regeneration: acigen runs again when a manifest or acigen changes.\n# Its "
+        "output is a stamp, so that Ctrl-C during regeneration cannot delete "
+        f"{setup.build_file}.",
+        [edge_view(regen), EdgeView(f"build {ninja_path(setup.build_file)}: phony "
+                                    f"{ninja_path(setup.stamp)}", [("generator", "1")])])
 
 
-def rules_used(graph: Graph) -> set[str]:
+def embed_section(graph: Graph, setup: Setup) -> Section:
+    side_files = Edge("acigen_side_files", tuple(sorted(graph.files)))
+    return Section(
+        f"The parent build regenerates {setup.build_file}: its rule for it depends on\n# "
+        f"{setup.inputs_alias}.  The side files are recreated only when missing.",
+        [phony(setup.inputs_alias, graph.regen_inputs), edge_view(side_files)])
+
+
+def rules_used(graph: Graph, setup: Setup) -> set[str]:
     edges = graph.fetches + graph.layer_edges + graph.image_edges
-    return {e.rule for e in edges} | {"acigen_regen"}
+    return {e.rule for e in edges} | {"acigen_side_files" if setup.embedded else "acigen_regen"}
+
+
+@dataclass(frozen=True)
+class RuleView:
+    name: str
+    command: str
+    depfile: bool
+    fetch: bool
+
+
+def helper_rules(used: set[str]) -> list[RuleView]:
+    return [RuleView(rule.name, " ".join(rule.arguments("$in", "$out")), rule.depfile,
+                     rule.fetch)
+            for rule in HELPER_RULES.values() if rule.name in used]
 
 
 def render_ninja(graph: Graph, setup: Setup) -> str:
-    variables = [("builddir", ninja_path(setup.builddir)),
-                 ("acigen_python", ninja_value(setup.python)),
-                 ("acigen_args", shell_words(setup.regen_args))]
-    sources = ", ".join(image.manifest for image in graph.images)
-    return _environment().get_template("build.ninja.j2").render(
-        version=__version__, sources=sources, plural=len(graph.images) > 1,
-        prefix_note=None, variables=variables, fetch_jobs=setup.fetch_jobs,
-        rules=rules_used(graph), ninja_file=setup.ninja_file,
+    variables = [] if setup.embedded else [("builddir", ninja_path(setup.builddir))]
+    variables += [("acigen_python", shell_words([setup.python])),
+                  ("acigen_args", shell_words(setup.regen_args))]
+    return environment().get_template("build.ninja.j2").render(
+        version=__version__, sources=ninja_value(sources(graph)),
+        plural=len(graph.images) > 1, embedded=setup.embedded,
+        build_file=ninja_value(setup.build_file),
+        embed_prefix=ninja_value(setup.embed_prefix or ""), fetch_pool=setup.fetch_pool,
+        fetch_jobs=setup.fetch_jobs, variables=variables, rules=rules_used(graph, setup),
+        helper_rules=helper_rules(rules_used(graph, setup)),
         sections=sections(graph, setup),
         defaults=" ".join(ninja_path(i.output) for i in graph.images))

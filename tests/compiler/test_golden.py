@@ -1,9 +1,11 @@
 """Generated files, byte for byte, for several manifests (tests/golden/CASE).
 
 Each case has input/ (manifests and the files they name), an optional
-`args` file (acigen's arguments, one per line) and expected/ (build.ninja
-and the side files under .acigen/).  `pytest --update-goldens` rewrites
-expected/ after a deliberate change; review the diff before committing.
+`args` file (acigen's arguments, one per line) and expected/: every file
+acigen created or changed in the work directory (build.ninja or Makefile,
+the side files under .acigen/, an embedded file), plus `stdout` when acigen
+printed something (--dot).  `pytest --update-goldens` rewrites expected/
+after a deliberate change; review the diff before committing.
 """
 
 from __future__ import annotations
@@ -21,14 +23,34 @@ from tests.support.tools import ninja
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 CASES = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
-SKIP = ("build.ninja.stamp", "build.ninja.stamp.d")  # machine-specific: acigen's own paths
+# machine-specific: they list acigen's own source files
+SKIP = ("build.ninja.stamp", "build.ninja.stamp.d", "Makefile.d")
 
 
-def generated(work: Path) -> dict[str, bytes]:
-    out = {"build.ninja": (work / "build.ninja").read_bytes()}
-    for path in sorted((work / ".acigen").rglob("*")):
-        if path.is_file() and path.name not in SKIP:
-            out[str(path.relative_to(work))] = path.read_bytes()
+def arguments(case: Path) -> list[str]:
+    args_file = case / "args"
+    return args_file.read_text().splitlines() if args_file.exists() else \
+        sorted(p.name for p in (case / "input").glob("*.json"))
+
+
+def snapshot(work: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(work)): p.read_bytes()
+            for p in sorted(work.rglob("*")) if p.is_file()}
+
+
+def generate(case: Path, work: Path, monkeypatch, capsys) -> dict[str, bytes]:
+    """Run acigen on a copy of CASE's input; what it wrote or printed."""
+    shutil.copytree(case / "input", work, dirs_exist_ok=True)
+    before = snapshot(work)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("ACIGEN_PYTHON", "/usr/bin/python3")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert cli.main(arguments(case)) == 0, capsys.readouterr().err
+    out = {rel: data for rel, data in snapshot(work).items()
+           if before.get(rel) != data and os.path.basename(rel) not in SKIP}
+    printed = capsys.readouterr().out
+    if printed:
+        out["stdout"] = printed.encode()
     return out
 
 
@@ -38,22 +60,9 @@ def expected(case: Path) -> dict[str, bytes]:
             for p in sorted(top.rglob("*")) if p.is_file()}
 
 
-def generate(case: Path, work: Path, monkeypatch) -> int:
-    args_file = case / "args"
-    args = args_file.read_text().splitlines() if args_file.exists() else \
-        sorted(p.name for p in (case / "input").glob("*.json"))
-    monkeypatch.chdir(work)
-    monkeypatch.setenv("ACIGEN_PYTHON", "/usr/bin/python3")
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    return cli.main(args)
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_golden(case: Path, tmp_path: Path, monkeypatch, request) -> None:
-    work = tmp_path / "w"
-    shutil.copytree(case / "input", work)
-    assert generate(case, work, monkeypatch) == 0
-    got = generated(work)
+def test_golden(case: Path, tmp_path: Path, monkeypatch, capsys, request) -> None:
+    got = generate(case, tmp_path / "w", monkeypatch, capsys)
     if request.config.getoption("--update-goldens"):
         shutil.rmtree(case / "expected", ignore_errors=True)
         for rel, data in got.items():
@@ -70,16 +79,43 @@ def test_golden(case: Path, tmp_path: Path, monkeypatch, request) -> None:
                         "--update-goldens, then review and commit tests/golden.")
 
 
+def option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+def accepted_by_its_tool(case: Path, work: Path, printed: bytes) -> subprocess.CompletedProcess:
+    """ninja -n, make -n (through a parent for embedded files), or dot."""
+    args = arguments(case)
+    if "--dot" in args:
+        return subprocess.run(["dot", "-Tsvg"], input=printed, capture_output=True)
+    make = option(args, "--format") == "make"
+    embedded = option(args, "-f") if "--embed" in args else None
+    if embedded:  # a parent in the base directory includes it, first
+        image = Path(args[-1]).stem
+        parent = "Makefile" if make else "build.ninja"
+        # the fragment must not take the parent's default goal
+        text = f"include {embedded}\nparent-goal: {image}\n" if make else \
+            f"ninja_required_version = 1.10\nsubninja {embedded}\n"
+        (work / parent).write_text(text)
+    tool = ["make", "-n"] if make else [ninja(), "-n"]
+    return subprocess.run(tool, cwd=work, capture_output=True)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_generation_is_stable(case: Path, tmp_path: Path, monkeypatch) -> None:
-    """Twice gives the same bytes and touches nothing; ninja accepts it."""
-    work = tmp_path / "w"
-    shutil.copytree(case / "input", work)
-    assert generate(case, work, monkeypatch) == 0
-    first = generated(work)
-    mtimes = {rel: os.stat(work / rel).st_mtime_ns for rel in first}
-    assert generate(case, work, monkeypatch) == 0
-    assert generated(work) == first
-    assert {rel: os.stat(work / rel).st_mtime_ns for rel in first} == mtimes
-    result = subprocess.run([ninja(), "-n"], cwd=work, capture_output=True, text=True)
+def test_generation_is_stable(case: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Twice gives the same bytes and touches nothing (but a Makefile, whose
+    mtime make needs refreshed); its tool accepts the output."""
+    work, args = tmp_path / "w", arguments(case)
+    first = generate(case, work, monkeypatch, capsys)
+    files = [rel for rel in first if rel != "stdout"]
+    mtimes = {rel: os.stat(work / rel).st_mtime_ns for rel in files}
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.encode() == first.get("stdout", b"")
+    assert {rel: (work / rel).read_bytes() for rel in files} == \
+        {rel: first[rel] for rel in files}
+    refreshed = {rel for rel in files if os.stat(work / rel).st_mtime_ns != mtimes[rel]}
+    if option(args, "--format") == "make":
+        refreshed.discard(option(args, "-f") or "Makefile")
+    assert not refreshed
+    result = accepted_by_its_tool(case, work, first.get("stdout", b""))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,179 @@
+"""`acigen --explain`: which steps the next build reruns, and why, in plain words.
+
+It asks ninja itself (`ninja -n -d explain`: a dry run that says why each
+edge is dirty) and translates each answer using the build graph: ninja
+speaks of stamps and mtimes, people of steps and files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from acigen.errors import AcigenError
+from acigen.escape import one_line
+from acigen.plan import Edge, Graph
+
+MARK = "acigen-explain> "   # NINJA_STATUS: marks the lines naming an edge
+PATTERNS = [
+    ("missing", re.compile(r"^output (.+) doesn't exist$")),
+    ("older", re.compile(r"^output (.+) older than most recent input (.+) \(-?\d+ vs -?\d+\)$")),
+    ("older", re.compile(r"^recorded mtime of (.+) older than most recent input (.+) "
+                         r"\(-?\d+ vs -?\d+\)$")),
+    ("command", re.compile(r"^command line changed for (.+)$")),
+    ("deps", re.compile(r"^deps for '(.+)' are missing$")),
+    ("deps", re.compile(r"^depfile '(.+)\.d' is missing$")),
+    ("no-input", re.compile(r"^(.+) has no in-edge and is missing$")),
+    ("dirty", re.compile(r"^(.+) is dirty$")),
+]
+
+
+def ninja_binary() -> str:
+    """$ACIGEN_NINJA, else the ninja of acigen's PyPI dependency: use the
+    same ninja for building, since ninja versions do not share logs."""
+    if os.environ.get("ACIGEN_NINJA"):
+        return os.environ["ACIGEN_NINJA"]
+    import ninja as ninja_pkg
+    return os.path.join(ninja_pkg.BIN_DIR, "ninja")
+
+
+@dataclass
+class DryRun:
+    runs: list[Edge] = field(default_factory=list)        # in ninja's order
+    said: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # out -> why
+    notes: list[str] = field(default_factory=list)        # ninja's warnings
+
+
+def ask_ninja(build_file: str) -> list[str]:
+    env = dict(os.environ, NINJA_STATUS=MARK)
+    result = subprocess.run(
+        [ninja_binary(), "-f", os.path.basename(build_file), "-n", "-d", "explain"],
+        cwd=os.path.dirname(build_file), env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, errors="replace")
+    lines = result.stdout.splitlines()
+    if result.returncode != 0:
+        last = next((line for line in reversed(lines) if line.strip()), "no output")
+        raise AcigenError(f"ninja -n failed: {last}")
+    return lines
+
+
+def classify(message: str) -> tuple[str, str, str]:
+    """(kind, subject, other) of one `ninja explain:` message."""
+    for kind, pattern in PATTERNS:
+        match = pattern.match(message)
+        if match:
+            groups = match.groups()
+            return kind, groups[0], groups[1] if len(groups) > 1 else ""
+    return "other", "", message
+
+
+def parse(lines: list[str], graph: Graph) -> DryRun:
+    by_description = {one_line(e.description): e for e in graph.stamp_edges().values()}
+    outputs = graph.stamp_edges()
+    dry, pending = DryRun(), []
+    for line in lines:
+        if line.startswith("ninja explain: "):
+            pending.append(classify(line[len("ninja explain: "):]))
+        elif line.startswith(MARK):
+            edge = by_description.get(line[len(MARK):].strip())
+            if edge is not None:
+                dry.runs.append(edge)
+                dry.said.setdefault(edge.outputs[0], []).extend(pending)
+            pending = []
+        elif line.startswith("ninja: warning:"):
+            dry.notes.append(line)
+    for why in pending:  # older ninjas explain before the first edge line
+        kind, subject, _ = why
+        if kind != "dirty" and subject in outputs:
+            dry.said.setdefault(subject, []).append(why)
+    return dry
+
+
+class Words:
+    """Ninja's reasons in a person's words, for one graph."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.edges = graph.stamp_edges()
+        self.urls = {ref: url for url, ref in graph.downloads.items()}
+        self.steps = {layer.stamp: f"step {layer.step.index} ({layer.step.type})"
+                      for layer in graph.layers}
+
+    def what(self, path: str) -> str:
+        if path in self.steps:
+            return self.steps[path]
+        if path in self.urls:
+            return f"the download of {self.urls[path]}"
+        return path
+
+    def reason(self, edge: Edge, why: tuple[str, str, str]) -> str:
+        kind, subject, other = why
+        if kind == "missing":
+            return self.never_built(edge)
+        if kind == "older":
+            return self.newer_input(edge, other)
+        if kind == "command":
+            return "its command line changed (another acigen or Python: acigen_python)"
+        if kind == "deps":
+            return "ninja has no list yet of the host files it read"
+        if kind == "no-input":
+            return f"input {subject} is missing: the build would stop here"
+        if kind == "dirty":
+            return f"{self.what(subject)} reruns first"
+        return other
+
+    def never_built(self, edge: Edge) -> str:
+        if edge.rule == "acigen_fetch":
+            return "not fetched for this build directory yet"
+        if edge.rule == "acigen_pack":
+            return f"{edge.outputs[0]} does not exist yet"
+        return ("never built as now defined: the step is new or was edited, or one "
+                "before it was (or its layer was removed)")
+
+    def newer_input(self, edge: Edge, path: str) -> str:
+        if path in self.steps:
+            return f"{self.steps[path]} below it was rebuilt since"
+        if path in self.urls:
+            return f"the download of {self.urls[path]} changed"
+        if path == edge.inputs[0]:
+            if edge.rule == "acigen_pack":
+                return "the image's manifest or packing options changed"
+            return "acigen's settings for it changed (e.g. --layer-mode)"
+        return f"{path} changed since it last ran"
+
+    def follows(self, edge: Edge, running: set[str]) -> str | None:
+        for path in edge.implicit:
+            if path in running:
+                return f"{self.what(path)} reruns first"
+        return None
+
+
+def report(graph: Graph, dry: DryRun) -> list[str]:
+    words = Words(graph)
+    running = {edge.outputs[0] for edge in dry.runs}
+    total = len(graph.stamp_edges())
+    if not dry.runs:
+        return [f"acigen: nothing to rebuild: all {total} steps, downloads and images "
+                "are up to date"]
+    out = [f"acigen: the next build runs {len(dry.runs)} of {total} steps, downloads "
+           "and images:"]
+    for edge in dry.runs:
+        said = [words.reason(edge, why) for why in dry.said.get(edge.outputs[0], [])
+                if why[0] != "dirty"]
+        if not said:
+            follows = words.follows(edge, running)
+            said = [follows] if follows else [words.reason(edge, why) for why in
+                                              dry.said.get(edge.outputs[0], [])]
+        out.append(f"  {one_line(edge.description)}")
+        out += [f"      because {text}" for text in dict.fromkeys(said)] or \
+            ["      because ninja says so (no reason given)"]
+    return out + dry.notes
+
+
+def explain(graph: Graph, build_file: str) -> int:
+    for line in report(graph, parse(ask_ninja(build_file), graph)):
+        print(line)
+    sys.stdout.flush()
+    return 0

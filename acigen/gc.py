@@ -1,0 +1,242 @@
+"""`acigen gc` and `acigen clean`: remove build state, never what is in use.
+
+gc removes from a build directory what no current build file refers to:
+layers with their stamps, locks and logs, step files, download refs and
+specs, image specs, and cached compressed chunks that no current image
+uses.  "Current" build files are those whose record (acigen writes one per
+generated file, in BUILDDIR/generated/) still matches the file's text.
+
+clean removes everything the build made in the build directory (layers,
+stamps, logs, download refs, the chunk cache) and keeps the generated
+files, so the next build starts from scratch.  Neither touches anything
+outside the build directory: not the images, not the download cache.
+
+Both refuse, removing nothing, while anything under the build directory is
+mounted or a layer's or the chunk cache's lock is held: a build is running,
+or one was killed in a way that left a mount behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from acigen import records
+from acigen.errors import AcigenError
+from acigen.mounts import mounted_under
+
+STATE = ("layers", "logs", "steps", "fetch", "images", "mnt")   # gc looks in these
+BUILT = ("layers", "logs", "mnt")                                  # clean empties these
+CHUNKS = "chunks"
+MIB = 1024 * 1024
+
+
+@dataclass
+class Doomed:
+    """What to remove, relative to the build directory."""
+
+    paths: list[str] = field(default_factory=list)
+    chunks: list[str] = field(default_factory=list)   # under chunks/, incl. uses/
+
+    def layer_locks(self) -> list[str]:
+        return [p for p in self.paths if p.startswith("layers/") and p.endswith(".lock")]
+
+
+DESCRIPTIONS = {
+    "gc": "Remove from the build directory what no current build file refers to: old "
+          "layers, stamps, logs, step files, download refs, cached chunks.",
+    "clean": "Remove everything the build made in the build directory (layers, stamps, "
+             "logs, download refs, cached chunks), keeping the generated files: the next "
+             "build starts from scratch.",
+}
+
+
+def parse(prog: str, argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=f"acigen {prog}", description=DESCRIPTIONS[prog]
+                                + " Refuses while anything in it is mounted or locked.")
+    p.add_argument("-f", "--file", default="build.ninja", metavar="FILE",
+                   help="a build file acigen generated; its build directory is cleaned "
+                        "(default: build.ninja)")
+    p.add_argument("-B", "--builddir", metavar="DIR",
+                   help="the build directory (default: .acigen beside FILE)")
+    p.add_argument("-n", "--dry-run", action="store_true",
+                   help="list what would be removed, remove nothing")
+    return p.parse_args(argv)
+
+
+def builddir_of(args: argparse.Namespace) -> str:
+    path = os.path.abspath(args.builddir or os.path.join(
+        os.path.dirname(os.path.abspath(args.file)), ".acigen"))
+    if os.path.islink(path) or not os.path.isdir(path):
+        raise AcigenError(f"{path}: no such build directory",
+                          "give the build file with -f, or the build directory with -B")
+    if not any(os.path.isdir(os.path.join(path, d)) for d in (*STATE, records.RECORDS)):
+        raise AcigenError(f"{path} does not look like an acigen build directory; "
+                          "nothing was removed")
+    return path
+
+
+def refuse_if_busy(builddir: str) -> None:
+    mounted = mounted_under(builddir)
+    if mounted:
+        more = f" (and {len(mounted) - 1} more)" if len(mounted) > 1 else ""
+        raise AcigenError(f"{mounted[0]} is mounted{more}; nothing was removed",
+                          "wait for the build to finish; if none runs, unmount it")
+
+
+def current_records(builddir: str, build_file: str) -> tuple[list[records.Record],
+                                                              list[records.Record]]:
+    """(current, stale): stale ones name build files that no longer exist."""
+    current, stale = [], []
+    for record in records.all_records(builddir):
+        state = records.is_current(record)
+        if state is False:
+            raise AcigenError(f"{record.file} changed since acigen wrote it; nothing was "
+                              "removed", "run acigen (or the build, which reruns it) first")
+        (current if state else stale).append(record)
+    if os.path.exists(build_file) and build_file not in {r.file for r in current}:
+        raise AcigenError(f"{build_file} has no record in {builddir}; nothing was removed",
+                          "it was written by an older acigen or for another build "
+                          "directory: run acigen again for it first")
+    if not current:
+        raise AcigenError(f"no current build file uses {builddir}, so gc would remove "
+                          "everything; nothing was removed", "`acigen clean` does that")
+    return current, stale
+
+
+def unreferenced(builddir: str, keep: frozenset[str]) -> list[str]:
+    out = []
+    for sub in STATE:
+        directory = os.path.join(builddir, sub)
+        if os.path.isdir(directory) and not os.path.islink(directory):
+            out += [f"{sub}/{name}" for name in sorted(os.listdir(directory))
+                    if f"{sub}/{name}" not in keep]
+    return out
+
+
+def unused_chunks(builddir: str, images: set[str]) -> list[str]:
+    """Chunk-cache entries no current image's last pack used (see
+    acigen.helpers.chunks: uses/X lists an output, then its chunks)."""
+    cache = os.path.join(builddir, CHUNKS)
+    if not os.path.isdir(os.path.join(cache, "uses")):
+        return []
+    doomed, live = [], set()
+    for name in sorted(os.listdir(os.path.join(cache, "uses"))):
+        with open(os.path.join(cache, "uses", name), encoding="utf-8",
+                  errors="surrogateescape") as src:
+            lines = src.read().splitlines()
+        if lines and lines[0] in images:
+            live.update(lines[1:])
+        else:
+            doomed.append(f"uses/{name}")
+    doomed += [name for name in sorted(os.listdir(cache))
+               if name not in live and name not in ("lock", "uses")]
+    return doomed
+
+
+def everything_built(builddir: str) -> Doomed:
+    doomed = Doomed()
+    for sub in BUILT:
+        directory = os.path.join(builddir, sub)
+        if os.path.isdir(directory):
+            doomed.paths += [f"{sub}/{name}" for name in sorted(os.listdir(directory))]
+    fetch = os.path.join(builddir, "fetch")
+    if os.path.isdir(fetch):
+        doomed.paths += [f"fetch/{n}" for n in sorted(os.listdir(fetch)) if n.endswith(".ref")]
+    cache = os.path.join(builddir, CHUNKS)
+    if os.path.isdir(cache):
+        doomed.chunks = [n for n in sorted(os.listdir(cache)) if n != "lock"]
+        uses = os.path.join(cache, "uses")
+        doomed.chunks += [f"uses/{n}" for n in sorted(os.listdir(uses))] \
+            if os.path.isdir(uses) else []
+        doomed.chunks = [n for n in doomed.chunks if n != "uses"]
+    return doomed
+
+
+@contextlib.contextmanager
+def held(builddir: str, doomed: Doomed) -> Iterator[None]:
+    """Hold the locks of the layers (and chunk cache) being removed."""
+    paths = [os.path.join(builddir, p) for p in doomed.layer_locks()]
+    if doomed.chunks:
+        paths.append(os.path.join(builddir, CHUNKS, "lock"))
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            stack.callback(os.close, fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise AcigenError(f"{path} is locked: a build is using it; nothing was "
+                                  "removed", "try again when the build has finished") from None
+        yield
+
+
+def size_of(path: str) -> int:
+    if os.path.islink(path) or not os.path.isdir(path):
+        return os.lstat(path).st_size
+    total = 0
+    for top, _dirs, names in os.walk(path):
+        total += sum(os.lstat(os.path.join(top, n)).st_size for n in names)
+    return total
+
+
+def remove(path: str) -> None:
+    """PATH, a file or a whole tree (a layer), never following a symlink."""
+    if os.path.basename(os.path.dirname(path)) == "mnt":
+        with contextlib.suppress(OSError):  # a mount point: only ever an empty dir
+            os.rmdir(path)
+    elif os.path.isdir(path) and not os.path.islink(path):
+        from acigen.helpers.layers import wipe  # overlayfs leaves work/work mode 000
+        wipe(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def carry_out(prog: str, builddir: str, doomed: Doomed, dry_run: bool) -> int:
+    paths = [os.path.join(builddir, p) for p in doomed.paths] + \
+        [os.path.join(builddir, CHUNKS, c) for c in doomed.chunks]
+    size = sum(size_of(p) for p in paths if os.path.lexists(p))
+    layers = len({p.split(".")[0] for p in doomed.paths if p.startswith("layers/")})
+    summary = (f"{count(len(doomed.paths), 'entry', 'entries')} "
+               f"({count(layers, 'layer', 'layers')}) and "
+               f"{count(len(doomed.chunks), 'chunk-cache entry', 'chunk-cache entries')}, "
+               f"{size / MIB:.1f} MiB")
+    if dry_run:
+        for path in paths:
+            print(path)
+        print(f"acigen {prog}: would remove {summary} from {builddir}")
+        return 0
+    with held(builddir, doomed):
+        refuse_if_busy(builddir)  # again, now that no new step can take these locks
+        for path in paths:
+            remove(path)
+    print(f"acigen {prog}: removed {summary} from {builddir}")
+    return 0
+
+
+def gc_main(argv: list[str]) -> int:
+    args = parse("gc", argv)
+    builddir = builddir_of(args)
+    refuse_if_busy(builddir)
+    current, stale = current_records(builddir, os.path.abspath(args.file))
+    keep = frozenset().union(*(r.keep for r in current))
+    doomed = Doomed(unreferenced(builddir, keep),
+                    unused_chunks(builddir, {i for r in current for i in r.images}))
+    doomed.paths += [os.path.relpath(r.path, builddir) for r in stale]
+    return carry_out("gc", builddir, doomed, args.dry_run)
+
+
+def clean_main(argv: list[str]) -> int:
+    args = parse("clean", argv)
+    builddir = builddir_of(args)
+    refuse_if_busy(builddir)
+    return carry_out("clean", builddir, everything_built(builddir), args.dry_run)

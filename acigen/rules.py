@@ -1,0 +1,31 @@
+"""How each kind of edge runs its helper: one table for ninja and make alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HelperRule:
+    name: str          # the ninja rule's name
+    module: str        # in acigen.helpers
+    in_flag: str       # names the edge's spec file
+    out_flag: str      # names its output
+    depfile: bool = False   # the helper lists the host files it read
+    fetch: bool = False     # a download: in the fetch pool, output rewritten only on change
+
+    def arguments(self, spec: str, out: str) -> list[str]:
+        """The helper's arguments for one edge."""
+        words = ["-m", f"acigen.helpers.{self.module}", self.in_flag, spec, self.out_flag, out]
+        return words + (["--depfile", out + ".d"] if self.depfile else [])
+
+
+HELPER_RULES = {rule.name: rule for rule in (
+    HelperRule("acigen_fetch", "fetch", "--fetch", "--ref", fetch=True),
+    HelperRule("acigen_unpack", "unpack", "--step", "--stamp"),
+    HelperRule("acigen_copy", "copy_host", "--step", "--stamp", depfile=True),
+    HelperRule("acigen_chroot", "chroot_run", "--step", "--stamp"),
+    HelperRule("acigen_extract", "extract", "--step", "--stamp"),
+    HelperRule("acigen_python_env", "python_env", "--step", "--stamp", depfile=True),
+    HelperRule("acigen_pack", "pack", "--image", "--out"),
+)}
