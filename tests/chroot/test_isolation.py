@@ -147,3 +147,22 @@ def test_mounts_the_command_makes_are_undone(build: Build, base: Path) -> None:
     result = step.run()
     assert result.returncode == 0, result.stderr
     assert step.changes(base) == ["seen"]
+
+
+def test_copy_mode_layers_come_out_just_as_clean(build: Build, base: Path) -> None:
+    # copy mode: the step changes a snapshot of the tree below, no overlayfs
+    tree = base / "tree"
+    os.symlink("../run/resolvconf/resolv.conf", tree / "etc" / "resolv.conf")
+    (tree / "usr").mkdir()
+    step = build.step("01-copy-mode", sh(SEE_BUILD_FILES + "; echo done > /done",
+                                         make_debian_policy_rc=True), [base], layer_mode="copy")
+    result = step.run()
+    assert result.returncode == 0, result.stderr
+    assert (step.tree / "seen-policy").read_text() == "101\n"
+    assert (step.tree / "seen-resolv").read_bytes() == host_bytes("/etc/resolv.conf")
+    mine = {rel for rel in step.layer_entries() if not rel.startswith("seen-")}
+    assert mine == {rel for rel in (str(p.relative_to(tree)) for p in tree.rglob("*"))} | {"done"}
+    for rel in ("etc", "usr", "proc", "dev", "sys"):  # times put back after scaffolding
+        assert os.stat(step.tree / rel).st_mtime_ns == os.stat(tree / rel).st_mtime_ns, rel
+    assert not (step.tree / "usr" / "sbin").exists()
+    assert os.readlink(step.tree / "etc" / "resolv.conf") == "../run/resolvconf/resolv.conf"

@@ -1,0 +1,59 @@
+"""acigen-chroot-run used by hand, on a root directory of one's own."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.rootfs import busybox_tree
+
+pytestmark = pytest.mark.usefixtures("no_mount_leaks")
+
+
+def chroot_run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    program = shutil.which("acigen-chroot-run", path=str(Path(sys.executable).parent))
+    assert program, "acigen-chroot-run is a console script of the package"
+    return subprocess.run([program, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return busybox_tree(tmp_path / "root")
+
+
+def test_a_program_runs_with_the_terminals_streams(root: Path) -> None:
+    before = sorted(p.name for p in (root / "etc").iterdir())
+    result = chroot_run("--env", "GREETING=hi there", "--workdir", "/tmp", str(root),
+                        "/bin/sh", "-c", 'echo "$GREETING from $(pwd)"; echo made > made')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["hi there from /tmp",
+                                          f"{root}: /bin/sh: done in " +
+                                          result.stdout.split("done in ")[1].strip()]
+    assert (root / "tmp" / "made").read_text() == "made\n"
+    assert sorted(p.name for p in (root / "etc").iterdir()) == before  # no hosts left over
+
+
+def test_a_host_script_and_a_log(root: Path, tmp_path: Path) -> None:
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/sh\necho \"hello $1\"\n")
+    log = tmp_path / "out.log"
+    result = chroot_run("--copy", "--log", str(log), str(root), str(script), "world")
+    assert result.returncode == 0, result.stderr
+    assert "hello world" in log.read_text()
+    assert not (root / ".acigen-build").exists()
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["/nonexistent-root", "/bin/true"], "/nonexistent-root: not a directory"),
+    (["ROOT"], "no PROGRAM to run"),
+    (["--playbook", "x.yml", "ROOT", "/bin/true"], "--playbook takes no PROGRAM"),
+])
+def test_usage_mistakes_get_one_line(root: Path, args: list[str], error: str) -> None:
+    result = chroot_run(*[str(root) if a == "ROOT" else a for a in args])
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == f"acigen-chroot-run: error: {error}"
