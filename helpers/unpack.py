@@ -28,7 +28,6 @@ is what ninja runs (see helpers/step.py).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import tempfile
@@ -40,12 +39,12 @@ from typing import Any
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError, read_json, run_main
 from acigen.helpers.extract import DEVICE_POLICIES, Extractor, Stats, extract
+from acigen.helpers.pins import pins_of, verify
 from acigen.helpers.rootfs import Root, split
 from acigen.helpers.step import StepContext, step_main
 from acigen.helpers.tarread import Member, Stream, TarReader
 
 PROG = "acigen-unpack"
-DIGESTS = {"sha256": 64, "sha512": 128}
 
 
 @dataclass
@@ -115,40 +114,7 @@ def _aci_members(members: Iterable[Member]) -> Iterator[Member]:
         yield member
 
 
-# -- digests --------------------------------------------------------------
-
-def pins_of(spec: dict[str, Any]) -> dict[str, str]:
-    """The sha256/sha512 pins in SPEC, checked for form."""
-    pins = {}
-    for algo, length in DIGESTS.items():
-        value = spec.get(algo)
-        if value is None:
-            continue
-        if not isinstance(value, str) or len(value) != length or \
-                value.strip("0123456789abcdef"):
-            raise HelperError(f"{algo} must be {length} lowercase hex digits, got {value!r}")
-        pins[algo] = value
-    return pins
-
-
-def file_digest(path: str, algo: str) -> str:
-    digest = hashlib.new(algo)
-    with open(path, "rb", buffering=0) as src:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify(path: str, pins: dict[str, str], what: str | None = None) -> None:
-    """Fail unless the file at PATH has the pinned digests."""
-    if pins and not os.path.isfile(path):
-        raise HelperError(f"{path}: only a regular file can be checked against a digest")
-    for algo, expected in pins.items():
-        actual = file_digest(path, algo)
-        if actual != expected:
-            raise HelperError(f"{what or path}: {algo} mismatch: expected {expected}, "
-                              f"got {actual}")
-
+# -- the step -------------------------------------------------------------
 
 def devices_policy(value: object) -> str:
     """The step's `devices` field: false | true | "skip"."""
@@ -157,8 +123,6 @@ def devices_policy(value: object) -> str:
         raise HelperError(f'devices must be true, false or "skip", got {value!r}')
     return policy
 
-
-# -- the step -------------------------------------------------------------
 
 def archive_of(step: dict[str, Any]) -> tuple[str, str]:
     """(path of the archive to unpack, how to name it), checked."""

@@ -1,0 +1,257 @@
+"""acigen-fetch: bring an image's archive into the download cache; write its .ref.
+
+What ninja runs, once per distinct URL (in the `fetch` pool, with restat):
+
+    python -m acigen.helpers.fetch --spec .acigen/fetch/H.json --ref .acigen/fetch/H.ref
+
+The spec, written by acigen:
+
+    {"url": "https://...", "sha256": "<hex>" (or "sha512", or neither),
+     "lock": "NAME.lock.json" or null, "offline": false, "cache_dir": null}
+
+The .ref it writes names the cached file, for the unpack step:
+
+    {"url": ..., "path": "<cache>/fetch/sha256/<hex>", "sha256": ..., "sha512": ...,
+     "size": ...}
+
+It is rewritten only when its content changes, so that restat stops the
+unpack (and everything after it) when the download did not change.
+
+URLs: http, https and file.  A pinned URL already in the cache makes no
+request at all; an unpinned one makes a conditional request (ETag /
+Last-Modified) and is checked against the digest in the lock file (see
+helpers/lockfile.py, which also says how to refresh it).  `offline` builds
+only from the cache.  Safe to run concurrently: one lock per URL.
+
+By hand:
+
+    acigen-fetch URL [--sha256 HEX | --sha512 HEX] [--lock FILE] [--offline]
+                 [--cache-dir DIR] [--ref FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from acigen.helpers import lockfile
+from acigen.helpers.common import (
+    HelperError,
+    atomic_write,
+    read_json,
+    run_main,
+    watch_for_orphaning,
+)
+from acigen.helpers.download import Outcome, download
+from acigen.helpers.fetchcache import Cache, Digests, digests_of
+from acigen.helpers.pins import pins_of
+
+PROG = "acigen-fetch"
+SCHEMES = ("http", "https", "file")
+
+
+@dataclass
+class FetchSpec:
+    url: str
+    pins: dict[str, str] = field(default_factory=dict)
+    lock: str | None = None
+    offline: bool = False
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> FetchSpec:
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            raise HelperError(f"{where}: not a fetch spec (no \"url\" string)")
+        spec = cls(data["url"], pins_of(data), data.get("lock"), bool(data.get("offline")),
+                   data.get("cache_dir"))
+        spec.check()
+        return spec
+
+    def check(self) -> None:
+        if urlsplit(self.url).scheme not in SCHEMES:
+            raise HelperError(f"{self.url}: unsupported URL scheme (use http, https or file)")
+
+
+@dataclass
+class Fetched:
+    digests: Digests
+    path: str
+    how: str  # what happened, for the summary
+
+
+def _digests_from(meta: dict[str, Any]) -> Digests:
+    return Digests(meta["sha256"], meta["sha512"], meta["size"])
+
+
+def _known(cache: Cache, algo: str, digest: str, meta: dict[str, Any] | None) -> Digests | None:
+    """The digests of the cached file named ALGO/DIGEST, if it is cached."""
+    path = cache.find(algo, digest)
+    if path is None:
+        return None
+    if meta and meta.get(algo) == digest:
+        return _digests_from(meta)
+    return digests_of(path)  # cached for another URL: rare, and worth one read
+
+
+def _check(url: str, digests: Digests, expected: dict[str, str], lock: str | None) -> None:
+    for algo, want in expected.items():
+        got = digests.get(algo)
+        if got == want:
+            continue
+        if lock:
+            raise HelperError(
+                f"{url} changed: {lock} records sha256 {want}, the server now sends {got}",
+                hint=f"to accept the new file, delete its entry from {lock} and build again")
+        raise HelperError(f"{url}: {algo} mismatch: the step pins {want}, the download "
+                          f"has {got}")
+
+
+def _from_cache(cache: Cache, spec: FetchSpec, expected: dict[str, str],
+                meta: dict[str, Any] | None) -> Digests | None:
+    """What the cache alone can answer (pinned, or offline)."""
+    if expected and (spec.pins or spec.offline):
+        algo, digest = next(iter(sorted(expected.items())))
+        known = _known(cache, algo, digest, meta)
+        if known is not None:
+            _check(spec.url, known, expected, None)
+        return known
+    if spec.offline and meta:
+        return _digests_from(meta)
+    return None
+
+
+def _copy_local(url: str, cache: Cache, cached: dict[str, Any] | None) -> Outcome:
+    """file:// URLs: read directly; size, mtime and inode play the ETag."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise HelperError(f"{url}: only local file URLs (file:///path) are supported")
+    path = url2pathname(parts.path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise HelperError(f"{url}: {exc.strerror}") from None
+    stamp = {"file_stat": f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"}
+    if cached and cached.get("file_stat") == stamp["file_stat"]:
+        return Outcome(modified=False, validators=stamp)
+    cache.set_partial_meta(url, {})
+    shutil.copyfile(path, cache.partial(url))
+    return Outcome(modified=True, validators=stamp)
+
+
+def _obtain(cache: Cache, spec: FetchSpec, expected: dict[str, str], lock: str | None) -> Fetched:
+    meta = cache.url_meta(spec.url)
+    known = _from_cache(cache, spec, expected, meta)
+    if known is not None:
+        return Fetched(known, cache.object_path("sha256", known.sha256), "cached")
+    if spec.offline:
+        raise HelperError(f"{spec.url} is not in the download cache ({cache.root}), and "
+                          "the build is offline", hint="build once online, or fetch it by hand")
+    # a conditional request only for the copy we would accept anyway
+    usable = meta if meta and all(meta.get(a) == d for a, d in expected.items()) else None
+    if urlsplit(spec.url).scheme == "file":
+        outcome = _copy_local(spec.url, cache, usable)
+    else:
+        outcome = download(spec.url, cache, usable)
+    if not outcome.modified:
+        assert usable is not None
+        digests = _digests_from(usable)
+        return Fetched(digests, cache.object_path("sha256", digests.sha256), "not modified")
+    partial = cache.partial(spec.url)
+    digests = digests_of(partial)
+    try:
+        _check(spec.url, digests, expected, lock)
+    except HelperError:
+        cache.drop_partial(spec.url)  # keep nothing of a mismatching download
+        raise
+    path = cache.store(partial, digests)
+    cache.drop_partial(spec.url)
+    cache.set_url_meta(spec.url, digests, outcome.validators)
+    how = f"downloaded {digests.size / 1e6:.1f} MB"
+    if outcome.resumed:
+        how += " (resumed)"
+    if outcome.retries:
+        how += f" after {outcome.retries} retr{'y' if outcome.retries == 1 else 'ies'}"
+    return Fetched(digests, path, how)
+
+
+def fetch(spec: FetchSpec) -> tuple[dict[str, Any], str]:
+    """Bring SPEC's URL into the cache: (the ref, a summary line)."""
+    cache = Cache(spec.cache_dir)
+    with cache.locked(spec.url):
+        locked = None if spec.pins or not spec.lock else lockfile.locked_digest(spec.lock,
+                                                                                 spec.url)
+        expected = spec.pins or ({"sha256": locked} if locked else {})
+        fetched = _obtain(cache, spec, expected, spec.lock if locked else None)
+        summary = f"{spec.url}: {fetched.how}, sha256 {fetched.digests.sha256}"
+        if not spec.pins and spec.lock and not locked:
+            lockfile.record(spec.lock, spec.url, fetched.digests.sha256)
+            summary += f" (recorded in {spec.lock})"
+        elif not spec.pins and not spec.lock:
+            summary += " (not pinned)"
+    ref = {"url": spec.url, "path": fetched.path, "sha256": fetched.digests.sha256,
+           "sha512": fetched.digests.sha512, "size": fetched.digests.size}
+    return ref, summary
+
+
+def write_if_changed(path: str, data: dict[str, Any]) -> bool:
+    """Write PATH only if its content changes (ninja's restat sees an old mtime)."""
+    text = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+    try:
+        with open(path, "rb") as old:
+            if old.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    atomic_write(path, text)
+    return True
+
+
+def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Download an image archive into acigen's cache, verified.")
+    parser.add_argument("url", nargs="?")
+    parser.add_argument("--spec", help="a fetch spec written by acigen (instead of URL)")
+    parser.add_argument("--ref", help="write the reference to the cached file here")
+    parser.add_argument("--sha256")
+    parser.add_argument("--sha512")
+    parser.add_argument("--lock", help="NAME.lock.json recording digests of unpinned URLs")
+    parser.add_argument("--offline", action="store_true", help="use only the cache")
+    parser.add_argument("--cache-dir")
+    args = parser.parse_args(argv)
+    if (args.url is None) == (args.spec is None):
+        parser.error("give a URL or --spec FILE")
+    if args.spec:
+        spec = FetchSpec.from_json(read_json(args.spec), args.spec)
+        spec.offline = spec.offline or args.offline
+        return spec, args.ref
+    pins = pins_of({"sha256": args.sha256, "sha512": args.sha512})
+    spec = FetchSpec(args.url, pins, args.lock, args.offline, args.cache_dir)
+    spec.check()
+    return spec, args.ref
+
+
+def _run(argv: list[str]) -> int:
+    spec, ref_path = _parse(argv)
+    watch_for_orphaning()
+    ref, summary = fetch(spec)
+    if ref_path:
+        write_if_changed(ref_path, ref)
+    else:
+        summary += f" -> {ref['path']}"
+    print(summary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(PROG, _run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
