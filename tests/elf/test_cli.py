@@ -1,0 +1,117 @@
+"""acigen-extract-deps: output format, exit codes, options."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from acigen.helpers.extract_deps import main
+
+from tests.elf.conftest import DEBIAN_BASE
+
+MULTI = "/usr/lib/x86_64-linux-gnu"
+
+
+@pytest.fixture
+def app(debian):
+    debian.exe("/usr/bin/app", needed=["libfoo.so.1", "libc.so.6"], runpath="/opt/foo")
+    debian.lib("/opt/foo/libfoo.so.1", needed=["libc.so.6"])
+    return debian
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_prints_the_closure_sorted_one_per_line(app, capsys):
+    code, out, err = cli(capsys, "--root", str(app.root), "--rules=", "/usr/bin/app")
+    assert (code, err) == (0, "")
+    assert out == "".join(f"{p}\n" for p in sorted(DEBIAN_BASE | {"/usr/bin/app",
+                                                                   "/opt/foo/libfoo.so.1"}))
+
+
+def test_unresolved_is_one_error_line_each_and_exit_1(app, capsys):
+    (app.root / "opt/foo/libfoo.so.1").unlink()
+    app.exe("/usr/bin/other", needed=["libbar.so.2", "libc.so.6"])
+    code, out, err = cli(capsys, "--root", str(app.root), "/usr/bin/app", "/usr/bin/other")
+    assert (code, out) == (1, "")
+    searched = ("/etc/ld.so.cache (absent), /lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, "
+                "/lib, /usr/lib")
+    assert err == (
+        "acigen-extract-deps: error: libfoo.so.1 needed by /usr/bin/app: not found "
+        f"(searched: /opt/foo, {searched})\n"
+        "acigen-extract-deps: error: libbar.so.2 needed by /usr/bin/other: not found "
+        f"(searched: {searched})\n")
+
+
+def test_allow_unresolved(app, capsys):
+    (app.root / "opt/foo/libfoo.so.1").unlink()
+    code, out, err = cli(capsys, "--root", str(app.root), "--allow-unresolved", "libfoo.so.1",
+                         "--rules", "", "/usr/bin/app")
+    assert (code, err) == (0, "")
+    assert "/usr/bin/app\n" in out
+    code, _, err = cli(capsys, "--root", str(app.root), "-v", "--allow-unresolved",
+                       "libfoo.so.1", "/usr/bin/app")
+    assert code == 0
+    assert "acigen-extract-deps: warning: libfoo.so.1 needed by /usr/bin/app: not found" in err
+
+
+def test_json_is_who_needs_what(app, capsys):
+    code, out, _ = cli(capsys, "--root", str(app.root), "--json", "--rules=", "/usr/bin/app")
+    data = json.loads(out)
+    assert code == 0
+    assert sorted(data) == ["files", "needs", "problems", "warnings"]
+    assert {"requester": "/usr/bin/app", "name": "libfoo.so.1",
+            "provider": "/opt/foo/libfoo.so.1", "how": "runpath"} in data["needs"]
+    assert data["files"] == sorted(data["files"])
+
+
+def test_json_still_printed_on_problems(app, capsys):
+    (app.root / "opt/foo/libfoo.so.1").unlink()
+    code, out, err = cli(capsys, "--root", str(app.root), "--json", "/usr/bin/app")
+    assert code == 1
+    assert json.loads(out)["problems"][0].startswith("libfoo.so.1 needed by /usr/bin/app")
+    assert err.startswith("acigen-extract-deps: error: libfoo.so.1")
+
+
+def test_target_environment_and_workdir(app, capsys):
+    app.lib("/env/libfoo.so.1")
+    app.exe("/usr/bin/rel", needed=["libc.so.6", "libfoo.so.1"], runpath="lib")
+    app.lib("/srv/lib/libfoo.so.1")
+    code, out, _ = cli(capsys, "--root", str(app.root), "--env", "LD_LIBRARY_PATH=/env",
+                       "--rules=", "/usr/bin/app")
+    assert code == 0 and "/env/libfoo.so.1\n" in out
+    code, out, err = cli(capsys, "--root", str(app.root), "--workdir", "/srv", "--rules=", "-v",
+                         "/usr/bin/rel")
+    assert code == 0 and "/srv/lib/libfoo.so.1\n" in out
+    assert "search path element 'lib' is relative" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--root", "/nonexistent-root", "/x"], "--root /nonexistent-root: not a directory"),
+    (["--rules", "bogus", "/x"], "--rules: unknown rule 'bogus'"),
+    (["--env", "NOEQUALS", "/x"], "--env 'NOEQUALS': expected NAME=VALUE"),
+])
+def test_bad_input(app, capsys, args, message):
+    if args[0] != "--root":
+        args = ["--root", str(app.root), *args]
+    code, out, err = cli(capsys, *args)
+    assert (code, out) == (1, "")
+    assert err.splitlines()[0] == f"acigen-extract-deps: error: {message}"
+
+
+def test_usage_error_is_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["/x"])
+    assert exc.value.code == 2
+
+
+def test_console_script_and_module(app):
+    proc = subprocess.run([sys.executable, "-m", "acigen.helpers.extract_deps", "--root",
+                           str(app.root), "--rules=", "/usr/bin/app"],
+                          capture_output=True, text=True, check=True)
+    assert "/opt/foo/libfoo.so.1\n" in proc.stdout
