@@ -193,15 +193,16 @@ class Planner:
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
         self.fetch_refs[url] = ref
-        self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
+        self.fetch_specs[url] = {"url": url, **pin, "lock": None, "offline": self.opt.offline,
                                  "cache_dir": self.opt.cache_dir, "spec": self.path(
                                      "fetch", name + ".json")}
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
-        locks = self.fetch_specs[url]["locks"]
-        if lock not in locks:
-            locks.append(lock)
+        """The lock file recording URL's digest: the first manifest's that
+        uses it (the fetch helper keeps one per download)."""
+        if self.fetch_specs[url]["lock"] is None:
+            self.fetch_specs[url]["lock"] = lock
 
     def fetch_edges(self) -> list[Edge]:
         edges = []

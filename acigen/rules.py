@@ -21,7 +21,7 @@ class HelperRule:
 
 
 HELPER_RULES = {rule.name: rule for rule in (
-    HelperRule("acigen_fetch", "fetch", "--fetch", "--ref", fetch=True),
+    HelperRule("acigen_fetch", "fetch", "--spec", "--ref", fetch=True),
     HelperRule("acigen_unpack", "unpack", "--step", "--stamp"),
     HelperRule("acigen_copy", "copy_host", "--step", "--stamp", depfile=True),
     HelperRule("acigen_chroot", "chroot_run", "--step", "--stamp"),
