@@ -13,7 +13,7 @@ from acigen.helpers.elf import elffile, ldcache, ldconf
 from acigen.helpers.elf.elffile import ElfInfo
 from acigen.helpers.elf.facts import LoaderFacts, default_interp, learn
 from acigen.helpers.elf.model import Closure, Need
-from acigen.helpers.rootwalk import FILE, Walk, Walker
+from acigen.helpers.rootwalk import FILE, OTHER, Walk, Walker
 
 CACHE_MODES = ("cache", "conf", "both")
 RULES = ("nss", "libgcc_s", "gconv", "devlink")
@@ -29,8 +29,9 @@ class Collector:
         self.warnings: dict[str, None] = {}
 
     def keep(self, walk: Walk) -> None:
+        """Keep every link on the way and the object itself (never a plain directory)."""
         self.files.update(walk.links)
-        if walk.exists:
+        if walk.status in (FILE, OTHER):
             self.files.add(walk.path)
 
     def need(self, need: Need) -> None:

@@ -28,6 +28,7 @@ from acigen.helpers.elf.search import (
     anchor,
     expand_glibc,
     expand_musl,
+    has_origin,
     hwcaps_names,
     legacy_subdirs,
     split_path,
@@ -360,7 +361,7 @@ class Process:
         out = []
         for element in split_path(text, seps):
             for exp in expand_glibc(element, obj.origin, self.facts):
-                if self.secure and "ORIGIN" in element and not (
+                if self.secure and has_origin(element) and not (
                         element.startswith(("$ORIGIN", "${ORIGIN}")) and
                         trusted(exp.text, self.facts)):
                     continue  # secure mode: $ORIGIN only into trusted directories
@@ -482,8 +483,12 @@ class Process:
         if walk is None or walk.status != FILE:
             return MUSL_DEFAULT_PATH
         self.edge(self.program, path, walk, "musl-path")
-        with open(self.walker.host(walk.path), "rb") as stream:
-            return stream.read().split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        key = ("musl-path", walk.path)
+        if key not in self.ctx.memo:
+            with open(self.walker.host(walk.path), "rb") as stream:
+                text = stream.read().split(b"\0", 1)[0]
+            self.ctx.memo[key] = text.decode("utf-8", "surrogateescape")
+        return str(self.ctx.memo[key])
 
     def _keep_musl_alias(self, name: str) -> None:
         # Alpine's libc.musl-<arch>.so.1 -> ld-musl-<arch>.so.1: not used by musl's own

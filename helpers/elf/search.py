@@ -33,6 +33,10 @@ def tidy(path: str) -> str:
     return "/" + text if absolute else text
 
 
+def has_origin(text: str) -> bool:
+    return any((m.group(1) or m.group(2)) == "ORIGIN" for m in _DST.finditer(text))
+
+
 def expand_glibc(text: str, origin: str | None, facts: LoaderFacts,
                  platforms: Sequence[str] | None = None) -> list[Expanded]:
     """Every expansion of TEXT's tokens; [] when a recognised token has no value
