@@ -21,13 +21,22 @@ from acigen.helpers.hostcopy import Copier
 from acigen.helpers.rootfs import Root
 from acigen.helpers.step import StepContext, step_main
 
+# What the loader needs, minus gconv (8 MB of charset modules that a copied
+# program rarely uses: copy them with `files` if it does).
+HOST_RULES = ("nss", "libgcc_s")
+
 
 def host_closure(binaries: Sequence[str]) -> list[str]:
-    """Every host path to copy for BINARIES, parents before children."""
-    found = elf.closure("/", list(binaries))
+    """Every host path to copy for BINARIES, parents before children.
+
+    The host's configuration (/etc: passwd, resolv.conf, ld.so.cache, ...)
+    is never copied: it describes the host, not the image.
+    """
+    found = elf.closure("/", list(binaries), rules=HOST_RULES)
     if found.problems:
         raise HelperError("cannot copy: " + "; ".join(found.problems))
-    return sorted(set(found.files) | set(binaries))
+    return sorted(path for path in set(found.files) | set(binaries)
+                  if not path.startswith("/etc/"))
 
 
 def copy_into(root_dir: str, binaries: Sequence[str], files: Sequence[Sequence[str]],

@@ -134,7 +134,9 @@ class Root:
         """An O_PATH fd of directory PATH (cached; owned by this Root).
 
         With create=True missing directories are made, like `mkdir -p`,
-        each one inside the root.
+        each one inside the root; a dangling symlink on the way is followed
+        (inside the root) and its target directory made, so writing
+        /lib/x where /lib -> usr/lib works before usr/lib exists.
         """
         key = "/".join(split(path))
         fd = self._dirs.get(key)
@@ -145,12 +147,35 @@ class Root:
         except FileNotFoundError:
             if not create or not key:
                 raise
-            parent, name = self.parent(key, create=True)
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, mode, dir_fd=parent)
+            self._make_dirs(key, mode, _MAX_SYMLINKS)
             fd = self.open(key, os.O_PATH | os.O_DIRECTORY)
         self._dirs[key] = fd
         return fd
+
+    def _make_dirs(self, key: str, mode: int, hops: int) -> None:
+        parts = split(key)
+        for depth in range(1, len(parts) + 1):
+            name = parts[depth - 1]
+            if name == "..":
+                continue
+            sub = "/".join(parts[:depth])
+            try:
+                os.close(self.open(sub, os.O_PATH | os.O_DIRECTORY))
+                continue
+            except FileNotFoundError:
+                pass
+            parent = self.dir_fd("/".join(parts[: depth - 1]))
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, mode, dir_fd=parent)
+                continue
+            if not stat.S_ISLNK(st.st_mode) or hops <= 0:
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), sub)
+            target = os.readlink(name, dir_fd=parent)
+            base = "" if target.startswith("/") else "/".join(parts[: depth - 1])
+            self._make_dirs(f"{base}/{target}", mode, hops - 1)
 
     def parent(self, path: str, create: bool = False) -> tuple[int, str]:
         """(fd of the parent directory, final name) for PATH.
