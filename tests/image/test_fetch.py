@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from acigen.helpers import download
 from acigen.helpers.common import HelperError
 from acigen.helpers.fetch import FetchSpec, fetch
+
 from tests.image.conftest import REPO, error_lines, run_helper, sha256, write_spec
 from tests.support.httpserver import FileServer, Resource
 
@@ -130,7 +130,7 @@ def test_interrupted_fetch_resumes_in_the_next_run(server: FileServer, cache: Pa
         assert time.monotonic() < deadline, "the download did not start"
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert not ref.exists()
     resource.rate = None
@@ -236,7 +236,7 @@ def test_file_urls_are_verified_and_cached(cache: Path, tmp_path: Path) -> None:
     lock = tmp_path / "img.lock.json"
     spec = write_spec(tmp_path / "spec.json", url=source.as_uri(), lock=str(lock),
                       cache_dir=str(cache))
-    result, ref = fetch_cli(spec, tmp_path / "build")
+    result, _ = fetch_cli(spec, tmp_path / "build")
     assert result.returncode == 0, result.stderr
     assert cached_objects(cache) == [DIGEST]
     again, _ = fetch_cli(spec, tmp_path / "build")
@@ -257,7 +257,7 @@ def test_tls_failure_is_one_line(cache: Path, tmp_path: Path) -> None:
     with FileServer(tls=context) as tls_server:
         url = tls_server.add("/a.tar", Resource(BODY))
         spec = write_spec(tmp_path / "spec.json", url=url, sha256=DIGEST, cache_dir=str(cache))
-        result, ref = fetch_cli(spec, tmp_path / "build")
+        result, _ = fetch_cli(spec, tmp_path / "build")
     assert result.returncode == 1
     line = error_lines(result)[0]
     assert line.startswith(f"acigen-fetch: error: {url}: TLS error: ")
