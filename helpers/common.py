@@ -132,9 +132,16 @@ def read_json(path: str) -> Any:
 
 
 def write_depfile(path: str, target: str, inputs: Sequence[str]) -> None:
-    """A Makefile-syntax depfile, as ninja reads it (first target = TARGET)."""
+    """A Makefile-syntax depfile, as ninja reads it (first target = TARGET).
+
+    Each input also gets an empty rule of its own (gcc's -MP), so that make,
+    which includes the file in a Makefile build, reruns the step rather than
+    stopping when an input disappears; ninja accepts and ignores them.
+    """
     def esc(name: str) -> str:
         return name.replace("\\", "\\\\").replace(" ", "\\ ").replace("$", "$$") \
                    .replace("#", "\\#")
-    lines = [f"{esc(target)}: \\"] + [f"  {esc(name)} \\" for name in sorted(set(inputs))]
-    atomic_write(path, ("\n".join(lines) + "\n\n").encode())
+    names = sorted(set(inputs))
+    lines = [f"{esc(target)}: \\"] + [f"  {esc(name)} \\" for name in names]
+    phony = "".join(f"{esc(name)}:\n\n" for name in names)
+    atomic_write(path, ("\n".join(lines) + "\n\n" + phony).encode())
