@@ -73,7 +73,7 @@ class Walker:
             pass
         try:
             result: os.stat_result | None = os.lstat(self.host(path))
-        except OSError:  # ENOENT, ENOTDIR, EACCES, ENAMETOOLONG: the loader skips all alike
+        except (OSError, ValueError):  # ENOENT, ENOTDIR, EACCES, ENAMETOOLONG, a NUL byte
             result = None
         self._lstats[path] = result
         return result

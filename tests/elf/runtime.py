@@ -20,20 +20,21 @@ from tests.elf.fixtures import Tree
 HOST_MULTI = "/lib/x86_64-linux-gnu"
 CHROOT = "/usr/sbin/chroot"
 LOADER = "/lib64/ld-linux-x86-64.so.2"
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 
 
 class Builder:
     """Compiles one stub library and one stub program, then copies and patches them."""
 
-    def __init__(self, work: Path) -> None:
-        self.work = work
+    def __init__(self, work: Path, cc: str = "gcc") -> None:
+        self.work, self.cc = work, cc
         work.mkdir(parents=True, exist_ok=True)
         src = work / "stub.c"
         src.write_text("int stub(void) { return 0; }\nint main(void) { return 0; }\n")
         self.lib_stub = work / "stub.so"
         self.exe_stub = work / "stub"
-        subprocess.run(["gcc", "-shared", "-fPIC", "-o", self.lib_stub, src], check=True)
-        subprocess.run(["gcc", "-o", self.exe_stub, src], check=True)
+        subprocess.run([cc, "-shared", "-fPIC", "-o", self.lib_stub, src], check=True)
+        subprocess.run([cc, "-o", self.exe_stub, src], check=True)
 
     def object(self, tree: Tree, path: str, *, exe: bool = False, soname: str | None = None,
                needed: tuple[str, ...] = (), rpath: str | None = None,
@@ -41,7 +42,7 @@ class Builder:
         host = tree.host(path)
         host.parent.mkdir(parents=True, exist_ok=True)
         if ldflags:  # flags only the linker can set (filters, nodefaultlib)
-            cmd = ["gcc", "-o", str(host), str(self.work / "stub.c"), *ldflags]
+            cmd = [self.cc, "-o", str(host), str(self.work / "stub.c"), *ldflags]
             subprocess.run(cmd if exe else [*cmd, "-shared", "-fPIC"], check=True)
         else:
             shutil.copy(self.exe_stub if exe else self.lib_stub, host)
@@ -71,10 +72,18 @@ def host_glibc(tree: Tree) -> None:
         shutil.copy(f"{HOST_MULTI}/{name}", dest)
 
 
-def oracle(root: Path, program: str, env: dict[str, str] | None = None
-           ) -> tuple[set[tuple[int, int]], bool]:
+def host_musl(tree: Tree) -> None:
+    """The host's musl (Debian's musl package) in Alpine's layout."""
+    dest = tree.host(MUSL_LOADER)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy("/lib/x86_64-linux-musl/libc.so", dest)
+    tree.link("/lib/libc.musl-x86_64.so.1", "ld-musl-x86_64.so.1")
+
+
+def oracle(root: Path, program: str, env: dict[str, str] | None = None,
+           loader: str = LOADER) -> tuple[set[tuple[int, int]], bool]:
     """(inodes the root's loader maps for PROGRAM, whether it reported a failure)."""
-    proc = subprocess.run([CHROOT, str(root), LOADER, "--list", program],
+    proc = subprocess.run([CHROOT, str(root), loader, "--list", program],
                           capture_output=True, text=True, env=env or {})
     walker = Walker(str(root))
     mapped = {identity(walker, program)}

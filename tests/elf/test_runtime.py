@@ -18,7 +18,7 @@ from acigen.helpers.rootwalk import Walker
 
 from tests.elf.elfwriter import EM_386, EM_AARCH64
 from tests.elf.fixtures import Tree
-from tests.elf.runtime import Builder, host_glibc, identity, oracle
+from tests.elf.runtime import MUSL_LOADER, Builder, host_glibc, host_musl, identity, oracle
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("gcc") or not shutil.which("patchelf"),
@@ -195,6 +195,71 @@ def test_agrees_with_the_real_loader(tmp_path: Path, builder: Builder, scenario:
         return  # the loader stopped early; what it listed is partial
     assert mapped <= ours
     assert ours - mapped <= alternatives(walker, result)
+
+
+def musl_runpath_inherited(t: Tree, b: Builder) -> tuple[str, dict[str, str]]:
+    t.text("/etc/ld-musl-x86_64.path", "/usr/local/lib\n/usr/lib\n")
+    b.object(t, "/usr/bin/app", exe=True, needed=("libb.so", "libpthread.so.0"),
+             runpath="$ORIGIN/../lib/app")
+    b.object(t, "/usr/lib/app/libb.so", needed=("libc3.so",))
+    b.object(t, "/usr/lib/app/libc3.so")
+    return "/usr/bin/app", {}
+
+
+def musl_empty_path_file(t: Tree, b: Builder) -> tuple[str, dict[str, str]]:
+    t.text("/etc/ld-musl-x86_64.path", "")
+    b.object(t, "/usr/bin/app", exe=True, needed=("libq.so",))
+    b.object(t, "/usr/lib/libq.so")
+    return "/usr/bin/app", {}
+
+
+def musl_default_path(t: Tree, b: Builder) -> tuple[str, dict[str, str]]:
+    b.object(t, "/usr/bin/app", exe=True, needed=("libq.so",))
+    b.object(t, "/usr/local/lib/libq.so")
+    b.object(t, "/usr/lib/libq.so")
+    return "/usr/bin/app", {}
+
+
+def musl_ld_library_path_first(t: Tree, b: Builder) -> tuple[str, dict[str, str]]:
+    b.object(t, "/usr/bin/app", exe=True, needed=("libq.so",), runpath="/r")
+    b.object(t, "/r/libq.so")
+    b.object(t, "/env/libq.so")
+    return "/usr/bin/app", {"LD_LIBRARY_PATH": "/env"}
+
+
+def musl_first_file_wins(t: Tree, b: Builder) -> tuple[str, dict[str, str]]:
+    b.object(t, "/usr/bin/app", exe=True, needed=("libf.so",), runpath="/l32:/l64")
+    t.lib("/l32/libf.so", elfclass=32, machine=EM_386)
+    b.object(t, "/l64/libf.so")
+    return "/usr/bin/app", {}
+
+
+MUSL_SCENARIOS: list[Scenario] = [
+    musl_runpath_inherited, musl_empty_path_file, musl_default_path,
+    musl_ld_library_path_first, musl_first_file_wins]
+
+
+@pytest.fixture(scope="module")
+def musl_builder(tmp_path_factory: pytest.TempPathFactory) -> Builder:
+    if not shutil.which("musl-gcc"):
+        pytest.skip("musl-gcc (musl-tools) is not installed")
+    return Builder(tmp_path_factory.mktemp("musl-stubs"), cc="musl-gcc")
+
+
+@pytest.mark.parametrize("scenario", MUSL_SCENARIOS, ids=lambda s: s.__name__)
+def test_agrees_with_the_real_musl_loader(tmp_path: Path, musl_builder: Builder,
+                                          scenario: Scenario):
+    tree = Tree(tmp_path / "root")
+    host_musl(tree)
+    program, env = scenario(tree, musl_builder)
+    mapped, failed = oracle(tree.root, program, env, loader=MUSL_LOADER)
+    result = closure(str(tree.root), [program], env=env, rules=())
+    assert bool(result.problems) == failed, result.problems
+    if not failed:
+        walker = Walker(str(tree.root))
+        ours = {identity(walker, n.provider) for n in result.needs
+                if n.provider and n.how != "musl-path"} | {identity(walker, program)}
+        assert mapped == ours
 
 
 def alternatives(walker: Walker, result) -> set[tuple[int, int]]:  # type: ignore[no-untyped-def]
