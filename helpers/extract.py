@@ -193,11 +193,10 @@ class Extractor:
 
     def _hardlink(self, member: Member, parts: list[str]) -> None:
         target = member_parts(member.linkname, member.name, "hard link target")
-        key = "/".join(target)
-        if not target or key not in self._seen:
+        self._refuse_archive_symlinks(target, member.name, "hard link target reached through")
+        if not target or "/".join(target) not in self._seen:
             raise HelperError(f"member {member.name!r}: hard link to {member.linkname!r}, "
                               "which is not an earlier member of the archive")
-        self._refuse_archive_symlinks(target, member.name, "hard link target reached through")
         if target == parts:
             return
         source_dir = self._parent(target, member.name)
@@ -330,3 +329,9 @@ def extract(reader: TarReader, members: Iterable[Member], extractor: Extractor) 
         extractor.apply(member, reader)
     extractor.finish()
     return extractor.stats
+
+
+if __name__ == "__main__":  # `python -m acigen.helpers.extract` is the extract step (see
+    # helpers/extract_step.py); this module's name was taken by the tar writer meanwhile
+    from acigen.helpers.extract_step import main
+    raise SystemExit(main())
