@@ -161,19 +161,45 @@ def learn(walker: Walker, interp: str | None, info: ElfInfo,
     arch = arch_of(abi)
     family = family_of(interp, info)
     walk = walker.resolve(interp) if interp else None
-    data = b""
-    if walk is not None and walk.status == FILE and loader is not None:
-        with open(walker.host(walk.path), "rb") as stream:
-            data = stream.read()
     soname = loader.soname if loader else None
     if family == "musl":
         return LoaderFacts("musl", interp, walk, soname, abi, arch, None, (), None,
                            musl_path_file=_musl_path_file(interp, arch))
-    dirs = _system_dirs(data) or _default_dirs(walk, arch)
-    return LoaderFacts("glibc", interp, walk, soname, abi, arch, _version(data, loader),
-                       dirs, _lib(data, dirs),
-                       _string(data, rb"ld\.so\.cache") or "/etc/ld.so.cache",
-                       _string(data, rb"ld\.so\.preload") or "/etc/ld.so.preload")
+    scan = _Scan((), None, None, None, None)
+    if walk is not None and walk.status == FILE and loader is not None:
+        scan = _scan(walker, walk, loader)
+    dirs = scan.dirs or _default_dirs(walk, arch)
+    return LoaderFacts("glibc", interp, walk, soname, abi, arch, scan.version, dirs,
+                       scan.lib or _lib(b"", dirs), scan.cache or "/etc/ld.so.cache",
+                       scan.preload or "/etc/ld.so.preload")
+
+
+@dataclass(frozen=True)
+class _Scan:
+    dirs: tuple[str, ...]
+    version: tuple[int, int] | None
+    lib: str | None
+    cache: str | None
+    preload: str | None
+
+
+_SCANS: dict[tuple[int, int, int, int], _Scan] = {}
+
+
+def _scan(walker: Walker, walk: Walk, loader: ElfInfo) -> _Scan:
+    """What the loader file's strings say, once per file (keyed by inode and change)."""
+    st = walker.lstat(walk.path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st else (0, 0, 0, 0)
+    found = _SCANS.get(key)
+    if found is None:
+        with open(walker.host(walk.path), "rb") as stream:
+            data = stream.read()
+        dirs = _system_dirs(data)
+        found = _Scan(dirs, _version(data, loader), _lib(data, dirs) if dirs else None,
+                      _string(data, rb"ld\.so\.cache"), _string(data, rb"ld\.so\.preload"))
+        if st is not None:
+            _SCANS[key] = found
+    return found
 
 
 def _system_dirs(data: bytes) -> tuple[str, ...]:
