@@ -9,6 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from acigen.helpers.chunks import ChunkedCompressor, ChunkPolicy
+from acigen.helpers.tarstream import DIRECTORY, REGULAR, Entry, write_end, write_entry
 
 from tests.pack.run import decompress, image_id_of, pack_tree
 from tests.pack.trees import (
@@ -17,6 +19,7 @@ from tests.pack.trees import (
     describe,
     extract,
     special_tree,
+    text,
     text_tree,
     write_manifest,
 )
@@ -190,3 +193,29 @@ def test_pack_reads_the_tree_and_writes_only_the_image(special: Path, manifest: 
               tmp_path / "cache")
     assert describe(special) == before
     assert sorted(os.listdir(tmp_path / "out")) == ["i.aci", "i.aci.id"]
+
+
+def _chunked_image(path: Path, compression: str, last: bytes) -> int:
+    """manifest, rootfs/, many files, then an entry named LAST: many chunks."""
+    manifest = (json.dumps(MANIFEST) + "\n").encode()
+    with open(path, "wb") as out, ChunkedCompressor(
+            out, compression, None, 2, ChunkPolicy.for_average(64 * 1024)) as cc:
+        write_entry(cc, Entry(b"manifest", REGULAR, 0o644, 0, 0, 0, len(manifest)), manifest)
+        write_entry(cc, Entry(b"rootfs/", DIRECTORY, 0o755, 0, 0, 0))
+        for i in range(100):
+            data = text(i, 10_000)
+            write_entry(cc, Entry(b"rootfs/f%d" % i, REGULAR, 0o644, 0, 0, 0, len(data)), data)
+        write_entry(cc, Entry(last, REGULAR, 0o644, 0, 0, 0))
+        write_end(cc)
+        return cc.close().chunks
+
+
+@pytest.mark.parametrize("compression", ["gzip", "bzip2", "xz"])
+def test_actool_reads_every_chunk(compression: str, tmp_path: Path) -> None:
+    """An entry outside rootfs/ in the last chunk must be seen: actool reads
+    past the first gzip member / bzip2 or xz stream, not just the first."""
+    assert _chunked_image(tmp_path / "good.aci", compression, b"rootfs/last") > 5
+    validate_aci(tmp_path / "good.aci")
+    _chunked_image(tmp_path / "bad.aci", compression, b"outside")
+    with pytest.raises(AssertionError, match="outside"):
+        validate_aci(tmp_path / "bad.aci")
