@@ -108,13 +108,14 @@ def _decompressor(program: str, src: BinaryIO, head: bytes, path: str) -> Iterat
         try:
             yield proc.stdout.fileno()
         except BaseException:
-            proc.kill()
-            raise
-        finally:
+            proc.kill()  # the feeder thread may wait on its source: not joined
             proc.stdout.close()
             proc.wait()
-            if feeder is not None:
-                feeder.join()
+            raise
+        proc.stdout.close()
+        proc.wait()
+        if feeder is not None:
+            feeder.join()
         if proc.returncode != 0:
             errors.seek(0)
             said = errors.read().decode(errors="replace").strip().splitlines()
@@ -164,8 +165,8 @@ def _python_pipe(src: BinaryIO, head: bytes, kind: str | None) -> Iterator[int]:
     try:
         yield read_end
     finally:
-        os.close(read_end)
-        thread.join()
+        os.close(read_end)  # the thread stops at its next write (unless stuck reading)
+    thread.join()
     if failure:
         raise HelperError(f"cannot decompress the archive: {failure[0]}")
 

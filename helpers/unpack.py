@@ -131,7 +131,7 @@ def archive_of(step: dict[str, Any]) -> tuple[str, str]:
         raise HelperError("an image step needs exactly one of path and ref")
     if "path" in step:
         path = step["path"]
-        if not os.path.isfile(path):
+        if not os.path.exists(path) or os.path.isdir(path):
             raise HelperError(f"{path}: no such file")
         verify(path, pins)
         return path, path
