@@ -17,17 +17,17 @@ import posixpath
 import re
 import stat
 from collections import deque
-from dataclasses import dataclass, field
 
+from acigen.helpers.elf import musl
 from acigen.helpers.elf.context import Context
 from acigen.helpers.elf.elffile import ET_DYN, ET_EXEC, ElfError, ElfInfo
 from acigen.helpers.elf.facts import LoaderFacts
 from acigen.helpers.elf.model import Need
+from acigen.helpers.elf.objects import Hit, Obj, Search
 from acigen.helpers.elf.search import (
     Expanded,
     anchor,
     expand_glibc,
-    expand_musl,
     has_origin,
     hwcaps_names,
     legacy_subdirs,
@@ -39,36 +39,7 @@ from acigen.helpers.rootwalk import DIR, FILE, OTHER, Walk
 
 VDSO = frozenset({"linux-vdso.so.1", "linux-gate.so.1", "linux-vdso32.so.1",
                   "linux-vdso64.so.1"})
-MUSL_RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
-MUSL_DEFAULT_PATH = "/lib:/usr/local/lib:/usr/lib"
 ABSENT = frozenset({"missing", "dangling", "notdir", "loop"})
-
-
-@dataclass(eq=False)
-class Obj:
-    path: str              # the path string it was opened by ($ORIGIN of a library)
-    walk: Walk
-    info: ElfInfo
-    origin: str
-    loader: Obj | None     # the object whose request loaded it (RPATH chain)
-    shown: str             # how edges and messages name it
-
-
-@dataclass
-class Hit:
-    path: str
-    walk: Walk
-    info: ElfInfo
-    how: str
-    variant: bool          # a CPU-specific alternative: the search goes on
-
-
-@dataclass
-class Search:
-    hits: list[Hit] = field(default_factory=list)
-    fatal: str | None = None
-    searched: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
 
 
 class Process:
@@ -177,7 +148,7 @@ class Process:
         if name in VDSO:
             return []
         if self.musl:
-            return self._request_musl(requester, name, kind, how, on_fail)
+            return musl.request(self, requester, name, kind, how, on_fail)
         if "$" in name:
             texts = expand_glibc(name, requester.origin, self.facts)
         else:
@@ -197,10 +168,10 @@ class Process:
                 search = self._direct(requester, text.text, text.variant)
             else:
                 search = self._search_glibc(requester, text.text)
-            found += self._settle(requester, name, text.text, kind, search, how, on_fail)
+            found += self.settle(requester, name, text.text, kind, search, how, on_fail)
         return found
 
-    def _settle(self, requester: Obj, name: str, text: str, kind: str, search: Search,
+    def settle(self, requester: Obj, name: str, text: str, kind: str, search: Search,
                 how: str | None, on_fail: str) -> list[Obj]:
         if search.fatal or not search.hits:
             self._fail(requester, name, kind, search, on_fail)
@@ -230,8 +201,9 @@ class Process:
 
     def _fail(self, requester: Obj, name: str, kind: str, search: Search,
               on_fail: str) -> None:
-        if kind == "auxiliary":  # optional by definition: glibc ignores every error
+        if kind == "auxiliary" or on_fail == "quiet":  # optional: nothing to report
             return
+        self.edge(requester, name, None, "fatal" if search.fatal else "not-found")
         if search.fatal:
             text = (f"{name} needed by {requester.shown}{self._for(requester)}: "
                     f"{search.fatal} (the loader stops at this file)")
@@ -242,8 +214,6 @@ class Process:
             if search.skipped:
                 text += f"; skipped: {', '.join(search.skipped)}"
             text += self._conf_hint(name)
-        if on_fail == "quiet":
-            return
         if on_fail == "warn":
             self.ctx.out.warn(text)
         elif self.ctx.allowed(name):
@@ -262,7 +232,7 @@ class Process:
 
     # -- candidates --------------------------------------------------------------------
 
-    def _try(self, search: Search, path: str, how: str, variant: bool) -> bool:
+    def probe(self, search: Search, path: str, how: str, variant: bool) -> bool:
         """Probe one candidate path; True when the search is over (a winner or a fatal)."""
         walk = self.walker.resolve(path)
         if walk.status in ABSENT:
@@ -313,7 +283,7 @@ class Process:
                               f"opens it from the process's working directory; assumed "
                               f"{self.ctx.workdir}")
         search = Search(searched=[path])
-        self._try(search, path, "path", variant)
+        self.probe(search, path, "path", variant)
         return search
 
     # -- glibc's search ----------------------------------------------------------------
@@ -321,19 +291,19 @@ class Process:
     def _search_glibc(self, requester: Obj, name: str) -> Search:
         search = Search()
         for how, dirs in self._path_steps(requester):
-            if self._probe_dirs(search, dirs, name, how):
+            if self.probe_dirs(search, dirs, name, how):
                 return search
         if self.ctx.cache_mode != "conf" and self._probe_cache(search, requester, name):
             return search
         if self.ctx.cache_mode != "cache":
             dirs = [Expanded(d, False) for d in self.ctx.conf_dirs(self.facts)]
-            if self._probe_dirs(search, dirs, name, "ld.so.conf"):
+            if self.probe_dirs(search, dirs, name, "ld.so.conf"):
                 return search
         if requester.info.nodeflib:
             search.searched.append("(system directories skipped: NODEFLIB)")
             return search
         dirs = [Expanded(d, False) for d in self.facts.system_dirs]
-        self._probe_dirs(search, dirs, name, "system")
+        self.probe_dirs(search, dirs, name, "system")
         return search
 
     def _path_steps(self, requester: Obj):  # type: ignore[no-untyped-def]
@@ -387,14 +357,14 @@ class Process:
             self.ctx.memo[key] = found
         return found  # type: ignore[return-value]
 
-    def _probe_dirs(self, search: Search, dirs: list[Expanded], name: str, how: str) -> bool:
+    def probe_dirs(self, search: Search, dirs: list[Expanded], name: str, how: str) -> bool:
         for directory in dirs:
             search.searched.append(directory.text)
             for sub, variant in self._variants(directory.text):
-                if self._try(search, f"{directory.text}/{sub}/{name}",
+                if self.probe(search, f"{directory.text}/{sub}/{name}",
                              how + "+variant" if variant else how, variant):
                     return True
-            if self._try(search, f"{directory.text}/{name}",
+            if self.probe(search, f"{directory.text}/{name}",
                          how + "+variant" if directory.variant else how, directory.variant):
                 return True
         return False
@@ -410,11 +380,11 @@ class Process:
             prefixes = tuple(d.rstrip("/") + "/" for d in self.facts.system_dirs)
             entries = [e for e in entries if not e.value.startswith(prefixes)]
         for entry in self._cache_variants([e for e in entries if e.variant]):
-            if self._try(search, entry.value, "cache+variant" if self.any_cpu else "cache",
+            if self.probe(search, entry.value, "cache+variant" if self.any_cpu else "cache",
                          self.any_cpu):
                 return True
         for entry in [e for e in entries if not e.variant][:1]:
-            if self._try(search, entry.value, "cache", False):
+            if self.probe(search, entry.value, "cache", False):
                 return True
             if not self.walker.resolve(entry.value).exists:
                 self.ctx.out.warn(f"stale ld.so.cache entry: {name} -> {entry.value} "
@@ -430,78 +400,3 @@ class Process:
             if level and level.group(1) in self.hwcaps:
                 ranked.append((self.hwcaps.index(level.group(1)), entry))
         return [entry for _, entry in sorted(ranked, key=lambda pair: pair[0])]
-
-    # -- musl --------------------------------------------------------------------------
-
-    def _request_musl(self, requester: Obj, name: str, kind: str, how: str | None,
-                      on_fail: str) -> list[Obj]:
-        if name.startswith("lib") and name[3:].startswith(MUSL_RESERVED) and self.loader_obj:
-            self.edge(requester, name, self.loader_obj, how or "musl-libc")
-            self._keep_musl_alias(name)
-            return [self.loader_obj]
-        if "/" in name:
-            search = Search(searched=[name])
-            self._try(search, anchor(name, self.ctx.workdir)[0], "path", False)
-        else:
-            known = self.by_name.get(name)
-            if known:
-                for obj in known:
-                    self.edge(requester, name, obj, how or "loaded")
-                return list(known)
-            search = self._search_musl(requester, name)
-        return self._settle(requester, name, name, kind, search, how, on_fail)
-
-    def _search_musl(self, requester: Obj, name: str) -> Search:
-        search = Search()
-        llp = self.ctx.env.get("LD_LIBRARY_PATH")
-        if llp and not self.secure and self._probe_dirs(
-                search, self._musl_dirs(llp), name, "ld_library_path"):
-            return search
-        obj: Obj | None = requester
-        while obj is not None:  # the rpath of every object up the needed-by chain
-            raw = obj.info.runpath if obj.info.runpath is not None else obj.info.rpath
-            if raw is not None:
-                text = expand_musl(raw, obj.origin)
-                how = "runpath" if obj.info.runpath is not None else "rpath"
-                if text is None:
-                    self.ctx.out.warn(f"{obj.shown}: {how} {raw!r} has a token musl does not "
-                                      "expand; musl ignores the whole path")
-                elif self._probe_dirs(search, self._musl_dirs(text), name, how):
-                    return search
-            obj = obj.loader
-        self._probe_dirs(search, self._musl_dirs(self._musl_system()), name, "system")
-        return search
-
-    def _musl_dirs(self, text: str) -> list[Expanded]:
-        dirs = [anchor(d, self.ctx.workdir)[0] for d in re.split(r"[:\n]", text) if d]
-        return [Expanded(d, False) for d in dirs]
-
-    def _musl_system(self) -> str:
-        """The path file's contents (whole, even empty), or musl's built-in default."""
-        path = self.facts.musl_path_file or ""
-        walk = self.walker.resolve(path) if path else None
-        if walk is None or walk.status != FILE:
-            return MUSL_DEFAULT_PATH
-        self.edge(self.program, path, walk, "musl-path")
-        key = ("musl-path", walk.path)
-        if key not in self.ctx.memo:
-            with open(self.walker.host(walk.path), "rb") as stream:
-                text = stream.read().split(b"\0", 1)[0]
-            self.ctx.memo[key] = text.decode("utf-8", "surrogateescape")
-        return str(self.ctx.memo[key])
-
-    def _keep_musl_alias(self, name: str) -> None:
-        # Alpine's libc.musl-<arch>.so.1 -> ld-musl-<arch>.so.1: not used by musl's own
-        # loader, but cheap, and other tools look for it
-        loader = self.loader_obj
-        own = self.walker.lstat(loader.walk.path) if loader else None
-        if own is None or self.facts.interp is None:
-            return
-        dirs = [posixpath.dirname(self.facts.interp)]
-        dirs += [d.text for d in self._musl_dirs(self._musl_system())]
-        for directory in dirs:
-            walk = self.walker.resolve(f"{directory}/{name}")
-            st = self.walker.lstat(walk.path)
-            if walk.status == FILE and st and (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino):
-                self.ctx.out.keep(walk)
-                return

@@ -23,6 +23,8 @@ class Need:
       nss, libgcc_s, gconv   run-time rules: objects glibc dlopens by itself
       devlink                opt-in rule: the unversioned libfoo.so link of a kept library
       shebang, env           a script's interpreter; the program `env` runs via PATH
+      not-found, fatal       unresolved (provider None): nothing found, or the first
+                             candidate stops the loader (see problems for the sentence)
       ld.so.cache, ld.so.preload, musl-path, nss-config, gconv-config
                              data files the loader or libc reads (name = their path)
     """

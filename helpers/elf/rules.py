@@ -16,7 +16,8 @@ from __future__ import annotations
 import posixpath
 import re
 
-from acigen.helpers.elf.loader import Obj, Process
+from acigen.helpers.elf.loader import Process
+from acigen.helpers.elf.objects import Obj
 from acigen.helpers.rootwalk import FILE, Walk
 
 NSSWITCH = "/etc/nsswitch.conf"

@@ -74,7 +74,10 @@ def test_json_still_printed_on_problems(app, capsys):
     (app.root / "opt/foo/libfoo.so.1").unlink()
     code, out, err = cli(capsys, "--root", str(app.root), "--json", "/usr/bin/app")
     assert code == 1
-    assert json.loads(out)["problems"][0].startswith("libfoo.so.1 needed by /usr/bin/app")
+    data = json.loads(out)
+    assert data["problems"][0].startswith("libfoo.so.1 needed by /usr/bin/app")
+    assert {"requester": "/usr/bin/app", "name": "libfoo.so.1", "provider": None,
+            "how": "not-found"} in data["needs"]
     assert err.startswith("acigen-extract-deps: error: libfoo.so.1")
 
 
