@@ -8,9 +8,16 @@ unpacked safely (helpers/unpack.py: nothing lands outside the root, device
 nodes are skipped since the runtime provides /dev) into a temporary
 directory that is renamed into place when complete.
 
-Layout: CACHE/<image ID>/rootfs/ and CACHE/<image ID>/manifest.  The
-cache is $XDG_CACHE_HOME/acigen/run, else ~/.cache/acigen/run.  A root in
-the cache is never written: runs see it through an overlay (see container.py).
+Reading a big image takes seconds, so the ID found for a file is
+remembered under CACHE/files/, keyed by the file's path, device, inode,
+size, mtime and ctime.  Any write to the file changes its ctime, which no
+one can set back, so an unchanged key means unchanged bytes and the image
+is not read again.
+
+Layout: CACHE/<image ID>/rootfs/ and CACHE/<image ID>/manifest, and
+CACHE/files/<key> holding an image ID.  The cache is
+$XDG_CACHE_HOME/acigen/run, else ~/.cache/acigen/run.  A root in the cache
+is never written: runs see it through an overlay (see container.py).
 """
 
 from __future__ import annotations
@@ -110,12 +117,40 @@ def _locked(path: str, kind: int) -> Iterator[None]:
         yield
 
 
+def file_key(path: str) -> str:
+    st = os.stat(path)
+    what = f"{os.path.abspath(path)}\0{st.st_dev}:{st.st_ino}:{st.st_size}:" \
+           f"{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return hashlib.sha256(os.fsencode(what)).hexdigest()
+
+
+def remembered(cache: str, path: str, key: str) -> tuple[str, dict[str, Any]] | None:
+    """(image ID, manifest) known for PATH's bytes when its key was KEY."""
+    try:
+        with open(os.path.join(cache, "files", key), encoding="utf-8") as src:
+            image_id = src.read().strip()
+        with open(os.path.join(cache, image_id, "manifest"), "rb") as src:
+            return image_id, parse_manifest(path, src.read())
+    except (OSError, HelperError):
+        return None
+
+
+def remember(cache: str, key: str, image_id: str) -> None:
+    directory = os.path.join(cache, "files")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(image_id + "\n")
+    os.replace(tmp, os.path.join(directory, key))
+
+
 @contextlib.contextmanager
 def cached_image(path: str, cache: str | None = None) -> Iterator[CachedImage]:
     """The image at PATH unpacked in the cache, held (shared) while in use."""
     cache = cache or cache_dir()
     os.makedirs(cache, mode=0o700, exist_ok=True)
-    image_id, manifest = identify(path)
+    key = file_key(path)  # before reading: a change while we read gives a new key
+    image_id, manifest = remembered(cache, path, key) or identify(path)
     entry = os.path.join(cache, image_id)
     lock = entry + ".lock"
     unpacked_now = False
@@ -123,6 +158,7 @@ def cached_image(path: str, cache: str | None = None) -> Iterator[CachedImage]:
         if not os.path.isdir(entry):
             _unpack(path, entry, manifest)
             unpacked_now = True
+        remember(cache, key, image_id)
     with _locked(lock, fcntl.LOCK_SH):
         if not os.path.isdir(os.path.join(entry, "rootfs")):
             raise HelperError(f"{entry}: the cached image vanished while starting")

@@ -238,3 +238,27 @@ def test_both_runtimes(runtime: str, tmp_path: Path, tree: Path, cache: Path) ->
     if runtime == "crun" and "cgroups in hybrid mode not supported" in result.stderr:
         pytest.skip("crun cannot run containers on this host's hybrid cgroup hierarchy")
     assert (result.returncode, result.stdout) == (0, f"hello from {runtime}\n"), result.stderr
+
+
+def test_an_image_rewritten_in_place_is_read_again(tmp_path: Path, tree: Path,
+                                                   cache: Path) -> None:
+    """Same path, inode, size and mtime: only the ctime tells the bytes changed."""
+    def aci_saying(text: str, name: str) -> Path:
+        changed = tmp_path / f"tree-{name}"
+        shutil.copytree(tree, changed, symlinks=True)
+        (changed / "www" / "index.html").write_text(text)
+        doc = manifest(exec_=["/bin/cat", "/www/index.html"])
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        out = tmp_path / f"{name}.aci"
+        helper("pack", "--manifest", str(tmp_path / f"{name}.json"), "--rootfs", str(changed),
+               "-o", str(out), "-C", "none", "--source-date-epoch", "0")
+        return out
+    first, second = aci_saying("AAAA\n", "a"), aci_saying("BBBB\n", "b")
+    assert first.stat().st_size == second.stat().st_size
+    assert run(first, cache=cache).stdout == "AAAA\n"
+    assert run(first, cache=cache).stdout == "AAAA\n"  # remembered, not read again
+    before = first.stat()
+    with open(first, "r+b") as out:
+        out.write(second.read_bytes())
+    os.utime(first, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert run(first, cache=cache).stdout == "BBBB\n"
