@@ -11,10 +11,11 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 
 from acigen.errors import AcigenError
-from acigen.escape import one_line
+from acigen.escape import ninja_path, one_line
 from acigen.plan import Edge, Graph
 
 MARK = "acigen-explain> "   # NINJA_STATUS: marks the lines naming an edge
@@ -43,16 +44,27 @@ def ninja_binary() -> str:
 @dataclass
 class DryRun:
     runs: list[Edge] = field(default_factory=list)        # in ninja's order
+    others: list[str] = field(default_factory=list)       # edges not in the graph
     said: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # out -> why
     notes: list[str] = field(default_factory=list)        # ninja's warnings
 
 
 def ask_ninja(build_file: str) -> list[str]:
+    """Ninja's dry run with explanations, one line each.
+
+    Ninja is given a top-level file that only includes BUILD_FILE: nothing
+    builds that one, so ninja does not first rerun acigen (which has just
+    run) the way a dry run of BUILD_FILE itself may, and then stop there.
+    """
     env = dict(os.environ, NINJA_STATUS=MARK)
-    result = subprocess.run(
-        [ninja_binary(), "-f", os.path.basename(build_file), "-n", "-d", "explain"],
-        cwd=os.path.dirname(build_file), env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, errors="replace")
+    with tempfile.TemporaryDirectory(prefix="acigen-explain-") as tmp:
+        top = os.path.join(tmp, "explain.ninja")
+        with open(top, "w", encoding="utf-8") as out:
+            out.write(f"include {ninja_path(os.path.abspath(build_file))}\n")
+        result = subprocess.run(
+            [ninja_binary(), "-f", top, "-n", "-d", "explain"],
+            cwd=os.path.dirname(build_file), env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, errors="replace")
     lines = result.stdout.splitlines()
     if result.returncode != 0:
         last = next((line for line in reversed(lines) if line.strip()), "no output")
@@ -78,10 +90,13 @@ def parse(lines: list[str], graph: Graph) -> DryRun:
         if line.startswith("ninja explain: "):
             pending.append(classify(line[len("ninja explain: "):]))
         elif line.startswith(MARK):
-            edge = by_description.get(line[len(MARK):].strip())
+            description = line[len(MARK):].strip()
+            edge = by_description.get(description)
             if edge is not None:
                 dry.runs.append(edge)
                 dry.said.setdefault(edge.outputs[0], []).extend(pending)
+            else:  # e.g. recreating missing side files
+                dry.others.append(description)
             pending = []
         elif line.startswith("ninja: warning:"):
             dry.notes.append(line)
@@ -95,7 +110,8 @@ def parse(lines: list[str], graph: Graph) -> DryRun:
 class Words:
     """Ninja's reasons in a person's words, for one graph."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, base_dir: str) -> None:
+        self.base_dir = base_dir
         self.edges = graph.stamp_edges()
         self.urls = {ref: url for url, ref in graph.downloads.items()}
         self.steps = {layer.stamp: f"step {layer.step.index} ({layer.step.type})"
@@ -117,6 +133,8 @@ class Words:
         if kind == "command":
             return "its command line changed (another acigen or Python: acigen_python)"
         if kind == "deps":
+            if not os.path.exists(os.path.join(self.base_dir, edge.outputs[0])):
+                return self.never_built(edge)
             return "ninja has no list yet of the host files it read"
         if kind == "no-input":
             return f"input {subject} is missing: the build would stop here"
@@ -150,13 +168,13 @@ class Words:
         return None
 
 
-def report(graph: Graph, dry: DryRun) -> list[str]:
-    words = Words(graph)
+def report(graph: Graph, dry: DryRun, base_dir: str) -> list[str]:
+    words = Words(graph, base_dir)
     running = {edge.outputs[0] for edge in dry.runs}
     total = len(graph.stamp_edges())
     if not dry.runs:
         return [f"acigen: nothing to rebuild: all {total} steps, downloads and images "
-                "are up to date"]
+                "are up to date", *(f"  (and: {other})" for other in dry.others)]
     out = [f"acigen: the next build runs {len(dry.runs)} of {total} steps, downloads "
            "and images:"]
     for edge in dry.runs:
@@ -169,11 +187,12 @@ def report(graph: Graph, dry: DryRun) -> list[str]:
         out.append(f"  {one_line(edge.description)}")
         out += [f"      because {text}" for text in dict.fromkeys(said)] or \
             ["      because ninja says so (no reason given)"]
-    return out + dry.notes
+    return out + [f"  (and: {other})" for other in dry.others] + dry.notes
 
 
 def explain(graph: Graph, build_file: str) -> int:
-    for line in report(graph, parse(ask_ninja(build_file), graph)):
+    lines = ask_ninja(build_file)
+    for line in report(graph, parse(lines, graph), os.path.dirname(build_file)):
         print(line)
     sys.stdout.flush()
     return 0

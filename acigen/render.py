@@ -100,29 +100,36 @@ def sections(graph: Graph, setup: Setup) -> list[Section]:
     return out
 
 
+def side_files_edge(graph: Graph) -> EdgeView:
+    """The side files are outputs of an edge without inputs: it runs only
+    when one is missing.  (As implicit outputs of the regeneration edge, any
+    not rewritten after a manifest edit would look out of date to ninja.)"""
+    return edge_view(Edge("acigen_side_files", tuple(sorted(graph.files))))
+
+
 def regen_section(graph: Graph, setup: Setup) -> Section:
     assert setup.stamp is not None
-    regen = Edge("acigen_regen", (setup.stamp,), tuple(graph.regen_inputs),
-                 implicit_outputs=tuple(sorted(graph.files)))
+    regen = Edge("acigen_regen", (setup.stamp,), tuple(graph.regen_inputs))
     return Section(
         "regeneration: acigen runs again when a manifest or acigen changes.\n# Its "
         "output is a stamp, so that Ctrl-C during regeneration cannot delete "
-        f"{setup.build_file}.",
+        f"{setup.build_file};\n# the side files are recreated only when one is missing.",
         [edge_view(regen), EdgeView(f"build {ninja_path(setup.build_file)}: phony "
-                                    f"{ninja_path(setup.stamp)}", [("generator", "1")])])
+                                    f"{ninja_path(setup.stamp)}", [("generator", "1")]),
+         side_files_edge(graph)])
 
 
 def embed_section(graph: Graph, setup: Setup) -> Section:
-    side_files = Edge("acigen_side_files", tuple(sorted(graph.files)))
     return Section(
         f"The parent build regenerates {setup.build_file}: its rule for it depends on\n# "
-        f"{setup.inputs_alias}.  The side files are recreated only when missing.",
-        [phony(setup.inputs_alias, graph.regen_inputs), edge_view(side_files)])
+        f"{setup.inputs_alias}.  The side files are recreated only when one is missing.",
+        [phony(setup.inputs_alias, graph.regen_inputs), side_files_edge(graph)])
 
 
 def rules_used(graph: Graph, setup: Setup) -> set[str]:
     edges = graph.fetches + graph.layer_edges + graph.image_edges
-    return {e.rule for e in edges} | {"acigen_side_files" if setup.embedded else "acigen_regen"}
+    return {e.rule for e in edges} | {"acigen_side_files"} | \
+        (set() if setup.embedded else {"acigen_regen"})
 
 
 @dataclass(frozen=True)
