@@ -15,6 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# what rkt (and docker) grant an app by default; `runc spec` alone grants only
+# the last three, so a server that chowns or drops to a user would fail
+EXECUTOR_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                 "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                 "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
+
 
 def image_manifest(aci: Path) -> dict[str, Any]:
     with tarfile.open(aci) as tar:
@@ -24,7 +30,7 @@ def image_manifest(aci: Path) -> dict[str, Any]:
 
 
 def bundle(aci: Path, dest: Path, args: list[str] | None = None,
-           net_host: bool = False) -> Path:
+           net_host: bool = False, capabilities: tuple[str, ...] | None = None) -> Path:
     """Unpack ACI into an OCI bundle at DEST; returns DEST."""
     rootfs = dest / "rootfs"
     rootfs.mkdir(parents=True)
@@ -41,6 +47,9 @@ def bundle(aci: Path, dest: Path, args: list[str] | None = None,
     process["env"] = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + \
         [f"{e['name']}={e['value']}" for e in app.get("environment", [])]
     config["root"]["readonly"] = False
+    if capabilities is not None:
+        process["capabilities"] = {key: list(capabilities)
+                                   for key in ("bounding", "effective", "permitted")}
     if net_host:
         config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
                                          if n["type"] != "network"]
@@ -63,9 +72,10 @@ def run(aci: Path, workdir: Path, args: list[str] | None = None,
 
 @contextlib.contextmanager
 def running(aci: Path, workdir: Path, args: list[str] | None = None,
-            net_host: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+            net_host: bool = True, capabilities: tuple[str, ...] | None = None,
+            ) -> Iterator[subprocess.Popen[bytes]]:
     """Start the image's app in the background (a server); stop it after."""
-    path = bundle(aci, workdir / "bundle", args, net_host=net_host)
+    path = bundle(aci, workdir / "bundle", args, net_host=net_host, capabilities=capabilities)
     name = "acigen-test-" + uuid.uuid4().hex[:12]
     with open(workdir / "runc.log", "wb") as log:
         proc = subprocess.Popen(["runc", "run", "--bundle", str(path), name], stdout=log,
