@@ -64,7 +64,7 @@ class KeepSet:
 
     # -- adding -----------------------------------------------------------
 
-    def keep(self, path: str) -> bool:
+    def keep(self, path: str, quiet: bool = False) -> bool:
         """Keep PATH as the kernel would reach it; False if nothing is there."""
         walk = self.walker.resolve(path)
         if walk.exists:
@@ -76,8 +76,9 @@ class KeepSet:
         # the name is a symlink that leads nowhere (or loops): keep the link as it is
         self.entries.update(walk.links)
         self.entries.add(entry)
-        self.warnings.append(f"keep {path}: a symlink to nothing ({walk.status} at "
-                             f"{walk.path}), kept as it is")
+        if not quiet:
+            self.warnings.append(f"keep {path}: a symlink to nothing ({walk.status} at "
+                                 f"{walk.path}), kept as it is")
         return True
 
     def keep_entry(self, path: str) -> None:
@@ -129,7 +130,8 @@ class KeepSet:
         host = self.walker.host(top)
         for rel, st in iter_tree(host):
             if stat.S_ISLNK(st.st_mode):
-                self.keep(_join(top, rel))  # a link to inside TOP ends at _inside_tree
+                # a link to inside TOP ends at _inside_tree; one to nothing stays as it is
+                self.keep(_join(top, rel), quiet=True)
 
     def _inside_tree(self, path: str) -> bool:
         return any(prefix in self.trees for prefix in self._prefixes(path))
