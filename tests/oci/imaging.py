@@ -49,17 +49,19 @@ def image_file(path: Path, manifest_: dict[str, Any], layer_dirs: list[Path], mo
     return path
 
 
-def helper(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def helper(name: str, *args: str, check: bool = True,
+           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run helper NAME; CWD is the ninja file's directory when ninja runs it."""
     result = subprocess.run([sys.executable, "-m", f"acigen.helpers.{name}", *args],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=cwd)
     if check:
         assert result.returncode == 0, f"{name} {args}:\n{result.stdout}{result.stderr}"
     return result
 
 
-def build_oci(image: Path, out: Path, *extra: str) -> str:
+def build_oci(image: Path, out: Path, *extra: str, cwd: Path | None = None) -> str:
     """Write the OCI archive; returns the helper's summary line."""
-    return helper("oci", "--image", str(image), "--out", str(out), *extra).stdout
+    return helper("oci", "--image", str(image), "--out", str(out), *extra, cwd=cwd).stdout
 
 
 def build_aci(image: Path, out: Path) -> str:

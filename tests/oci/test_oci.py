@@ -33,6 +33,7 @@ def skopeo_inspect(ref: str, raw: bool = False) -> dict:
 
 def umoci_bundle(archive: Path, work: Path, tag: str = "1.0.0") -> Path:
     """skopeo copy the oci-archive to an OCI layout, then umoci unpack it."""
+    work.mkdir(parents=True, exist_ok=True)
     layout = work / "layout"
     subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{archive}", f"oci:{layout}:{tag}"],
                    check=True)
