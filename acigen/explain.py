@@ -83,12 +83,20 @@ def classify(message: str) -> tuple[str, str, str]:
 
 
 def parse(lines: list[str], graph: Graph) -> DryRun:
+    """Which edges ninja would run, and what it said about each: a message
+    naming an edge's output belongs to that edge; any other (`X is dirty`)
+    to the edge whose line follows it (ninja 1.12+ prints each edge's
+    explanations just before it)."""
     by_description = {one_line(e.description): e for e in graph.stamp_edges().values()}
     outputs = graph.stamp_edges()
     dry, pending = DryRun(), []
     for line in lines:
         if line.startswith("ninja explain: "):
-            pending.append(classify(line[len("ninja explain: "):]))
+            why = classify(line[len("ninja explain: "):])
+            if why[0] in ("missing", "older", "command", "deps") and why[1] in outputs:
+                dry.said.setdefault(why[1], []).append(why)
+            else:
+                pending.append(why)
         elif line.startswith(MARK):
             description = line[len(MARK):].strip()
             edge = by_description.get(description)
@@ -100,10 +108,6 @@ def parse(lines: list[str], graph: Graph) -> DryRun:
             pending = []
         elif line.startswith("ninja: warning:"):
             dry.notes.append(line)
-    for why in pending:  # older ninjas explain before the first edge line
-        kind, subject, _ = why
-        if kind != "dirty" and subject in outputs:
-            dry.said.setdefault(subject, []).append(why)
     return dry
 
 
