@@ -96,9 +96,8 @@ def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
     outputs.write_build_file(inv.build_file, text, touch=inv.format == "make")
     if setup.make_deps:
         outputs.write_make_deps(inv.here(setup.make_deps), setup.build_file)
-    extra = [p for p in (setup.stamp, setup.stamp and setup.stamp + ".d", setup.make_deps)
-             if p]
-    record = records.record_bytes(graph, setup.builddir, setup.build_file, text, extra)
+    record = records.record_bytes(graph, setup.builddir, setup.build_file, text,
+                                  setup.own_files)
     outputs.write_if_changed(records.record_path(inv.builddir, inv.build_file), record)
     if setup.stamp:
         outputs.write_regen_stamp(inv.here(setup.stamp), setup.stamp)

@@ -37,6 +37,12 @@ class Setup:
         return self.embed_prefix is not None
 
     @property
+    def own_files(self) -> list[str]:
+        """Files in the build dir that belong to the generated file itself."""
+        files = [self.stamp, self.stamp + ".d"] if self.stamp else []
+        return files + ([self.make_deps] if self.make_deps else [])
+
+    @property
     def inputs_alias(self) -> str:
         """Embedded: the target a parent's regeneration rule depends on."""
         return self.build_file + ".inputs"
