@@ -1,0 +1,125 @@
+"""Benchmark: the extract step on a Debian minbase root, pruning in place vs rebuilding.
+
+    sudo .venv/bin/python bench/extract.py [--runs 5] [--binary /bin/bash]...
+
+acigen prunes the tree in place (keep set -> delete the complement with dir fds, put
+directory times back).  The obvious alternative, what aci-packer did, rebuilds: copy the
+kept paths into a new tree (here with the fastest tool for it, a tar pipe of exactly the
+surviving paths) and delete the old tree (rm -rf).  Both start from a fresh copy of the
+same tree and act on the same keep set; the keep set itself (closure + keeps) is timed
+separately, and so is the whole step (closure, keeps, prune, fixed-point check).
+Prints medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from acigen.helpers.extract_step import (
+    Request,
+    build_keep_set,
+    extract,
+    find_program,
+    resolve_closure,
+)
+from acigen.helpers.keeps import KeepSet
+from acigen.helpers.prune import prune
+from acigen.helpers.rootfs import iter_tree
+from acigen.helpers.rootwalk import Walker
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.rootfs import debian_minbase_tree
+
+
+def quiet(_text: str) -> None:
+    pass
+
+
+def keep_set_of(root: str, request: Request) -> KeepSet:
+    walker = Walker(root)
+    programs = [find_program(walker, b, request.env()) for b in request.binaries]
+    return build_keep_set(walker, resolve_closure(root, request, programs), request.keeps,
+                          quiet)
+
+
+def surviving(root: str, keeps: KeepSet) -> list[str]:
+    """Relative paths of what the prune keeps (parents before children)."""
+    return [rel for rel, _st in iter_tree(root) if keeps.covers("/" + rel)]
+
+
+def rebuild(root: str, kept: list[str]) -> None:
+    new = root + ".new"
+    os.mkdir(new)
+    listing = "\0".join(kept).encode() + b"\0"
+    pack = subprocess.Popen(["tar", "-C", root, "--no-recursion", "--null", "-T", "-", "-cf",
+                             "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    unpack = subprocess.Popen(["tar", "-C", new, "-xpf", "-"], stdin=pack.stdout)
+    assert pack.stdin is not None and pack.stdout is not None
+    pack.stdin.write(listing)
+    pack.stdin.close()
+    pack.stdout.close()
+    if unpack.wait() or pack.wait():
+        raise SystemExit("tar failed")
+    shutil.rmtree(root)
+    os.rename(new, root)
+
+
+def median_of(runs: int, pristine: Path, work: Path, action: Callable[[str], object]) -> float:
+    times = []
+    for _ in range(runs):
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(pristine), str(work)], check=True)
+        start = time.perf_counter()
+        action(str(work))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def same_keeps(keeps: KeepSet, root: str) -> KeepSet:
+    """KEEPS (computed on the pristine tree) for an identical copy at ROOT: the set
+    holds in-root paths, so only the walker's root changes."""
+    return KeepSet(Walker(root), keeps.entries, keeps.trees)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--binary", action="append", default=[])
+    parser.add_argument("--keep", action="append", default=[])
+    args = parser.parse_args()
+    request = Request(args.binary or ["/bin/bash", "/bin/ls"], args.keep)
+    with tempfile.TemporaryDirectory(prefix="acigen-bench-") as tmp:
+        pristine = debian_minbase_tree(Path(tmp) / "pristine")
+        work = Path(tmp) / "work"
+        keeps = keep_set_of(str(pristine), request)
+        kept = surviving(str(pristine), keeps)
+        total = sum(1 for _ in iter_tree(str(pristine)))
+        print(f"root: Debian bookworm minbase, {total} entries; keeping {len(kept)} "
+              f"for {' '.join(request.binaries)}; {args.runs} runs each")
+        timings = {
+            "keep set (closure + keeps)": median_of(args.runs, pristine, work,
+                                                    lambda r: keep_set_of(r, request)),
+            "prune in place (acigen)": median_of(args.runs, pristine, work,
+                                                 lambda r: prune(r, same_keeps(keeps, r))),
+            "rebuild: tar kept + rm -rf": median_of(args.runs, pristine, work,
+                                                    lambda r: rebuild(r, kept)),
+            "whole extract step": median_of(args.runs, pristine, work,
+                                            lambda r: extract(r, request, quiet, quiet)),
+        }
+    for name, seconds in timings.items():
+        print(f"  {name:28s} {seconds * 1000:8.1f} ms")
+    ratio = timings["rebuild: tar kept + rm -rf"] / timings["prune in place (acigen)"]
+    print(f"prune in place is {ratio:.2f}x the speed of rebuilding")
+
+
+if __name__ == "__main__":
+    main()
