@@ -26,6 +26,7 @@ import errno
 import os
 import platform
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -317,6 +318,33 @@ def process(app: dict[str, Any], root: str, opts: RunOptions, name: str) -> dict
     }
 
 
+def _executable(root: str, path: str) -> bool:
+    with Root(root) as confined:
+        try:
+            fd = confined.open(path, os.O_PATH)
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
+
+
+def check_program(root: str, proc: dict[str, Any]) -> None:
+    """Fail before starting anything when the program is not in the image
+    (the runtime's own failure would look like the app exiting with 1)."""
+    program = proc["args"][0]
+    if "/" in program:
+        candidates = [os.path.join(proc["cwd"], program)]
+    else:
+        env = dict(item.split("=", 1) for item in proc["env"])
+        candidates = [os.path.join(d or ".", program) for d in env.get("PATH", "").split(":")]
+    if not any(_executable(root, path) for path in candidates):
+        raise HelperError(f"{program}: no such executable in the image",
+                          "check the app's exec, or give --exec")
+
+
 def runtime_config(manifest: dict[str, Any], root: str, opts: RunOptions
                    ) -> tuple[dict[str, Any], list[str]]:
     """(config.json for the bundle whose rootfs is ROOT, warnings)."""
@@ -337,6 +365,7 @@ def runtime_config(manifest: dict[str, Any], root: str, opts: RunOptions
         "linux": {"namespaces": namespaces, "maskedPaths": list(MASKED_PATHS),
                   "readonlyPaths": list(READONLY_PATHS)},
     }
+    check_program(root, config["process"])
     warnings += apply_isolators(config, app.get("isolators", []))
     for handler in app.get("eventHandlers", []):
         warnings.append(f"event handler {handler['name']} is not run by acigen run")

@@ -262,3 +262,15 @@ def test_an_image_rewritten_in_place_is_read_again(tmp_path: Path, tree: Path,
         out.write(second.read_bytes())
     os.utime(first, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert run(first, cache=cache).stdout == "BBBB\n"
+
+
+def test_a_missing_program_is_our_error_not_the_apps(tmp_path: Path, tree: Path,
+                                                     cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, exec=["no-such-program", "x"])
+    result = run(aci, cache=cache)
+    assert result.returncode == 125
+    assert result.stderr.splitlines()[0] == \
+        "acigen run: error: no-such-program: no such executable in the image"
+    # found through PATH, like an appc executor would
+    ok = run(aci, "--exec", "echo", cache=cache)
+    assert (ok.returncode, ok.stdout) == (0, "x\n"), ok.stderr
