@@ -272,5 +272,5 @@ def test_a_missing_program_is_our_error_not_the_apps(tmp_path: Path, tree: Path,
     assert result.stderr.splitlines()[0] == \
         "acigen run: error: no-such-program: no such executable in the image"
     # found through PATH, like an appc executor would
-    ok = run(aci, "--exec", "echo", cache=cache)
+    ok = run(aci, "--exec", "echo", "--", "x", cache=cache)
     assert (ok.returncode, ok.stdout) == (0, "x\n"), ok.stderr
