@@ -169,6 +169,9 @@ def _loader_files(proc: Process) -> None:
             cache = ctx.walker.resolve(facts.cache_path)
             if cache.status == FILE:
                 proc.edge(proc.program, facts.cache_path, cache, "ld.so.cache")
+        if ctx.cache_mode != "cache":  # the conf step's directories come from these
+            for path in ctx.conf(facts).files:
+                proc.edge(proc.program, path, ctx.walker.resolve(path), "ld.so.conf")
         preload = ctx.walker.resolve(facts.preload_path)
         if preload.status == FILE:
             proc.edge(proc.program, facts.preload_path, preload, "ld.so.preload")

@@ -64,7 +64,7 @@ class Context:
         self.out = Collector()
         self._facts: dict[tuple[str | None, int, int, bool], LoaderFacts] = {}
         self._caches: dict[str, ldcache.LdCache | None] = {}
-        self._conf: tuple[str, ...] | None = None
+        self._conf: ldconf.LdConf | None = None
         self.memo: dict[object, object] = {}  # per-call memo for rules (nsswitch, gconv)
 
     def elf(self, walk: Walk) -> ElfInfo:
@@ -108,15 +108,17 @@ class Context:
             self._caches[facts.cache_path] = parsed
         return self._caches[facts.cache_path], walk
 
-    def conf_dirs(self, facts: LoaderFacts) -> tuple[str, ...]:
-        """Directories named by the root's ld.so.conf (ldconfig's input)."""
+    def conf(self, facts: LoaderFacts) -> ldconf.LdConf:
+        """The root's ld.so.conf (ldconfig's input), next to the loader's cache."""
         if self._conf is None:
             path = posixpath.join(posixpath.dirname(facts.cache_path), "ld.so.conf")
-            parsed = ldconf.parse(self.walker, path)
-            for warning in parsed.warnings:
+            self._conf = ldconf.parse(self.walker, path)
+            for warning in self._conf.warnings:
                 self.out.warn(warning)
-            self._conf = parsed.dirs
         return self._conf
+
+    def conf_dirs(self, facts: LoaderFacts) -> tuple[str, ...]:
+        return self.conf(facts).dirs
 
     def allowed(self, name: str) -> bool:
         return name in self.allow or posixpath.basename(name) in self.allow

@@ -21,6 +21,7 @@ DEFAULT_PATH = "/etc/ld.so.conf"
 class LdConf:
     dirs: tuple[str, ...]
     warnings: tuple[str, ...]
+    files: tuple[str, ...] = ()  # every file read, as named (ld.so.conf and its includes)
 
 
 class _Parser:
@@ -29,6 +30,7 @@ class _Parser:
         self.dirs: list[str] = []
         self.warnings: list[str] = []
         self.stack: list[tuple[str, str]] = []  # (path as named, physical path)
+        self.files: list[str] = []
 
     def file(self, path: str) -> None:
         walk = self.walker.resolve(path)
@@ -39,6 +41,7 @@ class _Parser:
             self.warnings.append(f"ld.so.conf include cycle: {chain} (ignored)")
             return
         self.stack.append((path, walk.path))
+        self.files.append(path)
         with open(self.walker.host(walk.path), "rb") as stream:
             text = stream.read().decode("utf-8", "surrogateescape")
         for number, raw in enumerate(text.splitlines(), 1):
@@ -73,4 +76,4 @@ def parse(walker: Walker, path: str = DEFAULT_PATH) -> LdConf:
     """Directories listed by PATH inside the walker's root, in ldconfig's order."""
     parser = _Parser(walker)
     parser.file(path)
-    return LdConf(tuple(parser.dirs), tuple(parser.warnings))
+    return LdConf(tuple(parser.dirs), tuple(parser.warnings), tuple(parser.files))

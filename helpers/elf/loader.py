@@ -297,7 +297,7 @@ class Process:
             return search
         if self.ctx.cache_mode != "cache":
             dirs = [Expanded(d, False) for d in self.ctx.conf_dirs(self.facts)]
-            if self.probe_dirs(search, dirs, name, "ld.so.conf"):
+            if self.probe_dirs(search, dirs, name, "conf"):
                 return search
         if requester.info.nodeflib:
             search.searched.append("(system directories skipped: NODEFLIB)")

@@ -13,8 +13,9 @@ class Need:
       interp                 PT_INTERP of an executable
       loaded                 the name matched an object already loaded (name or SONAME)
       path                   a name with a slash, opened as written (after $ORIGIN etc.)
-      rpath, ld_library_path, runpath, cache, ld.so.conf, system
-                             the glibc search step that found it (musl: rpath/runpath,
+      rpath, ld_library_path, runpath, cache, conf, system
+                             the glibc search step that found it (conf: an ld.so.conf
+                             directory, cache_mode "conf" or "both") (musl: rpath/runpath,
                              ld_library_path, system); "+variant" when the file is a
                              CPU-specific alternative (glibc-hwcaps, legacy hwcaps,
                              $PLATFORM) kept because some CPU could pick it
@@ -25,8 +26,9 @@ class Need:
       shebang, env           a script's interpreter; the program `env` runs via PATH
       not-found, fatal       unresolved (provider None): nothing found, or the first
                              candidate stops the loader (see problems for the sentence)
-      ld.so.cache, ld.so.preload, musl-path, nss-config, gconv-config
-                             data files the loader or libc reads (name = their path)
+      ld.so.cache, ld.so.conf, ld.so.preload, musl-path, nss-config, gconv-config
+                             data files the loader or libc reads (name = their path);
+                             ld.so.conf (and its includes) only in cache_mode conf/both
     """
 
     requester: str
@@ -35,8 +37,8 @@ class Need:
     how: str
 
 
-DATA_HOWS = frozenset({"ld.so.cache", "ld.so.preload", "musl-path", "nss-config",
-                       "gconv-config"})
+DATA_HOWS = frozenset({"ld.so.cache", "ld.so.conf", "ld.so.preload", "musl-path",
+                       "nss-config", "gconv-config"})
 
 
 @dataclass(frozen=True)

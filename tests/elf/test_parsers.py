@@ -117,6 +117,8 @@ def test_17_ld_so_conf_grammar(tree):
         "ld.so.conf include cycle: /etc/ld.so.conf -> /etc/ld.so.conf.d/b.conf -> "
         "/etc/ld.so.conf.d/../ld.so.conf (ignored)",
         "/etc/ld.so.conf:8: relative directory 'relative/dir' ignored")
+    assert parsed.files == ("/etc/ld.so.conf", "/etc/ld.so.conf.d/a.conf",
+                            "/etc/ld.so.conf.d/sub/c.conf", "/etc/ld.so.conf.d/b.conf")
 
 
 def test_ld_so_conf_absent(tree):
