@@ -64,29 +64,38 @@ class Outcome:
 def run(launch: Launch) -> Outcome:
     """Run LAUNCH in a new PID namespace; returns when it and all it started are gone."""
     start = time.monotonic()
-    spec_r, spec_w = os.pipe2(os.O_CLOEXEC)
-    status_r, status_w = os.pipe2(os.O_CLOEXEC)
-    life_r, life_w = os.pipe2(os.O_CLOEXEC)  # we hold the write end for as long as we live
+    fds: list[int] = []  # ours to close, whatever happens
+    init: subprocess.Popen[bytes] | None = None
     try:
-        init = _spawn_init(launch, spec_r, [spec_r, status_w, life_r])
-    except BaseException:
-        for fd in (spec_w, status_r, life_w):
-            os.close(fd)
-        raise
-    finally:
-        for fd in (spec_r, status_w, life_r):
-            os.close(fd)
-    try:
+        spec_r, spec_w = _pipe(fds)
+        status_r, status_w = _pipe(fds)
+        life_r, _life_w = _pipe(fds)  # we hold the write end for as long as we live
+        with uninterrupted():  # a signal here would lose track of init, or of our namespace
+            init = _spawn_init(launch, spec_r, [spec_r, status_w, life_r])
         _send_spec(spec_w, launch, status_w, life_r)
+        _close(fds, spec_w)  # init reads its orders up to end of file
         init.wait()
+        _close(fds, status_w)  # init is gone: the report ends here
+        report = _read_report(status_r)
     finally:
         with uninterrupted():
-            if init.returncode is None:
+            if init is not None and init.returncode is None:
                 init.kill()  # SIGKILL to init: the kernel kills the whole namespace
                 init.wait()
-            os.close(life_w)
-    report = _read_report(status_r)
+            while fds:
+                _close(fds, fds[-1])
     return _outcome(report, init.returncode, time.monotonic() - start)
+
+
+def _pipe(fds: list[int]) -> tuple[int, int]:
+    r, w = os.pipe2(os.O_CLOEXEC)
+    fds.extend((r, w))
+    return r, w
+
+
+def _close(fds: list[int], fd: int) -> None:
+    fds.remove(fd)
+    os.close(fd)
 
 
 def _spawn_init(launch: Launch, spec_fd: int, fds: list[int]) -> subprocess.Popen[bytes]:
@@ -120,18 +129,20 @@ def _send_spec(spec_w: int, launch: Launch, status_fd: int, lifeline_fd: int) ->
     spec = {"argv": launch.argv, "env": launch.env, "cwd": launch.cwd,
             "chroot": launch.chroot, "root_fd": launch.root_fd,
             "status_fd": status_fd, "lifeline_fd": lifeline_fd}
+    data = json.dumps(spec).encode()
     try:
-        with open(spec_w, "w", encoding="utf-8") as out:
-            json.dump(spec, out)
+        while data:
+            data = data[os.write(spec_w, data):]
     except BrokenPipeError:
         pass  # init died at once; its report is missing and _outcome says so
 
 
 def _read_report(status_r: int) -> dict[str, object]:
-    with open(status_r, "rb") as src:
-        raw = src.read()
+    chunks = []
+    while chunk := os.read(status_r, 65536):
+        chunks.append(chunk)
     try:
-        report = json.loads(raw) if raw else {}
+        report = json.loads(b"".join(chunks)) if chunks else {}
     except ValueError:
         report = {}
     return report if isinstance(report, dict) else {}
