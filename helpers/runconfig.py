@@ -369,4 +369,6 @@ def runtime_config(manifest: dict[str, Any], root: str, opts: RunOptions
     warnings += apply_isolators(config, app.get("isolators", []))
     for handler in app.get("eventHandlers", []):
         warnings.append(f"event handler {handler['name']} is not run by acigen run")
+    if manifest.get("dependencies"):
+        warnings.append("the image's dependencies are not fetched: only its own rootfs runs")
     return config, warnings
