@@ -16,7 +16,7 @@ The archive may be a tar file, plain or compressed with gzip, bzip2, xz or
 zstd (recognised by content, not by name), or an ACI: when its first entry
 (after an optional `./`) is `manifest` or `rootfs`, it is read as an ACI,
 its `rootfs/` becomes the root and its `manifest` is ignored, so an image
-can start from another image.  Safety rules: see helpers/extract.py.
+can start from another image.  Safety rules: see helpers/untar.py.
 
 By hand:
     acigen-unpack [--devices error|keep|skip] [--sha256 HEX] ARCHIVE DIR
@@ -38,11 +38,11 @@ from typing import Any
 
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError, read_json, run_main
-from acigen.helpers.extract import DEVICE_POLICIES, Extractor, Stats, extract
 from acigen.helpers.pins import pins_of, verify
 from acigen.helpers.rootfs import Root, split
 from acigen.helpers.step import StepContext, step_main
 from acigen.helpers.tarread import Member, Stream, TarReader
+from acigen.helpers.untar import DEVICE_POLICIES, Extractor, Stats, extract
 
 PROG = "acigen-unpack"
 
@@ -65,16 +65,20 @@ class Unpacked:
 
 def unpack_archive(path: str, root_dir: str, devices: str = "error") -> Unpacked:
     """Unpack the archive at PATH into ROOT_DIR (see the module docstring)."""
-    with Root(root_dir) as root, tar_stream(path) as (fd, compression):
-        stream = Stream(fd)
-        reader = TarReader(stream)
-        extractor = Extractor(root, devices)
-        try:
-            members, aci = _root_members(reader)
-            stats = extract(reader, members, extractor)
-            stream.drain()
-        finally:
-            extractor.close()
+    umask = os.umask(0)  # entries get exactly the archive's modes, without a chmod each
+    try:
+        with Root(root_dir) as root, tar_stream(path) as (fd, compression):
+            stream = Stream(fd)
+            reader = TarReader(stream)
+            extractor = Extractor(root, devices)
+            try:
+                members, aci = _root_members(reader)
+                stats = extract(reader, members, extractor)
+                stream.drain()
+            finally:
+                extractor.close()
+    finally:
+        os.umask(umask)
     return Unpacked(stats, compression, aci)
 
 
