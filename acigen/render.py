@@ -127,8 +127,9 @@ def regen_section(graph: Graph, setup: Setup) -> Section:
 
 def embed_section(graph: Graph, setup: Setup) -> Section:
     return Section(
-        f"The parent build regenerates {setup.build_file}: its rule for it depends on\n# "
-        f"{setup.inputs_alias}.  The side files are recreated only when one is missing.",
+        f"The parent build regenerates {setup.build_file}, and touches its own build.ninja\n# "
+        f"so that ninja reloads; that rule depends on {setup.inputs_alias}.\n# "
+        "The side files are recreated only when one is missing.",
         [phony(setup.inputs_alias, graph.regen_inputs), side_files_edge(graph)])
 
 
