@@ -1,0 +1,163 @@
+"""How fast and how small acigen-pack is, against GNU tar and the same compressor.
+
+    sudo .venv/bin/python bench/pack.py [--runs 3] [--compressions gzip,xz] [--bigger]
+
+For each compression: a full pack with an empty chunk cache against
+`tar --sort=name --numeric-owner -cf - -C tree . | gzip -6` (or `| xz -T0 -6`,
+`| bzip2 -9`), both as processes, wall time and size; then the incremental
+case: one file in /etc changed, packed again with a warm cache, as a fraction
+of a full pack.  Last, chunk compression on threads against processes.
+Medians of --runs runs.  Issue 9's targets: full pack <= 1.1x the time of
+tar + the same compressor, size <= 1.02x; after a one-file change <= 0.1x of
+a full pack.
+
+The tree is the Debian bookworm minbase the tests cache (built once with
+debootstrap); --bigger adds two more copies of /usr under /opt (~3x the size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
+
+from tests.support.rootfs import debian_minbase_tree
+
+REFERENCE = {"gzip": ["gzip", "-6"], "xz": ["xz", "-T0", "-6"], "bzip2": ["bzip2", "-9"]}
+MANIFEST = '{"acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/bench"}\n'
+
+
+def timed(run: Callable[[], None]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of child processes) of RUN."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    run()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def median_of(runs: int, setup: Callable[[], None], run: Callable[[], None]
+              ) -> tuple[float, float]:
+    results = []
+    for _ in range(runs):
+        setup()
+        results.append(timed(run))
+    return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results))
+
+
+def gnu_tar(tree: Path, compression: str, out: Path) -> None:
+    tar = f"tar --sort=name --numeric-owner -cf - -C {tree} ."
+    subprocess.run(f"{tar} | {' '.join(REFERENCE[compression])} > {out}", shell=True,
+                   check=True)
+
+
+def acigen_pack(tree: Path, compression: str, out: Path, cache: Path, work: Path) -> None:
+    subprocess.run([sys.executable, "-m", "acigen.helpers.pack", "--manifest",
+                    str(work / "manifest.json"), "--rootfs", str(tree), "-o", str(out),
+                    "-C", compression, "--chunk-cache", str(cache)],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def bench_compression(tree: Path, compression: str, work: Path, runs: int) -> None:
+    ref_out, out, cache = work / f"ref.{compression}", work / "image.aci", work / "cache"
+    ref_time, ref_cpu = median_of(runs, lambda: None,
+                                  lambda: gnu_tar(tree, compression, ref_out))
+    ref_size = ref_out.stat().st_size
+
+    def cold() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    full_time, full_cpu = median_of(runs, cold,
+                                    lambda: acigen_pack(tree, compression, out, cache, work))
+    size = out.stat().st_size
+    changed = tree / "etc" / "debian_version"
+    original = changed.read_bytes()
+    count = iter(range(10**6))
+
+    def change_one_file() -> None:
+        changed.write_bytes(original + b"bench %d\n" % next(count))
+
+    try:
+        inc_time, inc_cpu = median_of(
+            runs, change_one_file, lambda: acigen_pack(tree, compression, out, cache, work))
+    finally:
+        changed.write_bytes(original)
+    name = " ".join(REFERENCE[compression])
+    print(f"{compression:5}  GNU tar | {name:12} {ref_time:7.2f} s  (cpu {ref_cpu:6.2f} s)"
+          f"  {ref_size / 1e6:7.2f} MB")
+    print(f"{compression:5}  acigen-pack, cold cache  {full_time:7.2f} s  (cpu {full_cpu:6.2f} s)"
+          f"  {size / 1e6:7.2f} MB   time {full_time / ref_time:.2f}x  "
+          f"size {size / ref_size:.3f}x")
+    print(f"{compression:5}  acigen-pack, 1 file changed {inc_time:4.2f} s  (cpu {inc_cpu:6.2f} s)"
+          f"              {inc_time / full_time:.2f}x of a full pack, "
+          f"{inc_time / ref_time:.2f}x of GNU tar | {REFERENCE[compression][0]}")
+
+
+def _compress_all(executor: Executor, compression: str, chunks: list[bytes]) -> int:
+    return sum(map(len, executor.map(codec(compression).compress, chunks)))
+
+
+def bench_executors(tree: Path, work: Path, runs: int, compression: str = "gzip") -> None:
+    """The same chunks compressed on threads and on processes."""
+    subprocess.run(["tar", "--sort=name", "--numeric-owner", "-cf", str(work / "plain.tar"),
+                    "-C", str(tree), "."], check=True)
+    data = (work / "plain.tar").read_bytes()
+    size = DEFAULT_AVERAGE[compression]
+    chunks = [data[i:i + size] for i in range(0, len(data), size)]
+    jobs = default_jobs()
+    for kind, make in (("threads", ThreadPoolExecutor), ("processes", ProcessPoolExecutor)):
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            with make(jobs) as executor:  # type: ignore[operator]
+                _compress_all(executor, compression, chunks)
+            times.append(time.perf_counter() - start)
+        print(f"{compression:5}  {len(chunks)} chunks of {size >> 20} MiB on {jobs} {kind:9}"
+              f" {statistics.median(times):6.2f} s")
+
+
+def bigger_tree(tree: Path) -> None:
+    for copy in ("copy1", "copy2"):
+        subprocess.run(["cp", "-a", str(tree / "usr"), str(tree / "opt" / copy)], check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compressions", default="gzip,xz")
+    parser.add_argument("--bigger", action="store_true", help="about 3x the minbase tree")
+    parser.add_argument("--no-executors", action="store_true",
+                        help="skip the threads-against-processes part")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="acigen-bench-") as tmp:
+        work = Path(tmp)
+        (work / "manifest.json").write_text(MANIFEST)
+        tree = debian_minbase_tree(work / "tree")
+        if args.bigger:
+            bigger_tree(tree)
+        entries = sum(len(dirs) + len(files) for _, dirs, files in os.walk(tree))
+        print(f"tree: Debian bookworm minbase{' x3' if args.bigger else ''}, {entries} entries;"
+              f" {default_jobs()} cores; medians of {args.runs} runs")
+        for compression in args.compressions.split(","):
+            bench_compression(tree, compression, work, args.runs)
+        if not args.no_executors:
+            bench_executors(tree, work, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
