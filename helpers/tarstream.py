@@ -202,8 +202,9 @@ class TreeWriter:
         self._first_link: dict[tuple[int, int], bytes] = {}
 
     def write_tree(self, root: bytes, prefix: bytes) -> None:
-        """ROOT itself as PREFIX/, then everything under it."""
-        st = os.lstat(root)
+        """ROOT itself as PREFIX/, then everything under it.  ROOT may be a
+        symlink to the directory, as with `tar -C ROOT .`; nothing below is followed."""
+        st = os.stat(root)
         if not stat.S_ISDIR(st.st_mode):
             raise HelperError(f"{os.fsdecode(root)}: not a directory")
         self.write_path(root, prefix, st)
