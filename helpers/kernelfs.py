@@ -3,7 +3,7 @@
 None of them is the host's: /dev is a fresh tmpfs holding only the device
 nodes a build needs (no disks), a fresh devpts and a fresh shm; /sys is a
 fresh sysfs, read-only; /proc is a fresh proc of the step's own PID
-namespace (mounted by that namespace's init, see pidns_init), with /proc/sys
+namespace, mounted by that namespace's init (see pidns_init), with /proc/sys
 and /proc/sysrq-trigger read-only so a package script cannot retune or
 reboot the host.  Whatever the command writes under them is gone with the
 mounts, so it never reaches the layer.
@@ -15,13 +15,12 @@ root, would mount over some other part of the image.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 
 from acigen.helpers.common import HelperError
-from acigen.helpers.layers import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY
-from acigen.helpers.mountat import make_readonly, mount_at
+from acigen.helpers.linux import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY
+from acigen.helpers.mountat import mount_at
 from acigen.helpers.scaffold import Scaffold
 
 DEV_NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -84,17 +83,6 @@ def prepare_proc(scaffold: Scaffold) -> None:
     """/proc must be mounted from inside the new PID namespace; this only
     makes sure its mount point is sound."""
     mount_point(scaffold, "proc", "/proc")
-
-
-def mount_proc(rootfd: int) -> None:
-    """Called by the PID namespace's init: a proc showing only the step's processes."""
-    proc = mount_at(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    try:
-        make_readonly(proc, "sys")
-        with contextlib.suppress(FileNotFoundError):  # kernels without magic sysrq
-            make_readonly(proc, "sysrq-trigger", directory=False)
-    finally:
-        os.close(proc)
 
 
 def mount_private_dir(scaffold: Scaffold) -> int:

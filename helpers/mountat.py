@@ -5,6 +5,8 @@ root, last component not followed) and the mount goes onto
 `/proc/self/fd/N`: the kernel mounts on exactly the inode we opened, so a
 symlink planted in the image cannot redirect the mount onto the host.
 
+Kept light (no imports beyond `linux`): the PID namespace's init uses it.
+
 Teardown reads the mount table instead of a list we kept: it also finds the
 mounts the command made itself (binfmt_misc under /proc, say), which would
 otherwise keep the layer busy.
@@ -12,12 +14,13 @@ otherwise keep the layer busy.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import re
 
-from acigen.helpers.layers import (
+from acigen.helpers import linux
+from acigen.helpers.linux import (
+    MNT_DETACH,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -25,13 +28,9 @@ from acigen.helpers.layers import (
     MS_RDONLY,
     MS_REC,
     MS_REMOUNT,
+    UMOUNT_NOFOLLOW,
     mount,
 )
-
-MNT_DETACH = 0x2
-UMOUNT_NOFOLLOW = 0x8
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def fd_path(fd: int) -> str:
@@ -90,9 +89,7 @@ def mounts_below(top: str) -> list[str]:
 
 
 def umount(path: str, flags: int = 0) -> None:
-    if _libc.umount2(os.fsencode(path), ctypes.c_int(flags | UMOUNT_NOFOLLOW)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"umount {path}: {os.strerror(err)}")
+    linux.umount(path, flags | UMOUNT_NOFOLLOW)
 
 
 def unmount_below(top: str) -> None:

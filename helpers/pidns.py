@@ -14,7 +14,6 @@ next child only, then our children's namespace is set back.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -23,10 +22,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from acigen.helpers.layers import CLONE_NEWPID, unshare
+from acigen.helpers.linux import CLONE_NEWPID, setns, unshare
 from acigen.helpers.uninterrupted import uninterrupted
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -110,9 +107,7 @@ def _spawn_init(launch: Launch, spec_fd: int, fds: list[int]) -> subprocess.Pope
                 stdout=stdout, stderr=stderr, cwd="/", env=_init_env(),
                 pass_fds=[*fds, *([launch.root_fd] if launch.root_fd is not None else [])])
         finally:
-            if _libc.setns(ours, CLONE_NEWPID) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns back to our PID namespace: {os.strerror(err)}")
+            setns(ours, CLONE_NEWPID)  # our later children: in our own namespace again
     finally:
         os.close(ours)
 

@@ -8,6 +8,9 @@ behind), mounts /proc for this namespace when asked, runs the program
 whatever is left, and writes a JSON report to the status fd:
 `{"wait_status": N, "leftovers": K}` or `{"error": "...", "leftovers": K}`.
 
+Its imports are kept to the standard library's lightest and `linux` /
+`mountat`: this process starts at every chroot step.
+
 The program gets a clean start: default signal dispositions, umask 022
 (file modes in the image must not depend on the builder's shell), only
 stdin, stdout and stderr open.
@@ -15,7 +18,7 @@ stdin, stdout and stderr open.
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import errno
 import json
 import os
@@ -23,16 +26,19 @@ import signal
 import sys
 from typing import Any
 
-from acigen.helpers.kernelfs import mount_proc
-from acigen.helpers.layers import unshare
+from acigen.helpers.linux import (
+    CLONE_NEWIPC,
+    CLONE_NEWUTS,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    die_with_parent,
+    unshare,
+)
+from acigen.helpers.mountat import make_readonly, mount_at
 
-PR_SET_PDEATHSIG = 1
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
 RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
                  signal.SIGXFSZ)
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def main() -> int:
@@ -59,8 +65,7 @@ def main() -> int:
 
 
 def _die_with_parent(lifeline_fd: int) -> None:
-    if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    die_with_parent(signal.SIGKILL)
     os.set_blocking(lifeline_fd, False)
     try:
         if os.read(lifeline_fd, 1) == b"":  # no writer: the parent died before prctl
@@ -79,6 +84,18 @@ def _run(spec: dict[str, Any]) -> dict[str, Any]:
     except OSError as exc:
         return {"error": f"cannot set up the step's namespace: {exc}"}
     return _run_program(spec)
+
+
+def mount_proc(rootfd: int) -> None:
+    """A proc of this namespace at /proc of the root; /proc/sys and
+    /proc/sysrq-trigger read-only, so a package cannot retune or reboot the host."""
+    proc = mount_at(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    try:
+        make_readonly(proc, "sys")
+        with contextlib.suppress(FileNotFoundError):  # kernels without magic sysrq
+            make_readonly(proc, "sysrq-trigger", directory=False)
+    finally:
+        os.close(proc)
 
 
 def _run_program(spec: dict[str, Any]) -> dict[str, Any]:
