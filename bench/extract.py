@@ -1,14 +1,15 @@
 """Benchmark: the extract step on a Debian minbase root, pruning in place vs rebuilding.
 
-    sudo .venv/bin/python bench/extract.py [--runs 5] [--binary /bin/bash]...
+    sudo .venv/bin/python bench/extract.py [--runs 5] [--binary /bin/bash]... [--tmp DIR]
 
 acigen prunes the tree in place (keep set -> delete the complement with dir fds, put
 directory times back).  The obvious alternative, what aci-packer did, rebuilds: copy the
 kept paths into a new tree (here with the fastest tool for it, a tar pipe of exactly the
 surviving paths) and delete the old tree (rm -rf).  Both start from a fresh copy of the
 same tree and act on the same keep set; the keep set itself (closure + keeps) is timed
-separately, and so is the whole step (closure, keeps, prune, fixed-point check).
-Prints medians and ratios.
+separately, and so are the prune as the step really runs it (through an overlay, where
+each delete is a whiteout in the step's layer) and the whole step on a plain directory
+(closure, keeps, prune, fixed-point check).  Prints medians and ratios.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from acigen.helpers import layers
 from acigen.helpers.extract_step import (
     Request,
     build_keep_set,
@@ -84,6 +86,31 @@ def median_of(runs: int, pristine: Path, work: Path, action: Callable[[str], obj
     return statistics.median(times)
 
 
+def median_through_overlay(runs: int, lower: Path, keeps: KeepSet) -> float:
+    """The prune as the step does it: through an overlay whose lower layer is the
+    pristine tree (untouched, so no copy between runs); deletions become whiteouts.
+    In a child process, whose private mount namespace takes the mounts with it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        layers.enter_private_mount_namespace()
+        times = []
+        for run in range(runs):
+            layer = str(lower.parent / f"upper{run}")
+            with layers.writable_view(layer, [str(lower)], "overlay") as root:
+                start = time.perf_counter()
+                prune(root, same_keeps(keeps, root))
+                times.append(time.perf_counter() - start)
+        os.write(write, str(statistics.median(times)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as result:
+        median = float(result.read())
+    os.waitpid(pid, 0)
+    return median
+
+
 def same_keeps(keeps: KeepSet, root: str) -> KeepSet:
     """KEEPS (computed on the pristine tree) for an identical copy at ROOT: the set
     holds in-root paths, so only the walker's root changes."""
@@ -95,10 +122,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--binary", action="append", default=[])
     parser.add_argument("--keep", action="append", default=[])
+    parser.add_argument("--tmp", help="where to put the trees (default: $TMPDIR or /tmp)")
     args = parser.parse_args()
     request = Request(args.binary or ["/bin/bash", "/bin/ls"], args.keep)
-    with tempfile.TemporaryDirectory(prefix="acigen-bench-") as tmp:
-        pristine = debian_minbase_tree(Path(tmp) / "pristine")
+    with tempfile.TemporaryDirectory(prefix="acigen-bench-", dir=args.tmp) as tmp:
+        pristine = debian_minbase_tree(Path(tmp) / "lower" / "tree")
         work = Path(tmp) / "work"
         keeps = keep_set_of(str(pristine), request)
         kept = surviving(str(pristine), keeps)
@@ -110,6 +138,8 @@ def main() -> None:
                                                     lambda r: keep_set_of(r, request)),
             "prune in place (acigen)": median_of(args.runs, pristine, work,
                                                  lambda r: prune(r, same_keeps(keeps, r))),
+            "prune through an overlay": median_through_overlay(args.runs, pristine.parent,
+                                                               keeps),
             "rebuild: tar kept + rm -rf": median_of(args.runs, pristine, work,
                                                     lambda r: rebuild(r, kept)),
             "whole extract step": median_of(args.runs, pristine, work,
