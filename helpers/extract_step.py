@@ -223,17 +223,22 @@ def tree_size(root: str) -> tuple[int, int]:
 
 # -- the whole step ------------------------------------------------------------------
 
-def extract(root: str, request: Request, say: Say, warn: Say,
-            dry_run: bool = False) -> Outcome:
-    """Prune ROOT to REQUEST; SAY goes to the log, WARN to the user too."""
-    if os.path.realpath(root) == "/":
-        raise HelperError("refusing to prune the host's own root directory")
+@dataclass
+class Plan:
+    """What the step decided before touching anything."""
+
+    programs: list[str]
+    closure: elf.Closure
+    keeps: KeepSet
+
+
+def plan(walker: Walker, request: Request, say: Say, warn: Say) -> Plan:
+    """Find the programs, their closure and the keep set; every input error here."""
     if not request.binaries:
         raise HelperError("nothing to extract: no binaries, and the app has no exec")
-    walker = Walker(root)
     env = request.env()
     programs = [find_program(walker, name, env) for name in request.binaries]
-    found = resolve_closure(root, request, programs)
+    found = resolve_closure(walker.root, request, programs)
     keep_set = build_keep_set(walker, found, request.keeps, say)
     for text in found.warnings:
         say(f"closure: {text}")
@@ -241,15 +246,28 @@ def extract(root: str, request: Request, say: Say, warn: Say,
         warn(text)
     for path in sorted(keep_set.entries | keep_set.trees):
         say(f"keep {path}{'/ (tree)' if path in keep_set.trees else ''}")
-    entries, size = tree_size(root)
+    return Plan(programs, found, keep_set)
+
+
+def extract(root: str, request: Request, say: Say, warn: Say,
+            dry_run: bool = False) -> Outcome:
+    """Prune ROOT to REQUEST; SAY goes to the log, WARN to the user too."""
+    if os.path.realpath(root) == "/":
+        raise HelperError("refusing to prune the host's own root directory")
+    walker = Walker(root)
+    decided = plan(walker, request, say, warn)
+    if dry_run:
+        entries, size = tree_size(root)
+        removed = prune(root, decided.keeps, dry_run=True)
+        return Outcome(decided.programs, entries - removed.entries, size - removed.bytes,
+                       removed.entries, removed.bytes)
     ids = account_ids(walker, request.app)
-    removed = prune(root, keep_set, dry_run)
-    if not dry_run:
-        check_fixed_point(root, request, programs, found)
-        for text in account_warnings(Walker(root), request.app, ids):
-            warn(text)
-    return Outcome(programs, entries - removed.entries, size - removed.bytes,
-                   removed.entries, removed.bytes)
+    removed = prune(root, decided.keeps)
+    check_fixed_point(root, request, decided.programs, decided.closure)
+    for text in account_warnings(Walker(root), request.app, ids):
+        warn(text)
+    entries, size = tree_size(root)  # what is left: small
+    return Outcome(decided.programs, entries, size, removed.entries, removed.bytes)
 
 
 def step_action(ctx: StepContext) -> str:
