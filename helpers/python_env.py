@@ -58,7 +58,7 @@ def create_python_env(root_dir: str, options: Options, say: Say = print) -> Outc
     """Install the Python into ROOT_DIR; everything is checked before anything is written."""
     facts = probe(options.python_exe or default_python())
     wheel = python_pip.find_wheel(facts)
-    stdlib = list(stdlib_entries(facts.stdlib, options.keep_tests))
+    stdlib = list(stdlib_entries(facts.stdlib, options.keep_tests, facts.version))
     modules = list(dynload_entries(facts.dynload, options.keep_tests))
     libs = python_libs.host_closure(facts, [m.host for m in modules
                                             if stat.S_ISREG(m.st.st_mode)])

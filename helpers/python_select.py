@@ -3,8 +3,9 @@
 Small by default (docs/python.md has the sizes).  Never copied:
 - Tk: tkinter, idlelib, turtle, turtledemo (they need X11 libraries);
 - modules already removed from newer Pythons, which warn when imported:
-  distutils (gone in 3.12), lib2to3 and nis (gone in 3.13; nis alone drags in
-  the NIS and Kerberos libraries), and msilib (Windows only);
+  distutils (gone in 3.12; kept before 3.10, where pip still imports it),
+  lib2to3 and nis (gone in 3.13; nis alone drags in the NIS and Kerberos
+  libraries), and msilib (Windows only);
 - ensurepip (without its bundled wheels it cannot work; pip is installed
   directly) and pydoc_data (the texts of help('keyword'), 1.2 MB);
 - host __pycache__ (the image gets its own, reproducible ones), the static
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 ALWAYS_SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages"})
 # never copied, at the top of the stdlib (lib-dynload is copied on its own)
 ALWAYS_SKIPPED_TOP = frozenset({"idlelib", "tkinter", "turtledemo", "turtle.py",
-                                "distutils", "lib2to3", "msilib", "ensurepip", "pydoc_data",
-                                "lib-dynload"})
+                                "lib2to3", "msilib", "ensurepip", "pydoc_data", "lib-dynload"})
+PIP_USES_SYSCONFIG = (3, 10)  # before, pip imports distutils
 TEST_DIRS = frozenset({"test", "tests", "idle_test"})
 TEST_ONLY_TOP = frozenset({"_pydecimal.py", "_pyio.py"})
 STATIC_LIBRARY = "config-*/*.a"
@@ -41,9 +42,11 @@ class Entry:
     st: os.stat_result  # lstat on the host
 
 
-def stdlib_entries(top: str, keep_tests: bool) -> Iterator[Entry]:
+def stdlib_entries(top: str, keep_tests: bool, version: tuple[int, ...]) -> Iterator[Entry]:
     """The standard library below TOP (lib-dynload excluded: see dynload_entries)."""
     def keep(entry: Entry) -> bool:
+        if entry.rel == "distutils":
+            return version < PIP_USES_SYSCONFIG
         return not _skipped(entry.rel, stat.S_ISDIR(entry.st.st_mode), keep_tests)
     yield from _walk(top, keep)
 
