@@ -109,13 +109,8 @@ def current_records(builddir: str, build_file: str) -> tuple[list[records.Record
 
 
 def unreferenced(builddir: str, keep: frozenset[str]) -> list[str]:
-    out = []
-    for sub in STATE:
-        directory = os.path.join(builddir, sub)
-        if os.path.isdir(directory) and not os.path.islink(directory):
-            out += [f"{sub}/{name}" for name in sorted(os.listdir(directory))
-                    if f"{sub}/{name}" not in keep]
-    return out
+    return [path for sub in STATE for path in entries(os.path.join(builddir, sub), f"{sub}/")
+            if path not in keep]
 
 
 def unused_chunks(builddir: str, images: set[str]) -> list[str]:
@@ -138,23 +133,20 @@ def unused_chunks(builddir: str, images: set[str]) -> list[str]:
     return doomed
 
 
+def entries(directory: str, prefix: str = "") -> list[str]:
+    """PREFIX + each name in DIRECTORY (none if it is not a directory)."""
+    if not os.path.isdir(directory) or os.path.islink(directory):
+        return []
+    return [prefix + name for name in sorted(os.listdir(directory))]
+
+
 def everything_built(builddir: str) -> Doomed:
-    doomed = Doomed()
-    for sub in BUILT:
-        directory = os.path.join(builddir, sub)
-        if os.path.isdir(directory):
-            doomed.paths += [f"{sub}/{name}" for name in sorted(os.listdir(directory))]
-    fetch = os.path.join(builddir, "fetch")
-    if os.path.isdir(fetch):
-        doomed.paths += [f"fetch/{n}" for n in sorted(os.listdir(fetch)) if n.endswith(".ref")]
+    paths = [p for sub in BUILT for p in entries(os.path.join(builddir, sub), f"{sub}/")]
+    paths += [p for p in entries(os.path.join(builddir, "fetch"), "fetch/")
+              if p.endswith(".ref")]
     cache = os.path.join(builddir, CHUNKS)
-    if os.path.isdir(cache):
-        doomed.chunks = [n for n in sorted(os.listdir(cache)) if n != "lock"]
-        uses = os.path.join(cache, "uses")
-        doomed.chunks += [f"uses/{n}" for n in sorted(os.listdir(uses))] \
-            if os.path.isdir(uses) else []
-        doomed.chunks = [n for n in doomed.chunks if n != "uses"]
-    return doomed
+    chunks = [n for n in entries(cache) if n not in ("lock", "uses")]
+    return Doomed(paths, chunks + entries(os.path.join(cache, "uses"), "uses/"))
 
 
 @contextlib.contextmanager
