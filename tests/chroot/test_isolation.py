@@ -128,7 +128,6 @@ def test_daemons_die_with_the_step(build: Build, base: Path) -> None:
     assert "acigen: stopped 2 process(es) the command left running" in step.log()
     assert "stopped 2 process(es) it left running" in result.stdout
     assert pids_with("sleep 1001.25") == [] and pids_with("sleep 1002.25") == []
-    assert pids_with("acigen.helpers.pidns_init") == []
 
 
 def test_the_command_cannot_rename_the_host(build: Build, base: Path) -> None:
