@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from acigen.helpers import layers
-from acigen.helpers.extract_step import (
+from acigen.helpers.extract import (
     Request,
     build_keep_set,
     extract,

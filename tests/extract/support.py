@@ -13,7 +13,7 @@ from acigen.helpers.rootfs import iter_tree
 
 from tests.support.rootfs import busybox_tree
 
-MODULE = "acigen.helpers.extract_step"
+MODULE = "acigen.helpers.extract"
 
 Entry = tuple[int, int, int, int, str, tuple[tuple[str, bytes], ...]]
 
