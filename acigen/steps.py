@@ -156,16 +156,27 @@ def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
                 inputs=tuple(sorted({playbook, *inputs})), scanned_dirs=dirs)
 
 
+# the parts of the app section the extract helper reads (PATH, user names);
+# only these, so editing ports or annotations does not rerun the step
+EXTRACT_APP_KEYS = ("exec", "user", "group", "environment", "workingDirectory")
+
+
 def parse_extract(node: Node, ctx: Context, index: int) -> Step:
-    fields = node.obj(required=("type",), optional=("binaries", "keeps"))
+    fields = node.obj(required=("type",), optional=("binaries", "keeps", "allow_missing"))
     if "binaries" in fields:
         binaries = [image_path(item) for item in fields["binaries"].items()]
     else:
         binaries = _default_binary(node, ctx)
-    keeps = []
-    for item in fields["keeps"].items() if "keeps" in fields else []:
-        keeps.append(image_path(item))
-    definition = {"type": "extract", "binaries": binaries, "keeps": keeps}
+    keeps = [image_path(item) for item in fields["keeps"].items()] if "keeps" in fields else []
+    allow = []
+    for item in fields["allow_missing"].items() if "allow_missing" in fields else []:
+        name = item.string(non_empty=True)
+        if "/" in name:
+            raise item.error(f"{name!r}: name a library (e.g. libfoo.so.1), not a path")
+        allow.append(name)
+    app = {k: v for k, v in (ctx.app or {}).items() if k in EXTRACT_APP_KEYS}
+    definition = {"type": "extract", "binaries": binaries, "keeps": keeps,
+                  "allow_missing": allow, "app": app}
     return Step(index, "extract", definition, "extract", _short(["keep", *binaries]))
 
 
