@@ -131,6 +131,18 @@ def pids_with(text: str) -> list[int]:
     return found
 
 
+def pids_working_in(directory: Path) -> list[int]:
+    """Processes whose working directory is DIRECTORY (ninja and its jobs)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.readlink(f"/proc/{entry}/cwd") == str(directory):
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 def namespace(pid: int, kind: str) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/{kind}")

@@ -23,6 +23,7 @@ from tests.chroot.stepkit import (
     namespace,
     pids_in,
     pids_with,
+    pids_working_in,
     sh,
     wait_until,
 )
@@ -77,7 +78,8 @@ def start(build: Build, step: Step, output: Path) -> Running:
         proc = subprocess.Popen([ninja(), "-C", str(build.dir)], stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     sleeper = wait_until(lambda: pids_with(SLEEP), what="the step's sleep")[0]
-    helper = next(p for p in pids_with(step.stepfile) if _cmdline(p).startswith(sys.executable))
+    helper = next(p for p in pids_working_in(build.dir)
+                  if _cmdline(p).startswith(f"{sys.executable} -m acigen.helpers.chroot_run"))
     init = next(p for p in children(helper) if "pidns_init" in _cmdline(p))
     namespaces = {"mnt": namespace(helper, "mnt"), "pid": namespace(sleeper, "pid")}
     assert namespaces["mnt"] != namespace(os.getpid(), "mnt")
@@ -122,7 +124,7 @@ def test_an_interrupted_step_leaves_nothing_and_reruns_clean(
     running.ninja.wait(timeout=60)
     wait_until(running.gone, what="the helper, init, sleep and their namespaces to go")
     assert pids_with(SLEEP) == []
-    assert pids_with(step.stepfile) == []
+    assert pids_working_in(build.dir) == []  # no ninja, shell or helper
     assert mountinfo() == mounts_before
     assert not step.stamp.exists()
     if sig != signal.SIGKILL:
