@@ -62,8 +62,9 @@ def test_a_second_python_takes_the_names_and_the_first_still_works(tmp_path: Pat
         {"type": "create_python_env", "python_exe": old},
         {"type": "create_python_env", "python_exe": PYENV_311},
     ]))
-    assert "replaced the image's /usr/bin/python (-> python3.8), /usr/bin/python3 " \
-           "(-> python3.8)" in out
+    replaced = out.split("replaced the image's ", 1)[1].split(";")[0]
+    assert replaced == ("/usr/bin/pip (a file), /usr/bin/pip3 (a file), "
+                        "/usr/bin/python (-> python3.8), /usr/bin/python3 (-> python3.8)")
     code = "import sys, json, ssl; print('%d.%d' % sys.version_info[:2])"
     assert python_answers(image, tmp_path, code, "/usr/bin/python3") == "3.11\n"
     assert python_answers(image, tmp_path, code, "/usr/bin/python3.8") == "3.8\n"
@@ -75,7 +76,7 @@ def test_after_other_steps_over_a_debian_root(tmp_path: Path) -> None:
     work.mkdir()
     os.symlink(debian_minbase_tarball(), work / "base.tar")
     image, out = build(work, manifest(work, [
-        {"type": "image", "path": "base.tar"},
+        {"type": "image", "path": "base.tar", "devices": True},
         {"type": "create_python_env"},
     ]))
     assert "of the image's libraries with the host's" in out  # said, not hidden
