@@ -152,8 +152,8 @@ class Extractor:
                 os.fchown(fd, member.uid, member.gid)
             if member.mode & 0o7000:  # after chown, which clears setuid/setgid
                 os.fchmod(fd, member.mode)
-            for key, value in member.xattrs.items():  # after chown: it drops capabilities
-                os.setxattr(fd, key, value)
+            for key, value in member.xattrs.items():  # after chown and writes: they
+                os.setxattr(fd, key, value)  # drop file capabilities
             os.utime(fd, ns=(member.atime_ns, member.mtime_ns))
         finally:
             os.close(fd)
@@ -169,7 +169,7 @@ class Extractor:
         made = self._make_or_merge(parent, name, parts, member.mode if exact else 0o700)
         if made is None:
             return  # an earlier layer's link to a directory: kept (see above)
-        if self._needs_chown(member, parts) or not made:
+        if self._needs_chown(member, parts) or (self.same_owner and not made):
             os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
         if not (made and exact):
             if self.same_owner:
