@@ -31,9 +31,12 @@ COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 SUBCOMMANDS = {
     "gc": "acigen.gc:gc_main",
     "clean": "acigen.gc:clean_main",
+    "run": "acigen.run:main",
 }
 EPILOG = """\
 other commands:
+  acigen run IMAGE.aci [--net host] [--volume NAME:PATH] [-- ARGS]
+                                        run an image's app with runc or crun
   acigen gc [-f FILE] [-B DIR] [-n]     remove what no current build file uses
   acigen clean [-f FILE] [-B DIR] [-n]  remove everything the build made
 (a manifest named like a command is given as ./NAME)"""
@@ -76,6 +79,22 @@ def parser() -> argparse.ArgumentParser:
                         "of the user running the build)")
     p.add_argument("--offline", action="store_true",
                    help="build only from the download cache")
+    oci = p.add_argument_group("other outputs")
+    oci.add_argument("--oci", nargs="?", const="", metavar="FILE",
+                     help="also write an OCI image archive (oci-archive: for skopeo and "
+                          "podman); default FILE: NAME.oci.tar beside the build file")
+    oci.add_argument("--docker-archive", nargs="?", const="", metavar="FILE",
+                     help="with --oci, also the image for `docker load`; default FILE: "
+                          "NAME.docker.tar")
+    oci.add_argument("--squash", action="store_true",
+                     help="one OCI layer instead of one per build step")
+    oci.add_argument("--oci-compression", choices=("gzip", "zstd", "none"),
+                     help="of the OCI layers (default: none with -C none, else gzip)")
+    oci.add_argument("--sign", metavar="KEYID",
+                     help="write IMAGE.asc, a detached GnuPG signature of each image")
+    oci.add_argument("--gnupg-home", metavar="DIR",
+                     help="the keyring for --sign (default: GNUPGHOME, or ~/.gnupg of the "
+                          "user running acigen)")
     p.add_argument("--debug", action="store_true", help="tracebacks on internal errors")
     p.add_argument("--version", action="version", version=f"acigen {__version__}")
     return p
@@ -84,7 +103,16 @@ def parser() -> argparse.ArgumentParser:
 def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
     paths = inv.args.manifests
     loaded = [manifest.load(p, inv.base_dir, check_files=inv.embed is None) for p in paths]
-    options = inv.options()
+    sign = None
+    if inv.args.sign:
+        from acigen import signing
+        sign = signing.check_signing(inv.args.sign, inv.args.gnupg_home).to_json()
+    if inv.args.oci is not None:
+        from acigen import oci_config
+        for loaded_manifest in loaded:
+            for warning in oci_config.check_oci(loaded_manifest.image):
+                print(f"acigen: warning: {loaded_manifest.path}: {warning}", file=sys.stderr)
+    options = inv.options(sign)
     graph = plan(loaded, [inv.rel(p) for p in paths], options)
     return graph, inv.setup(options)
 

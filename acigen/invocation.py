@@ -68,9 +68,16 @@ class Invocation:
             os.path.join(self.file_dir, ".acigen")
 
     def check(self, args: argparse.Namespace) -> None:
-        if args.output and len(args.manifests) > 1:
-            raise UsageError("-o/--output needs exactly one manifest",
-                             "each image is then named after its manifest file")
+        for flag, value in (("-o/--output", args.output), ("--oci FILE", args.oci),
+                            ("--docker-archive FILE", args.docker_archive)):
+            if value and len(args.manifests) > 1:
+                raise UsageError(f"{flag} needs exactly one manifest",
+                                 "each image is then named after its manifest file")
+        if args.oci is None and (args.docker_archive is not None or args.squash
+                                 or args.oci_compression):
+            raise UsageError("--docker-archive, --squash and --oci-compression go with --oci")
+        if args.gnupg_home and not args.sign:
+            raise UsageError("--gnupg-home goes with --sign")
         if args.jobs_fetch < 1:
             raise UsageError("--jobs-fetch must be at least 1")
         if self.format == "dot" and (args.build or args.explain or args.embed is not None):
@@ -89,21 +96,29 @@ class Invocation:
         """The real path of REL (relative to the base directory)."""
         return os.path.normpath(os.path.join(self.base_dir, rel))
 
-    def output_for(self, manifest_path: str) -> str:
-        if self.args.output:
-            return self.rel(self.args.output)
+    def output_for(self, manifest_path: str, given: str | None = None,
+                   suffix: str = ".aci") -> str:
+        """An image's file: GIVEN, else NAME+SUFFIX beside the build file."""
+        if given:
+            return self.rel(given)
         return self.rel(os.path.join(self.file_dir, manifest.output_name(manifest_path)
-                                     + ".aci"))
+                                     + suffix))
 
-    def options(self) -> Options:
+    def options(self, sign: dict[str, object] | None = None) -> Options:
         a = self.args
+        oci = tuple(None if a.oci is None else self.output_for(m, a.oci, ".oci.tar")
+                    for m in a.manifests)
+        docker = tuple(None if a.docker_archive is None else
+                       self.output_for(m, a.docker_archive, ".docker.tar")
+                       for m in a.manifests)
         return Options(
             builddir=self.rel(self.builddir),
-            outputs=tuple(self.output_for(m) for m in a.manifests),
+            outputs=tuple(self.output_for(m, a.output) for m in a.manifests),
             compression=a.compression, layer_mode=a.layer_mode,
             source_date_epoch=source_date_epoch(), fetch_jobs=a.jobs_fetch,
             cache_dir=os.path.abspath(a.cache_dir) if a.cache_dir else None,
-            offline=a.offline)
+            offline=a.offline, oci_outputs=oci, docker_outputs=docker, squash=a.squash,
+            oci_compression=a.oci_compression, sign=sign)
 
     def regen_args(self) -> list[str]:
         """acigen's arguments as the build must repeat them (from the base dir)."""
@@ -124,7 +139,21 @@ class Invocation:
             out += ["--cache-dir", os.path.abspath(a.cache_dir)]
         if a.offline:
             out += ["--offline"]
+        out += self.output_args()
         return out + [self.rel(m) for m in a.manifests]
+
+    def output_args(self) -> list[str]:
+        """The OCI and signing options, as the build must repeat them."""
+        a = self.args
+        out = []
+        for flag, value in (("--oci", a.oci), ("--docker-archive", a.docker_archive)):
+            if value is not None:
+                out += [flag + "=" + self.rel(value)] if value else [flag]
+        out += ["--squash"] if a.squash else []
+        out += ["--oci-compression", a.oci_compression] if a.oci_compression else []
+        out += ["--sign", a.sign] if a.sign else []
+        out += ["--gnupg-home", os.path.abspath(a.gnupg_home)] if a.gnupg_home else []
+        return out
 
     def setup(self, options: Options) -> Setup:
         builddir = options.builddir

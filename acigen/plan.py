@@ -39,6 +39,11 @@ class Options:
     fetch_jobs: int = 4
     cache_dir: str | None = None
     offline: bool = False
+    oci_outputs: tuple[str | None, ...] = ()     # per image: its OCI archive, if asked
+    docker_outputs: tuple[str | None, ...] = ()  # per image: its docker archive, if asked
+    squash: bool = False                         # one OCI layer instead of one per step
+    oci_compression: str | None = None           # None: follow -C (see helpers/oci.py)
+    sign: dict[str, Any] | None = None           # signing.SignSpec.to_json(), if asked
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Image:
     manifest: str                    # relative path of the manifest file
     output: str
     top: Layer
+    products: tuple[str, ...] = ()   # every file built for it: ACI, OCI, signatures
 
 
 @dataclass
@@ -80,7 +86,7 @@ class Graph:
     regen_inputs: list[str] = field(default_factory=list)
     downloads: dict[str, str] = field(default_factory=dict)  # URL -> its .ref file
     build_paths: list[str] = field(default_factory=list)  # what the build makes in builddir
-    aliases: list[tuple[str, str]] = field(default_factory=list)  # name -> target
+    aliases: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # name -> targets
 
     def stamp_edges(self) -> dict[str, Edge]:
         """Every edge by its first output."""
@@ -118,7 +124,8 @@ class Planner:
 
     # -- layers ------------------------------------------------------------
 
-    def add_manifest(self, manifest: Manifest, manifest_path: str, output: str) -> None:
+    def add_manifest(self, manifest: Manifest, manifest_path: str, output: str,
+                     index: int) -> None:
         parent: Layer | None = None
         depth = 0
         numbered = self.step_layers.setdefault(manifest.name, [])
@@ -130,8 +137,13 @@ class Planner:
             numbered.append((step.index, parent))
         assert parent is not None  # manifest.load insists on one layer step
         image = Image(manifest.name, manifest_path, output, parent)
-        self.graph.images.append(image)
-        self.add_pack(image, manifest)
+        spec = self.add_pack(image, manifest)
+        oci, docker = self.add_oci(image, spec, index)
+        signed = [output] + ([oci] if oci else [])
+        products = [*signed] + ([docker] if docker else [])
+        products += self.add_signatures(image.name, signed)
+        self.graph.images.append(Image(manifest.name, manifest_path, output, parent,
+                                       tuple(products)))
 
     def add_layer(self, step: Step, parent: Layer | None, depth: int, image: str) -> Layer:
         key = chain_key(parent.key if parent else None, step.definition)
@@ -221,7 +233,7 @@ class Planner:
 
     # -- images --------------------------------------------------------------
 
-    def add_pack(self, image: Image, manifest: Manifest) -> None:
+    def add_pack(self, image: Image, manifest: Manifest) -> dict[str, Any]:
         spec_file = self.path("images", image.name + ".json")
         spec = {"acigen": __version__, "manifest": manifest.image,
                 "layers": [self.layer_dir(p) for p in self.chain(image.top)],
@@ -232,6 +244,40 @@ class Planner:
         self.graph.image_edges.append(Edge(
             "acigen_pack", (image.output,), (spec_file,), (image.top.stamp,),
             description=f"{image.name}: pack {image.output} ({self.opt.compression})"))
+        return spec
+
+    def add_oci(self, image: Image, pack_spec: dict[str, Any],
+                index: int) -> tuple[str | None, str | None]:
+        """The OCI archive (and docker archive) of IMAGE, from the same layers."""
+        out = self.opt.oci_outputs[index] if self.opt.oci_outputs else None
+        if out is None:
+            return None, None
+        docker = self.opt.docker_outputs[index] if self.opt.docker_outputs else None
+        spec = {**pack_spec, "squash": self.opt.squash, "docker_archive": docker}
+        if self.opt.oci_compression:
+            spec["oci_compression"] = self.opt.oci_compression
+        spec_file = self.path("images", image.name + ".oci.json")
+        self.graph.files[spec_file] = pretty_json(spec)
+        extra = (docker,) if docker else ()
+        layers = "1 layer" if self.opt.squash else "a layer per step"
+        self.graph.image_edges.append(Edge(
+            "acigen_oci", (out,), (spec_file,), (image.top.stamp,), extra,
+            description=f"{image.name}: OCI image {out} ({layers})"))
+        return out, docker
+
+    def add_signatures(self, name: str, signed: list[str]) -> list[str]:
+        """A detached signature of the ACI and of the OCI archive."""
+        if self.opt.sign is None:
+            return []
+        out = []
+        for target in signed:
+            spec_file = self.path("images", os.path.basename(target) + ".sign.json")
+            self.graph.files[spec_file] = pretty_json({**self.opt.sign, "image": target})
+            self.graph.image_edges.append(Edge(
+                "acigen_sign", (target + ".asc",), (spec_file,), (target,),
+                description=f"{name}: sign {target} with key {self.opt.sign['key']}"))
+            out.append(target + ".asc")
+        return out
 
     def finish(self) -> Graph:
         for layer in self.graph.layers:
@@ -261,13 +307,13 @@ class Planner:
                         self.log_file(layer)))
         return sorted(out)
 
-    def aliases(self) -> list[tuple[str, str]]:
+    def aliases(self) -> list[tuple[str, tuple[str, ...]]]:
         """`NAME` for each image, `NAME/step-NN` for each of its layers."""
-        out = []
+        out: list[tuple[str, tuple[str, ...]]] = []
         for image in self.graph.images:
-            out.append((image.name, image.output))
+            out.append((image.name, image.products))
             for index, layer in self.step_layers[image.name]:
-                out.append((f"{image.name}/step-{index:02d}", layer.stamp))
+                out.append((f"{image.name}/step-{index:02d}", (layer.stamp,)))
         return out
 
 
@@ -282,6 +328,7 @@ def plan(manifests: list[Manifest], manifest_paths: list[str], options: Options)
         raise AcigenError("two manifests would write the same image file",
                           "give the manifest files different names")
     planner = Planner(options, manifest_paths)
-    for manifest, path, output in zip(manifests, manifest_paths, options.outputs, strict=True):
-        planner.add_manifest(manifest, path, output)
+    for index, (manifest, path, output) in enumerate(
+            zip(manifests, manifest_paths, options.outputs, strict=True)):
+        planner.add_manifest(manifest, path, output, index)
     return planner.finish()

@@ -101,7 +101,7 @@ def sections(graph: Graph, setup: Setup) -> list[Section]:
                        "complete", [edge_view(e) for e in graph.layer_edges]))
     out.append(Section("images", [edge_view(e) for e in graph.image_edges]))
     out.append(Section("names to build by: an image, or an image up to one of its steps",
-                       [phony(name, [target]) for name, target in graph.aliases]))
+                       [phony(name, list(targets)) for name, targets in graph.aliases]))
     out.append(embed_section(graph, setup) if setup.embedded else regen_section(graph, setup))
     return out
 
@@ -145,11 +145,12 @@ class RuleView:
     command: str
     depfile: bool
     fetch: bool
+    console: bool
 
 
 def helper_rules(used: set[str]) -> list[RuleView]:
     return [RuleView(rule.name, " ".join(rule.arguments("$in", "$out")), rule.depfile,
-                     rule.fetch)
+                     rule.fetch, rule.console)
             for rule in HELPER_RULES.values() if rule.name in used]
 
 
@@ -165,4 +166,4 @@ def render_ninja(graph: Graph, setup: Setup) -> str:
         fetch_jobs=setup.fetch_jobs, variables=variables, rules=rules_used(graph, setup),
         helper_rules=helper_rules(rules_used(graph, setup)),
         sections=sections(graph, setup),
-        defaults=" ".join(ninja_path(i.output) for i in graph.images))
+        defaults=" ".join(ninja_path(p) for i in graph.images for p in i.products))

@@ -59,7 +59,7 @@ def sections(graph: Graph, setup: Setup) -> list[MakeSection]:
     if not setup.embedded:
         out.append(MakeSection("the default goal: every image", [
             MakeRule(".PHONY: all"),
-            MakeRule(rule_head(["all"], [i.output for i in graph.images]))]))
+            MakeRule(rule_head(["all"], [p for i in graph.images for p in i.products]))]))
     out.append(MakeSection("a target whose recipe fails is deleted, as ninja does",
                            [MakeRule(".DELETE_ON_ERROR:")]))
     if graph.fetches:
@@ -69,7 +69,7 @@ def sections(graph: Graph, setup: Setup) -> list[MakeSection]:
     out.append(MakeSection("images", [helper_rule(e) for e in graph.image_edges]))
     aliases = [MakeRule(wrap(".PHONY:", [make_path(n) for n, _ in graph.aliases],
                              cont=" \\"))]
-    aliases += [MakeRule(rule_head([name], [target])) for name, target in graph.aliases]
+    aliases += [MakeRule(rule_head([name], list(targets))) for name, targets in graph.aliases]
     out.append(MakeSection("names to build by: an image, or an image up to one of its steps",
                            aliases))
     out.append(regen_section(graph, setup))

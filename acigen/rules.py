@@ -13,6 +13,7 @@ class HelperRule:
     out_flag: str      # names its output
     depfile: bool = False   # the helper lists the host files it read
     fetch: bool = False     # a download: in the fetch pool, output rewritten only on change
+    console: bool = False   # may ask the user something (a gpg passphrase)
 
     def arguments(self, spec: str, out: str) -> list[str]:
         """The helper's arguments for one edge."""
@@ -28,4 +29,6 @@ HELPER_RULES = {rule.name: rule for rule in (
     HelperRule("acigen_extract", "extract", "--step", "--stamp"),
     HelperRule("acigen_python_env", "python_env", "--step", "--stamp", depfile=True),
     HelperRule("acigen_pack", "pack", "--image", "--out"),
+    HelperRule("acigen_oci", "oci", "--image", "--out"),
+    HelperRule("acigen_sign", "sign", "--spec", "--out", console=True),
 )}

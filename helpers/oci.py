@@ -145,10 +145,15 @@ def load_image_file(path: str, args: argparse.Namespace) -> tuple[OciRequest, li
     _check(cache is None or (isinstance(cache, str) and bool(cache)),
            f"{path}: chunk_cache: expected a directory or null")
     _check(tag is None or isinstance(tag, str), f"{path}: tag: expected a string")
+    # acigen puts these in the image file, so ninja's command stays one shape
+    docker, squash = spec.get("docker_archive"), spec.get("squash", False)
+    _check(docker is None or (isinstance(docker, str) and bool(docker)),
+           f"{path}: docker_archive: expected a file name or null")
+    _check(isinstance(squash, bool), f"{path}: squash: expected true or false")
     request = OciRequest(
         manifest=check_manifest(spec.get("manifest"), f"{path}: manifest"), out=args.out,
-        docker_out=args.docker_archive, compression=oci_compression(spec, path),
-        epoch=epoch, cache_dir=cache, squash=args.squash, tag=tag)
+        docker_out=args.docker_archive or docker, compression=oci_compression(spec, path),
+        epoch=epoch, cache_dir=cache, squash=args.squash or squash, tag=tag)
     return request, dirs, mode
 
 

@@ -33,7 +33,7 @@ PROG = "acigen-sign"
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=PROG, description="Sign an image: IMAGE.asc, an "
                                 "ASCII-armoured detached GnuPG signature.")
-    p.add_argument("image")
+    p.add_argument("image", nargs="?", help="the file to sign (default: the spec's image)")
     p.add_argument("--out", "-o", help="default: IMAGE.asc")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--spec", help="the sign spec acigen wrote")
@@ -64,14 +64,15 @@ def sign_file(spec: SignSpec, image: str, out: str) -> str:
 
 def body(argv: list[str]) -> int:
     args = parse(argv)
-    out = args.out or args.image + ".asc"
+    data = read_json(args.spec) if args.spec else {}
+    image = args.image or data.get("image")
+    if not isinstance(image, str) or not image:
+        raise HelperError("name the file to sign")
+    out = args.out or image + ".asc"
     remove_file(out)  # the old signature belongs to the old image
     try:
-        if args.spec:
-            spec = SignSpec.from_json(read_json(args.spec))
-        else:
-            spec = check_signing(args.key, args.homedir)
-        print(sign_file(spec, args.image, out))
+        spec = SignSpec.from_json(data) if args.spec else check_signing(args.key, args.homedir)
+        print(sign_file(spec, image, out))
     except AcigenError as exc:
         raise HelperError(str(exc), exc.hint) from None
     return 0
