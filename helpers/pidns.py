@@ -14,12 +14,15 @@ next child only, then our children's namespace is set back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from acigen.helpers.linux import CLONE_NEWPID, setns, unshare
@@ -71,7 +74,8 @@ def run(launch: Launch) -> Outcome:
             init = _spawn_init(launch, spec_r, [spec_r, status_w, life_r])
         _send_spec(spec_w, launch, status_w, life_r)
         _close(fds, spec_w)  # init reads its orders up to end of file
-        init.wait()
+        with _terminal_signals_go_to_the_program(launch):
+            init.wait()
         _close(fds, status_w)  # init is gone: the report ends here
         report = _read_report(status_r)
     finally:
@@ -82,6 +86,23 @@ def run(launch: Launch) -> Outcome:
             while fds:
                 _close(fds, fds[-1])
     return _outcome(report, init.returncode, time.monotonic() - start)
+
+
+@contextlib.contextmanager
+def _terminal_signals_go_to_the_program(launch: Launch) -> Iterator[None]:
+    """By hand, on a terminal, Ctrl-C and Ctrl-\\ are for the program (an
+    interactive shell, say), as with system(3); we wait for it to end."""
+    if launch.streams[0] is None or not os.isatty(launch.streams[0]) \
+            or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                    signal.SIGQUIT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _pipe(fds: list[int]) -> tuple[int, int]:

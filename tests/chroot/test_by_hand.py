@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -57,3 +61,39 @@ def test_usage_mistakes_get_one_line(root: Path, args: list[str], error: str) ->
     result = chroot_run(*[str(root) if a == "ROOT" else a for a in args])
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"acigen-chroot-run: error: {error}"
+
+
+def read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no {marker!r} in {bytes(seen)!r}"
+        chunk = os.read(fd, 4096)
+        assert chunk, f"output ended without {marker!r}: {bytes(seen)!r}"
+        seen.extend(chunk)
+
+
+def test_ctrl_c_on_a_terminal_is_for_the_program(root: Path) -> None:
+    # `script` gives the helper a real terminal, whose ^C goes to the whole
+    # foreground process group: it must reach the program (which traps it
+    # here), and not end the helper and with it the program's namespace
+    program = shutil.which("acigen-chroot-run", path=str(Path(sys.executable).parent))
+    inner = "trap 'echo got-int' INT; echo ready; sleep 30; echo still-here"
+    with subprocess.Popen(["script", "-qec", f"{program} {root} /bin/sh -c \"{inner}\"",
+                           "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as term:
+        assert term.stdin is not None and term.stdout is not None
+        out = bytearray()
+        try:
+            read_until(term.stdout.fileno(), b"ready\r\n", out)
+            time.sleep(0.5)  # let sleep start; were it not, the trap still runs
+            type_in(term.stdin, b"\x03")
+            read_until(term.stdout.fileno(), b": /bin/sh: done in", out)
+            assert term.wait(timeout=60) == 0
+        finally:
+            term.kill()
+    assert b"got-int\r\nstill-here\r\n" in out, bytes(out)
+
+
+def type_in(stdin: IO[bytes], keys: bytes) -> None:
+    stdin.write(keys)
+    stdin.flush()
