@@ -49,14 +49,15 @@ class Step:
     def tree(self) -> Path:
         return self.layer / "tree"
 
-    def argv(self) -> list[str]:
+    def argv(self, depfile: str | None = None) -> list[str]:
         return [*HELPER, "--step", self.stepfile, "--stamp",
-                str(self.stamp.relative_to(self.build.dir))]
+                str(self.stamp.relative_to(self.build.dir)),
+                *(["--depfile", depfile] if depfile else [])]
 
-    def run(self, timeout: float = 900, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(), cwd=self.build.dir, capture_output=True, text=True,
-                              timeout=timeout, env=env)
+    def run(self, timeout: float = 900, env: dict[str, str] | None = None,
+            depfile: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(depfile), cwd=self.build.dir, capture_output=True,
+                              text=True, timeout=timeout, env=env)
 
     def log(self) -> str:
         return (self.build.dir / ".acigen" / "logs" / f"{self.name}.log").read_text()

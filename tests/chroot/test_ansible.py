@@ -44,8 +44,11 @@ def test_a_playbook_runs_in_the_steps_namespaces_and_leaves_no_traces(
         build: Build, base: Path) -> None:
     before = home_ansible()
     step = build.step("01-ansible", ansible("playbooks/raw.yml"), [base])
-    result = step.run(timeout=300)
+    result = step.run(timeout=300, depfile="01-ansible.d")
     assert result.returncode == 0, result.stderr + step.log()
+    inputs = (build.dir / "01-ansible.d").read_text().split()
+    assert "playbooks/raw.yml" in inputs
+    assert "playbooks/roles/greeting/templates/greeting.j2" in inputs
     ran = (step.tree / "raw-ran").read_text().split("\n")
     assert "acigen.helpers.pidns_init" in ran[0]  # PID 1 is the step's init
     assert ran[1] == "resolv-ok"

@@ -78,8 +78,11 @@ def test_a_copied_script_runs_and_stays_out_of_the_layer(build: Build, base: Pat
     scripts.mkdir(parents=True)
     (scripts / "setup.sh").write_text("#!/bin/sh\necho \"$0 $*\" > /ran\n")
     step = build.step("01-copy", cmd("scripts/setup.sh", "a", "b c", copy=True), [base])
-    result = step.run()
+    result = step.run(depfile="01-copy.d")
     assert result.returncode == 0, result.stderr
+    # the script is an input of the step: editing it reruns the step
+    depfile = (build.dir / "01-copy.d").read_text()
+    assert depfile.startswith(".acigen/stamps/01-copy.stamp: \\\n  scripts/setup.sh")
     assert (step.tree / "ran").read_text() == "/.acigen-build/setup.sh a b c\n"
     assert step.changes(base) == ["ran"]
     assert (scripts / "setup.sh").stat().st_mode & 0o777 == 0o644  # host file untouched
