@@ -138,6 +138,7 @@ def test_killing_ninja_leaves_no_mount_and_next_build_finishes(tmp_path: Path) -
     ])
     acigen(work, "app.json")
     before = mountinfo()
+    # ninja's own output is a pipe nobody reads: like a CI log whose reader died
     proc = subprocess.Popen([ninja()], cwd=work, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     layers = work / ".acigen" / "layers"
@@ -147,6 +148,8 @@ def test_killing_ninja_leaves_no_mount_and_next_build_finishes(tmp_path: Path) -
     time.sleep(0.3)  # the step is inside its sleep now
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert proc.stdout is not None
+    proc.stdout.close()
     time.sleep(0.5)  # the orphaned helper notices and unwinds
     assert mountinfo() == before
     assert not list(layers.glob("02-cmd-*.stamp"))
