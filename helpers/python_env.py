@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from acigen.helpers import python_libs, python_pip, python_system
-from acigen.helpers.common import run_main
+from acigen.helpers.common import HelperError, run_main
 from acigen.helpers.hostcopy import Copier
 from acigen.helpers.imagewrite import ImageWriter
 from acigen.helpers.python_compile import Source, compile_sources, pyc_path
@@ -183,6 +183,8 @@ def by_hand(argv: list[str]) -> int:
                         help="do not compile modules to .pyc")
     parser.add_argument("--log", action="store_true", help="print the details too")
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.root):
+        raise HelperError(f"--root {args.root}: no such directory")
     say = (lambda line: print(line, file=sys.stderr)) if args.log else (lambda line: None)
     outcome = create_python_env(args.root, Options(args.python, args.keep_tests,
                                                    args.precompile), say)
