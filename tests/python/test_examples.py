@@ -19,7 +19,7 @@ import pytest
 
 from tests.python.support import build, example, python_answers, run
 from tests.support import runc
-from tests.support.build import acigen
+from tests.support.build import acigen, is_noop
 from tests.support.tools import ninja, validate_aci
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_mount_leaks")]
@@ -85,6 +85,7 @@ def test_the_image_holds_nothing_of_the_hosts_python_prefix(hello: Path) -> None
 
 
 def test_hello_world_built_twice_is_the_same_bytes(hello: Path, tmp_path: Path) -> None:
+    assert is_noop(hello.parent)  # the depfile's host files are all there and unchanged
     again, _ = build(example(tmp_path, "hello"), "hello.json", "-C", "xz")
     assert again.read_bytes() == hello.read_bytes()
 
