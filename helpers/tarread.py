@@ -17,6 +17,7 @@ import base64
 import errno
 import os
 import stat
+import struct
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
@@ -29,6 +30,11 @@ _READ_SIZE = 1 << 20
 _BULK_MIN = 256 * 1024  # below this, copying through our buffer is cheaper
 _MAX_META = 1 << 20  # cap on pax/long-name data we hold in memory
 _XATTR_KEYS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+
+# a header's fields, unpacked in one call
+_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
+(_NAME, _MODE, _UID, _GID, _SIZE, _MTIME, _CHKSUM, _FLAG, _LINKNAME, _MAGIC, _VERSION, _UNAME,
+ _GNAME, _DEVMAJOR, _DEVMINOR, _PREFIX) = range(16)
 
 _KINDS = {
     b"0": "file", b"\0": "file", b"7": "file",
@@ -183,8 +189,7 @@ def _number(field: bytes) -> int:
     return int(digits, 8) if digits else 0
 
 
-def _checksum_ok(block: bytes) -> bool:
-    field = block[148:156]
+def _checksum_ok(block: bytes, field: bytes) -> bool:
     try:
         stored = int(field.strip(b" \0") or b"0", 8)
     except ValueError:
@@ -282,15 +287,16 @@ class TarReader:
             block = self.stream.read(BLOCK)
             if block is None or block == _ZERO_BLOCK:
                 return None  # end of archive (a missing end marker is tolerated)
-            if not _checksum_ok(block):
+            fields = _HEADER.unpack(block)
+            if not _checksum_ok(block, fields[_CHKSUM]):
                 after = f" (after member {self.last_name!r})" if self.last_name else ""
                 raise HelperError("not a tar archive, or corrupt: bad header checksum at "
                                   f"byte {start}{after}")
-            flag = block[156:157]
+            flag = fields[_FLAG]
             try:
-                size = _number(block[124:136])
+                size = _number(fields[_SIZE])
             except ValueError:
-                raise self._error(f"bad size field {block[124:136]!r}") from None
+                raise self._error(f"bad size field {fields[_SIZE]!r}") from None
             if flag in (b"x", b"g"):
                 records = self._parse_pax(self._read_meta(size, "pax header"))
                 (local if flag == b"x" else self._globals).update(records)
@@ -301,8 +307,8 @@ class TarReader:
             elif flag == b"V":  # a volume label: nothing to extract
                 self.stream.skip(size + (-size % BLOCK))
             else:
-                return self._member(block, flag, size, _merge(self._globals, local),
-                                    long_name, long_link)
+                pax = _merge(self._globals, local) if self._globals or local else local
+                return self._member(fields, size, pax, long_name, long_link)
 
     def _parse_pax(self, data: bytes) -> dict[str, bytes]:
         try:
@@ -310,25 +316,25 @@ class TarReader:
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._error(f"malformed pax header ({exc})") from None
 
-    def _member(self, block: bytes, flag: bytes, size: int, pax: dict[str, bytes],
+    def _member(self, fields: tuple[bytes, ...], size: int, pax: dict[str, bytes],
                 long_name: bytes | None, long_link: bytes | None) -> Member:
-        raw_name = long_name if long_name is not None else _cstr(block[0:100])
-        if long_name is None and block[257:263] == b"ustar\0":
-            prefix = _cstr(block[345:500])
-            if prefix:
-                raw_name = prefix + b"/" + raw_name
+        flag = fields[_FLAG]
+        raw_name = long_name if long_name is not None else _cstr(fields[_NAME])
+        if long_name is None and fields[_MAGIC] == b"ustar\0" and fields[_PREFIX][0]:
+            raw_name = _cstr(fields[_PREFIX]) + b"/" + raw_name
         name = os.fsdecode(pax.get("path", raw_name))
         kind = _KINDS.get(flag)
         if kind is None:
             why = _NOT_SUPPORTED.get(flag, f"unknown member type {flag.decode('latin-1')!r}")
             raise self._error(why, name)
-        if any(key.startswith("GNU.sparse.") for key in pax):
+        if pax and any(key.startswith("GNU.sparse.") for key in pax):
             raise self._error(_NOT_SUPPORTED[b"S"], name)
         if kind == "file" and flag != b"7" and raw_name.endswith(b"/"):
             kind = "dir"  # pre-POSIX tars mark directories by a trailing slash
-        link = pax.get("linkpath", long_link if long_link is not None else _cstr(block[157:257]))
+        link = pax.get("linkpath", long_link if long_link is not None
+                       else _cstr(fields[_LINKNAME]))
         try:
-            member = _make_member(block, name, kind, size, pax, os.fsdecode(link))
+            member = _make_member(fields, name, kind, size, pax, os.fsdecode(link))
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._error(f"bad header field ({exc})", name) from None
         # only regular files (and GNU dumpdirs) are followed by data, as in tarfile
@@ -337,30 +343,27 @@ class TarReader:
         return member
 
 
-def _make_member(block: bytes, name: str, kind: str, size: int, pax: dict[str, bytes],
-                 link: str) -> Member:
-    if pax:
-        return _make_pax_member(block, name, kind, size, pax, link)
-    major = minor = 0
-    if kind in ("char", "block"):
-        major, minor = _number(block[329:337]), _number(block[337:345])
-    return Member(name, kind, size, _number(block[100:108]) & 0o7777,
-                  _number(block[108:116]), _number(block[116:124]),
-                  _number(block[136:148]) * 1_000_000_000, link, major, minor)
+def _pax_number(pax: dict[str, bytes], key: str, field: bytes) -> int:
+    value = pax.get(key)
+    return int(value) if value else _number(field)
 
 
-def _make_pax_member(block: bytes, name: str, kind: str, size: int, pax: dict[str, bytes],
-                     link: str) -> Member:
-    def number(key: str, start: int, stop: int) -> int:
-        value = pax.get(key)
-        return int(value) if value else _number(block[start:stop])
+def _make_member(fields: tuple[bytes, ...], name: str, kind: str, size: int,
+                 pax: dict[str, bytes], link: str) -> Member:
+    devices = kind in ("char", "block")
+    if not pax:
+        return Member(name, kind, size, _number(fields[_MODE]) & 0o7777,
+                      _number(fields[_UID]), _number(fields[_GID]),
+                      _number(fields[_MTIME]) * 1_000_000_000, link,
+                      _number(fields[_DEVMAJOR]) if devices else 0,
+                      _number(fields[_DEVMINOR]) if devices else 0)
     mtime = pax.get("mtime")
     member = Member(
-        name, kind, number("size", 124, 136), _number(block[100:108]) & 0o7777,
-        number("uid", 108, 116), number("gid", 116, 124),
-        _pax_time_ns(mtime) if mtime else _number(block[136:148]) * 1_000_000_000, link,
-        *((number("SCHILY.devmajor", 329, 337), number("SCHILY.devminor", 337, 345))
-          if kind in ("char", "block") else (0, 0)))
+        name, kind, _pax_number(pax, "size", fields[_SIZE]), _number(fields[_MODE]) & 0o7777,
+        _pax_number(pax, "uid", fields[_UID]), _pax_number(pax, "gid", fields[_GID]),
+        _pax_time_ns(mtime) if mtime else _number(fields[_MTIME]) * 1_000_000_000, link,
+        _pax_number(pax, "SCHILY.devmajor", fields[_DEVMAJOR]) if devices else 0,
+        _pax_number(pax, "SCHILY.devminor", fields[_DEVMINOR]) if devices else 0)
     if "atime" in pax:
         member.atime_ns = _pax_time_ns(pax["atime"])
     for key, value in pax.items():
