@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.tools import validate_aci
+
 SUMMARY = re.compile(r"^(?P<name>\S+): (?P<id>sha512-[0-9a-f]{128}) \((?P<entries>\d+) entries, "
                      r".* (?P<chunks>\d+) chunks, (?P<reused>\d+) from cache\)$")
 
@@ -30,8 +32,9 @@ def pack(*args: str | Path, cwd: Path | None = None, check: bool = True
 
 
 def pack_tree(tree: Path, manifest: Path, out: Path, *args: str | Path) -> Packed:
-    """Pack by hand; the summary line, parsed."""
+    """Pack by hand and check the image with actool; the summary line, parsed."""
     result = pack("--manifest", manifest, "--rootfs", tree, "-o", out, *args)
+    validate_aci(out)
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
     match = SUMMARY.match(lines[0])

@@ -106,6 +106,8 @@ def test_copy_mode_packs_the_nearest_layer_alone(build: Path, tmp_path: Path) ->
     pack("--image", ".acigen/images/img.json", "--out", "copy.aci", cwd=build)
     image_file(build)
     pack("--image", ".acigen/images/img.json", "--out", "overlay.aci", cwd=build)
+    validate_aci(build / "copy.aci")
+    validate_aci(build / "overlay.aci")
     got_copy, _ = describe(extract(build / "copy.aci", tmp_path / "c") / "rootfs")
     got_overlay, _ = describe(extract(build / "overlay.aci", tmp_path / "o") / "rootfs")
     del got_copy[b""], got_overlay[b""]
