@@ -28,7 +28,7 @@ from acigen.helpers.hostcopy import Copier
 from acigen.helpers.imagewrite import ImageWriter
 from acigen.helpers.python_compile import Source, compile_sources, pyc_path
 from acigen.helpers.python_probe import IMAGE_PREFIX, PythonFacts, probe
-from acigen.helpers.python_select import dynload_entries, stdlib_entries
+from acigen.helpers.python_select import Entry, dynload_entries, stdlib_entries
 from acigen.helpers.python_tree import copy_entries
 from acigen.helpers.rootfs import Root
 from acigen.helpers.step import StepContext, step_main
@@ -54,38 +54,58 @@ def default_python() -> str:
     return sys.executable
 
 
-def create_python_env(root_dir: str, options: Options, say: Say = print) -> Outcome:
-    """Install the Python into ROOT_DIR; everything is checked before anything is written."""
+@dataclass
+class Plan:
+    """Everything decided and checked before anything is written."""
+
+    facts: PythonFacts
+    wheel: str
+    stdlib: list[Entry]
+    modules: list[Entry]
+    libs: python_libs.HostLibs
+
+
+def plan(options: Options) -> Plan:
     facts = probe(options.python_exe or default_python())
     wheel = python_pip.find_wheel(facts)
     stdlib = list(stdlib_entries(facts.stdlib, options.keep_tests, facts.version))
-    modules = list(dynload_entries(facts.dynload, options.keep_tests))
-    libs = python_libs.host_closure(facts, [m.host for m in modules
-                                            if stat.S_ISREG(m.st.st_mode)])
-    modules = [m for m in modules if m.host not in libs.broken]
+    modules = [m for m in dynload_entries(facts.dynload, options.keep_tests)
+               if stat.S_ISREG(m.st.st_mode)]
+    libs = python_libs.host_closure(facts, [m.host for m in modules])
+    return Plan(facts, wheel, stdlib, [m for m in modules if m.host not in libs.broken], libs)
+
+
+def create_python_env(root_dir: str, options: Options, say: Say = print) -> Outcome:
+    """Install the Python into ROOT_DIR."""
+    todo = plan(options)
+    facts, libs = todo.facts, todo.libs
     with Root(root_dir) as root:
         writer = ImageWriter(root)
         before = _existing_python(writer, facts)
         read, replaced_libs = _copy_libraries(root, writer, facts, libs)
         python_system.link_commands(writer, facts)
-        tree = copy_entries(writer, stdlib, facts.stdlib, facts.image_stdlib, facts)
-        dynload = copy_entries(writer, modules, facts.dynload, facts.image_dynload, facts,
-                               transform=lambda host, _data: python_libs.stripped(
-                                   host)[0])
-        pip = python_pip.install(writer, wheel, facts)
+        tree = copy_entries(writer, todo.stdlib, facts.stdlib, facts.image_stdlib, facts)
+        dynload = copy_entries(writer, todo.modules, facts.dynload, facts.image_dynload, facts,
+                               transform=_stripped_module)
+        pip = python_pip.install(writer, todo.wheel, facts)
         # pip is left to compile itself when a later step runs it: its bytecode
-        # would be 2 MB of every image, for a tool apps do not run
+        # would be 1.6 MB (xz) of every image, for a tool apps do not run
         pycs = _precompile(writer, facts, tree.sources, say) if options.precompile else set()
         python_pip.write_record(writer, pip)
         extras = _extras(writer, facts, read)
     warnings = python_libs.check_in_image(root_dir, facts.image_executable, dynload.files,
                                           libs.moved)
-    _log(say, facts, wheel, libs, replaced_libs, tree.skipped + dynload.skipped, warnings)
-    read += [facts.requested, facts.executable, wheel, *libs.moved, *tree.read, *dynload.read]
+    _log(say, todo, replaced_libs, tree.skipped + dynload.skipped, warnings)
+    read += [facts.requested, facts.executable, todo.wheel, *libs.moved, *tree.read,
+             *dynload.read]
     summary = (f"Python {facts.full_version} from {facts.executable}: "
                f"{len(tree.files) + len(dynload.files)} files, pip {pip.version}, "
                f"{len(pycs)} modules compiled" + _changes(before, extras, replaced_libs))
     return Outcome(summary, read)
+
+
+def _stripped_module(host: str, _data: bytes) -> bytes:
+    return python_libs.stripped(host)[0]
 
 
 def _existing_python(writer: ImageWriter, facts: PythonFacts) -> dict[str, str]:
@@ -145,11 +165,12 @@ def _changes(before: dict[str, str], extras: list[str], replaced_libs: list[str]
     return "".join(f"; {part}" for part in parts)
 
 
-def _log(say: Say, facts: PythonFacts, wheel: str, libs: python_libs.HostLibs,
-         replaced_libs: list[str], skipped: list[str], warnings: list[str]) -> None:
+def _log(say: Say, todo: Plan, replaced_libs: list[str], skipped: list[str],
+         warnings: list[str]) -> None:
+    facts, libs = todo.facts, todo.libs
     say(f"python {facts.full_version}: {facts.executable} (prefix {facts.prefix}) -> "
         f"{facts.image_executable}, standard library {facts.stdlib} -> {facts.image_stdlib}")
-    say(f"pip from {wheel}, installed in {facts.image_purelib}")
+    say(f"pip from {todo.wheel}, installed in {facts.image_purelib}")
     for host, image in sorted(libs.moved.items()):
         say(f"moved {host} -> {image}")
     for path in libs.copy:
