@@ -12,15 +12,12 @@ dependency for zstd archives only.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import fcntl
-import lzma
+import importlib
 import os
 import shutil
 import stat
-import subprocess
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
@@ -35,7 +32,7 @@ _MAGIC = (
     (b"\x28\xb5\x2f\xfd", "zstd"),
 )
 _PROGRAMS = {"bzip2": "bzip2", "xz": "xz", "zstd": "zstd"}
-_PY_MODULES = {"bzip2": bz2.open, "xz": lzma.open}
+_PY_MODULES = {"bzip2": "bz2", "xz": "lzma"}  # imported when needed: startup counts
 _PIPE_SIZE = 1 << 20
 
 
@@ -97,6 +94,8 @@ def _seekable(src: BinaryIO) -> bool:
 @contextlib.contextmanager
 def _decompressor(program: str, src: BinaryIO, head: bytes, path: str) -> Iterator[int]:
     """Run PROGRAM -dc on SRC; yield the read end of its output."""
+    import subprocess
+    import tempfile
     feed = not _seekable(src)
     if not feed:
         os.lseek(src.fileno(), 0, os.SEEK_SET)
@@ -157,7 +156,8 @@ def _python_pipe(src: BinaryIO, head: bytes, kind: str | None) -> Iterator[int]:
                     _gunzip(stream, sink)
                     return
                 if kind is not None:
-                    stream = _PY_MODULES[kind](stream, "rb")
+                    module = importlib.import_module(_PY_MODULES[kind])
+                    stream = module.open(stream, "rb")
                 while chunk := stream.read(_PIPE_SIZE):
                     sink.write(chunk)
         except BrokenPipeError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
@@ -26,6 +25,7 @@ def pins_of(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def file_digest(path: str, algo: str) -> str:
+    import hashlib  # only pinned steps pay for loading OpenSSL
     digest = hashlib.new(algo)
     with open(path, "rb", buffering=0) as src:
         while chunk := src.read(1 << 20):

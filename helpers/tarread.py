@@ -13,12 +13,10 @@ member type not listed in `_KINDS`.  (The tar *writer* is tarstream.py.)
 
 from __future__ import annotations
 
-import base64
 import errno
 import os
 import stat
 import struct
-import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -26,9 +24,9 @@ from acigen.helpers.common import HelperError
 
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
-_READ_SIZE = 1 << 20
-_BULK_MIN = 256 * 1024  # below this, copying through our buffer is cheaper
 _MAX_META = 1 << 20  # cap on pax/long-name data we hold in memory
+_BUFFER_SIZE = 2 * _MAX_META + BLOCK  # room for a read of _MAX_META after any leftover
+_BULK_MIN = 256 * 1024  # below this, copying through our buffer is cheaper
 _XATTR_KEYS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
 
 # a header's fields, unpacked in one call
@@ -74,37 +72,36 @@ Bulk = Callable[[int, int, int], int]
 
 
 class Stream:
-    """Buffered reads from FD, with bulk copies that bypass the buffer."""
+    """Buffered reads from FD into one reused buffer (no allocation, no page
+    faults per read), with bulk copies that bypass it."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.offset = 0  # bytes consumed so far, for error messages
-        self._buf = b""
-        self._view = memoryview(self._buf)
-        self._pos = 0
+        self._view = memoryview(bytearray(_BUFFER_SIZE))
+        self._pos = self._end = 0  # the unread bytes are _view[_pos:_end]
         self._bulk = _pick_bulk(fd)
 
     def _fill(self) -> bool:
-        chunk = os.read(self.fd, _READ_SIZE)
-        if not chunk:
-            return False
-        rest = self._buf[self._pos:]
-        self._buf = rest + chunk if rest else chunk
-        self._view = memoryview(self._buf)
-        self._pos = 0
-        return True
+        if self._pos:  # move what is left to the front, then read after it
+            left = self._end - self._pos
+            self._view[:left] = self._view[self._pos:self._end]
+            self._pos, self._end = 0, left
+        got = os.readv(self.fd, [self._view[self._end:]])
+        self._end += got
+        return got > 0
 
     def _truncated(self) -> HelperError:
         return HelperError(f"the archive is truncated (at byte {self.offset})")
 
     def read(self, n: int) -> bytes | None:
         """Exactly N bytes; None at the end of the stream."""
-        while len(self._buf) - self._pos < n:
+        while self._end - self._pos < n:
             if not self._fill():
-                if self._pos == len(self._buf):
+                if self._pos == self._end:
                     return None
                 raise self._truncated()
-        data = self._buf[self._pos:self._pos + n]
+        data = self._view[self._pos:self._pos + n].tobytes()
         self._pos += n
         self.offset += n
         return data
@@ -112,14 +109,14 @@ class Stream:
     def copy_to(self, out: int, n: int) -> None:
         """Write the next N bytes of the stream to OUT."""
         while n:
-            avail = len(self._buf) - self._pos
+            avail = self._end - self._pos
             if not avail:
                 if n >= _BULK_MIN and self._bulk is not None:
                     n -= self._copy_bulk(out, n)
                     continue
                 if not self._fill():
                     raise self._truncated()
-                avail = len(self._buf) - self._pos
+                avail = self._end - self._pos
             take = min(avail, n)
             _write_all(out, self._view[self._pos:self._pos + take])
             self._pos += take
@@ -143,17 +140,17 @@ class Stream:
 
     def skip(self, n: int) -> None:
         while n:
-            if len(self._buf) == self._pos and not self._fill():
+            if self._end == self._pos and not self._fill():
                 raise self._truncated()
-            take = min(len(self._buf) - self._pos, n)
+            take = min(self._end - self._pos, n)
             self._pos += take
             self.offset += take
             n -= take
 
     def drain(self) -> None:
         """Read to the end (trailing padding), so that a decompressor finishes."""
-        self._buf, self._view, self._pos = b"", memoryview(b""), 0
-        while os.read(self.fd, _READ_SIZE):
+        self._pos = self._end = 0
+        while os.readv(self.fd, [self._view]):
             pass
 
 
@@ -370,6 +367,12 @@ def _make_member(fields: tuple[bytes, ...], name: str, kind: str, size: int,
         if key.startswith("SCHILY.xattr."):
             member.xattrs[key[13:]] = value
         elif key.startswith("LIBARCHIVE.xattr."):
-            member.xattrs[urllib.parse.unquote(key[17:])] = base64.b64decode(
-                value + b"=" * (-len(value) % 4))
+            member.xattrs.update([_libarchive_xattr(key[17:], value)])
     return member
+
+
+def _libarchive_xattr(name: str, value: bytes) -> tuple[str, bytes]:
+    """bsdtar's form: the name URL-encoded, the value base64."""
+    import base64
+    import urllib.parse
+    return urllib.parse.unquote(name), base64.b64decode(value + b"=" * (-len(value) % 4))

@@ -32,26 +32,27 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError, read_json, run_main
 from acigen.helpers.pins import pins_of, verify
 from acigen.helpers.rootfs import Root, split
-from acigen.helpers.step import StepContext, step_main
 from acigen.helpers.tarread import Member, Stream, TarReader
 from acigen.helpers.untar import DEVICE_POLICIES, Extractor, Stats, extract
+
+if TYPE_CHECKING:
+    from acigen.helpers.step import StepContext
 
 PROG = "acigen-unpack"
 
 
-@dataclass
 class Unpacked:
-    stats: Stats
-    compression: str
-    aci: bool
+    def __init__(self, stats: Stats, compression: str, aci: bool) -> None:
+        self.stats = stats
+        self.compression = compression
+        self.aci = aci
 
     def summary(self, name: str) -> str:
         what = "ACI" if self.aci else f"{self.compression} archive" \
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     args = sys.argv[1:] if argv is None else argv
     if "--step" in args:
+        from acigen.helpers.step import step_main  # by hand, skip its imports
         return step_main(PROG, image_action, args)
     return run_main(PROG, _by_hand, args)
 

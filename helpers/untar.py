@@ -33,7 +33,6 @@ import os
 import stat
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from acigen.helpers.common import HelperError
 from acigen.helpers.rootfs import Root, split
@@ -45,12 +44,12 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _NODE_TYPES = {"char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
 
 
-@dataclass
 class Stats:
-    members: int = 0
-    bytes: int = 0
-    skipped_devices: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.members = 0
+        self.bytes = 0
+        self.skipped_devices = 0
+        self.kinds: dict[str, int] = {}
 
 
 def member_parts(name: str, member: str, what: str = "its path") -> list[str]:
