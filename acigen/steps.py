@@ -95,9 +95,7 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
                                                     "devices"))
     if ("path" in fields) == ("url" in fields):
         raise node.error("an image step needs exactly one of 'path' and 'url'")
-    definition: dict[str, Any] = {"type": "image",
-                                  "devices": _bools(fields, ("devices",)).get("devices",
-                                                                             False)}
+    definition: dict[str, Any] = {"type": "image", "devices": _devices(fields)}
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
             digest = fields[algo].string().lower()
@@ -114,6 +112,17 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
         raise fields["url"].error(f"{url!r}: only http, https and file URLs are supported")
     definition["url"] = url
     return Step(index, "image", definition, "unpack", f"unpack {url}", url=url)
+
+
+def _devices(fields: dict[str, Node]) -> bool | str:
+    """What to do with the archive's device nodes: false (an error), true
+    (keep them) or "skip" (leave them out: an executor provides /dev)."""
+    if "devices" not in fields:
+        return False
+    value = fields["devices"].value
+    if value == "skip" or isinstance(value, bool):
+        return value  # type: ignore[no-any-return]
+    raise fields["devices"].error(f'expected true, false or "skip", got {value!r}')
 
 
 def parse_setup_chroot(node: Node, ctx: Context, index: int) -> Step:
