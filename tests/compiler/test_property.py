@@ -46,7 +46,8 @@ def check(document: object, tmp: Path) -> None:
     plan([loaded], ["m.json"], Options(builddir=".acigen", outputs=("m.aci",)))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(document=json_values)
 def test_random_documents(document: object, tmp_path: Path) -> None:
     check(document, tmp_path)
@@ -84,7 +85,8 @@ def mutated(draw: st.DrawFn) -> object:
     return document
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=500, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(document=mutated())
 def test_mutated_manifests(document: object, tmp_path: Path) -> None:
     check(document, tmp_path)
