@@ -8,7 +8,7 @@ by the hash of its uncompressed bytes and the compression settings, so a
 stream that changed in one place recompresses only the chunks around the
 change, and a clean build gives the same bytes as an incremental one.
 
-Usage (the ACI pack and, later, OCI layers)::
+Usage (the ACI pack; the OCI layers too)::
 
     with ChunkedCompressor(out_file, "xz", cache, jobs=4) as cc:
         for each entry:
@@ -82,10 +82,12 @@ class ChunkPolicy:
 
 
 # Average chunk size per compression.  gzip's window is 32 KiB and bzip2's
-# blocks 900 kB, so small chunks cost them nothing; xz (8 MiB dictionary at
-# preset 6) loses ratio on small chunks: about +6% at 4 MiB, +3% at 8 MiB,
-# +0.4% at 16 MiB on a Debian tree, while a one-file change recompresses
-# one chunk -- the trade-off bench/pack.py measures.
+# blocks 900 kB, so small chunks cost them nothing.  xz (8 MiB dictionary at
+# preset 6) loses ratio on small chunks -- on a Debian minbase tree, against
+# `xz -T0 -6` (whose 24 MiB blocks restart too): +6% at 4 MiB, +3% at 8 MiB,
+# +0.5% at 12 MiB -- while a one-file change recompresses about one chunk at
+# ~3 MB/s.  12 MiB keeps the size; images built often can trade it for
+# speed with a smaller chunk_size (bench/pack.py --chunk-size measures both).
 DEFAULT_AVERAGE = {"none": 4 * MiB, "gzip": 4 * MiB, "bzip2": 4 * MiB, "xz": 12 * MiB}
 
 
