@@ -50,12 +50,7 @@ def timed(run: Callable[[], None]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def median_of(runs: int, setup: Callable[[], None], run: Callable[[], None]
-              ) -> tuple[float, float]:
-    results = []
-    for _ in range(runs):
-        setup()
-        results.append(timed(run))
+def median(results: list[tuple[float, float]]) -> tuple[float, float]:
     return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results))
 
 
@@ -65,46 +60,48 @@ def gnu_tar(tree: Path, compression: str, out: Path) -> None:
                    check=True)
 
 
+EXTRA: list[str] = []  # more acigen-pack options (--chunk-size)
+
+
 def acigen_pack(tree: Path, compression: str, out: Path, cache: Path, work: Path) -> None:
     subprocess.run([sys.executable, "-m", "acigen.helpers.pack", "--manifest",
                     str(work / "manifest.json"), "--rootfs", str(tree), "-o", str(out),
-                    "-C", compression, "--chunk-cache", str(cache)],
+                    "-C", compression, "--chunk-cache", str(cache), *EXTRA],
                    check=True, stdout=subprocess.DEVNULL)
 
 
 def bench_compression(tree: Path, compression: str, work: Path, runs: int) -> None:
+    """Runs interleaved (reference, cold, one file changed), so that a
+    machine busy with other work slows all three alike."""
     ref_out, out, cache = work / f"ref.{compression}", work / "image.aci", work / "cache"
-    ref_time, ref_cpu = median_of(runs, lambda: None,
-                                  lambda: gnu_tar(tree, compression, ref_out))
-    ref_size = ref_out.stat().st_size
-
-    def cold() -> None:
-        shutil.rmtree(cache, ignore_errors=True)
-
-    full_time, full_cpu = median_of(runs, cold,
-                                    lambda: acigen_pack(tree, compression, out, cache, work))
-    size = out.stat().st_size
     changed = tree / "etc" / "debian_version"
     original = changed.read_bytes()
-    count = iter(range(10**6))
-
-    def change_one_file() -> None:
-        changed.write_bytes(original + b"bench %d\n" % next(count))
-
+    ref, cold, warm = [], [], []
     try:
-        inc_time, inc_cpu = median_of(
-            runs, change_one_file, lambda: acigen_pack(tree, compression, out, cache, work))
+        for run in range(runs):
+            ref.append(timed(lambda: gnu_tar(tree, compression, ref_out)))
+            shutil.rmtree(cache, ignore_errors=True)
+            cold.append(timed(lambda: acigen_pack(tree, compression, out, cache, work)))
+            size = out.stat().st_size
+            changed.write_bytes(original + b"bench %d\n" % run)
+            warm.append(timed(lambda: acigen_pack(tree, compression, out, cache, work)))
+            changed.write_bytes(original)
     finally:
         changed.write_bytes(original)
+    report(compression, median(ref), ref_out.stat().st_size, median(cold), size, median(warm))
+
+
+def report(compression: str, ref: tuple[float, float], ref_size: int,
+           cold: tuple[float, float], size: int, warm: tuple[float, float]) -> None:
     name = " ".join(REFERENCE[compression])
-    print(f"{compression:5}  GNU tar | {name:12} {ref_time:7.2f} s  (cpu {ref_cpu:6.2f} s)"
+    print(f"{compression:5}  GNU tar | {name:12}        {ref[0]:7.2f} s  (cpu {ref[1]:6.2f} s)"
           f"  {ref_size / 1e6:7.2f} MB")
-    print(f"{compression:5}  acigen-pack, cold cache  {full_time:7.2f} s  (cpu {full_cpu:6.2f} s)"
-          f"  {size / 1e6:7.2f} MB   time {full_time / ref_time:.2f}x  "
-          f"size {size / ref_size:.3f}x")
-    print(f"{compression:5}  acigen-pack, 1 file changed {inc_time:4.2f} s  (cpu {inc_cpu:6.2f} s)"
-          f"              {inc_time / full_time:.2f}x of a full pack, "
-          f"{inc_time / ref_time:.2f}x of GNU tar | {REFERENCE[compression][0]}")
+    print(f"{compression:5}  acigen-pack, cold cache     {cold[0]:7.2f} s  (cpu {cold[1]:6.2f} s)"
+          f"  {size / 1e6:7.2f} MB   time {cold[0] / ref[0]:.2f}x  size {size / ref_size:.3f}x")
+    print(f"{compression:5}  acigen-pack, 1 file changed {warm[0]:7.2f} s  (cpu {warm[1]:6.2f} s)"
+          f"              time {warm[0] / cold[0]:.2f}x of a full pack"
+          f" (cpu {warm[1] / cold[1]:.2f}x), {warm[0] / ref[0]:.2f}x of GNU tar | "
+          f"{REFERENCE[compression][0]}")
 
 
 def _compress_all(executor: Executor, compression: str, chunks: list[bytes]) -> int:
@@ -112,22 +109,25 @@ def _compress_all(executor: Executor, compression: str, chunks: list[bytes]) -> 
 
 
 def bench_executors(tree: Path, work: Path, runs: int, compression: str = "gzip") -> None:
-    """The same chunks compressed on threads and on processes."""
+    """The same chunks compressed on threads and on processes, interleaved."""
     subprocess.run(["tar", "--sort=name", "--numeric-owner", "-cf", str(work / "plain.tar"),
                     "-C", str(tree), "."], check=True)
     data = (work / "plain.tar").read_bytes()
     size = DEFAULT_AVERAGE[compression]
     chunks = [data[i:i + size] for i in range(0, len(data), size)]
     jobs = default_jobs()
-    for kind, make in (("threads", ThreadPoolExecutor), ("processes", ProcessPoolExecutor)):
-        times = []
-        for _ in range(runs):
+    kinds: dict[str, type[Executor]] = {"threads": ThreadPoolExecutor,
+                                        "processes": ProcessPoolExecutor}
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(runs):
+        for kind, make in kinds.items():
             start = time.perf_counter()
-            with make(jobs) as executor:  # type: ignore[operator]
+            with make(jobs) as executor:
                 _compress_all(executor, compression, chunks)
-            times.append(time.perf_counter() - start)
+            times[kind].append(time.perf_counter() - start)
+    for kind in kinds:
         print(f"{compression:5}  {len(chunks)} chunks of {size >> 20} MiB on {jobs} {kind:9}"
-              f" {statistics.median(times):6.2f} s")
+              f" {statistics.median(times[kind]):6.2f} s")
 
 
 def bigger_tree(tree: Path) -> None:
@@ -140,9 +140,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--compressions", default="gzip,xz")
     parser.add_argument("--bigger", action="store_true", help="about 3x the minbase tree")
+    parser.add_argument("--chunk-size", metavar="MIB", help="passed to acigen-pack")
     parser.add_argument("--no-executors", action="store_true",
                         help="skip the threads-against-processes part")
     args = parser.parse_args()
+    if args.chunk_size:
+        EXTRA.extend(["--chunk-size", args.chunk_size])
     with tempfile.TemporaryDirectory(prefix="acigen-bench-") as tmp:
         work = Path(tmp)
         (work / "manifest.json").write_text(MANIFEST)
@@ -151,7 +154,8 @@ def main() -> int:
             bigger_tree(tree)
         entries = sum(len(dirs) + len(files) for _, dirs, files in os.walk(tree))
         print(f"tree: Debian bookworm minbase{' x3' if args.bigger else ''}, {entries} entries;"
-              f" {default_jobs()} cores; medians of {args.runs} runs")
+              f" {default_jobs()} cores, load {os.getloadavg()[0]:.1f}; medians of {args.runs}"
+              f" runs{'; chunk size ' + args.chunk_size + ' MiB' if args.chunk_size else ''}")
         for compression in args.compressions.split(","):
             bench_compression(tree, compression, work, args.runs)
         if not args.no_executors:
