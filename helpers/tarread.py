@@ -219,12 +219,12 @@ def _pax_records(data: bytes) -> dict[str, bytes]:
 
 
 def _pax_time_ns(value: bytes) -> int:
-    text = value.decode("ascii")
-    negative = text.startswith("-")
-    whole, _, frac = text.lstrip("-").partition(".")
+    """A pax time ("1700000000.123456789", maybe negative) in nanoseconds."""
+    negative = value.startswith(b"-")
+    whole, _, frac = value.lstrip(b"-").partition(b".")
     if not (whole + frac).isdigit():
-        raise ValueError(f"bad time {text!r}")
-    ns = int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9])
+        raise ValueError(f"bad time {value!r}")
+    ns = int(whole or b"0") * 1_000_000_000 + int(frac[:9].ljust(9, b"0"))
     return -ns if negative else ns
 
 
@@ -305,7 +305,14 @@ class TarReader:
                 self.stream.skip(size + (-size % BLOCK))
             else:
                 pax = _merge(self._globals, local) if self._globals or local else local
+                if "size" in pax:
+                    size = self._pax_size(pax["size"])
                 return self._member(fields, size, pax, long_name, long_link)
+
+    def _pax_size(self, value: bytes) -> int:
+        if not value.isdigit():
+            raise self._error(f"bad pax size {value!r}")
+        return int(value)
 
     def _parse_pax(self, data: bytes) -> dict[str, bytes]:
         try:
@@ -340,11 +347,6 @@ class TarReader:
         return member
 
 
-def _pax_number(pax: dict[str, bytes], key: str, field: bytes) -> int:
-    value = pax.get(key)
-    return int(value) if value else _number(field)
-
-
 def _make_member(fields: tuple[bytes, ...], name: str, kind: str, size: int,
                  pax: dict[str, bytes], link: str) -> Member:
     devices = kind in ("char", "block")
@@ -354,13 +356,15 @@ def _make_member(fields: tuple[bytes, ...], name: str, kind: str, size: int,
                       _number(fields[_MTIME]) * 1_000_000_000, link,
                       _number(fields[_DEVMAJOR]) if devices else 0,
                       _number(fields[_DEVMINOR]) if devices else 0)
-    mtime = pax.get("mtime")
+    get = pax.get
+    mtime = get("mtime")
     member = Member(
-        name, kind, _pax_number(pax, "size", fields[_SIZE]), _number(fields[_MODE]) & 0o7777,
-        _pax_number(pax, "uid", fields[_UID]), _pax_number(pax, "gid", fields[_GID]),
+        name, kind, size, _number(fields[_MODE]) & 0o7777,
+        int(uid) if (uid := get("uid")) else _number(fields[_UID]),
+        int(gid) if (gid := get("gid")) else _number(fields[_GID]),
         _pax_time_ns(mtime) if mtime else _number(fields[_MTIME]) * 1_000_000_000, link,
-        _pax_number(pax, "SCHILY.devmajor", fields[_DEVMAJOR]) if devices else 0,
-        _pax_number(pax, "SCHILY.devminor", fields[_DEVMINOR]) if devices else 0)
+        int(get("SCHILY.devmajor") or _number(fields[_DEVMAJOR])) if devices else 0,
+        int(get("SCHILY.devminor") or _number(fields[_DEVMINOR])) if devices else 0)
     if "atime" in pax:
         member.atime_ns = _pax_time_ns(pax["atime"])
     for key, value in pax.items():
