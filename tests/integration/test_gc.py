@@ -130,7 +130,11 @@ def test_nothing_is_removed_while_something_is_mounted(built: Path, mounted: Pat
 
 def test_nothing_is_removed_while_a_layer_is_locked(built: Path) -> None:
     before = listing(built)
-    lock = next((built / ".acigen" / "layers").glob("03-*.lock"))
+    # the layer gc would remove (drop's own); clean would remove every layer
+    state = built / ".acigen"
+    (dropped,) = [p.stem for p in (state / "steps").glob("03-*.json")
+                  if "drop.txt" in p.read_text()]
+    lock = state / "layers" / f"{dropped}.lock"
     with open(lock) as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         results = [gc(built, "gc", check=False), gc(built, "clean", check=False)]

@@ -1,9 +1,7 @@
 """OCI archives of images built for real by acigen + ninja (the bash example,
 and a multi-step image whose later steps delete what earlier ones made),
-compared under runc with the ACI under `acigen run`.
-
-Until the lead wires the OCI edge into build.ninja, the test runs the OCI
-helper itself on the image file acigen wrote, as that edge will.
+compared under runc with the ACI under `acigen run`: `acigen --oci` makes
+both from the same layers in one build.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.oci.imaging import build_oci
 from tests.oci.test_oci import acigen_run, runc_run, skopeo_inspect, umoci_bundle
 from tests.support.build import acigen, run_ninja
 from tests.support.rootfs import busybox_tree, tar_of
@@ -22,16 +19,10 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 STEPS = "-aci-packer-build-steps-"
 
 
-def oci_of(work: Path, name: str) -> Path:
-    out = work / f"{name}.oci.tar"
-    build_oci(Path(".acigen") / "images" / f"{name}.json", out, cwd=work)
-    return out
-
-
 def run_both(work: Path, name: str, args: list[str]) -> tuple[tuple[int, str], tuple[int, str]]:
     """(runc on the umoci-unpacked OCI image, acigen run on the ACI), each
     (exit status, stdout), the app's exec given ARGS."""
-    archive = oci_of(work, name)
+    archive = work / f"{name}.oci.tar"
     bundle = umoci_bundle(archive, work / "oci")
     config = json.loads((bundle / "config.json").read_text())
     config["process"]["args"] += args  # what `docker run IMAGE ARGS` does
@@ -46,7 +37,7 @@ def run_both(work: Path, name: str, args: list[str]) -> tuple[tuple[int, str], t
 def test_bash_example(tmp_path: Path, no_mount_leaks) -> None:
     work = tmp_path / "bash"
     shutil.copytree(EXAMPLES / "bash", work)
-    acigen(work, "bash.json")
+    acigen(work, "--oci", "bash.json")
     run_ninja(work)
     oci, aci = run_both(work, "bash", ["-c", "echo hello $((6 * 7)); exit 4"])
     assert oci == aci == (4, "hello 42\n")
@@ -74,7 +65,7 @@ def test_multi_step_image_with_deletions(tmp_path: Path, no_mount_leaks) -> None
                                      "echo b > /srv/cache/b"]},
            ]}
     (work / "multi.json").write_text(json.dumps(doc))
-    acigen(work, "multi.json")
+    acigen(work, "--oci", "multi.json")
     run_ninja(work)
     script = "cat /etc/new.conf; ls /srv/cache; ls /etc/old.conf 2>/dev/null; exit 5"
     oci, aci = run_both(work, "multi", [script])
