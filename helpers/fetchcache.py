@@ -5,13 +5,13 @@
     CACHE/fetch/urls/<key>.json     per URL: its digests, ETag, Last-Modified
     CACHE/fetch/partial/<key>       an interrupted download (+ .json: its validator)
     CACHE/fetch/locks/<key>.lock    held while a URL is fetched
-    CACHE/fetch/tmp/                files being verified
 
 <key> is the sha256 of the URL.  CACHE is `cache_dir` from the fetch spec,
 else $XDG_CACHE_HOME/acigen, else ~/.cache/acigen (of the user running the
-build: root's under sudo).  A file enters sha256/ only after its digests
-were computed (and checked against a pin), by rename, so a reader never
-sees half a file, and the wrong content never gets a name.  Nothing is ever
+build: root's under sudo).  A download grows in partial/ (where an
+interrupted one resumes); it enters sha256/ only after its digests were
+computed and checked against the pin, by rename, so a reader never sees
+half a file, and the wrong content never gets a name.  Nothing is ever
 removed automatically; deleting CACHE/fetch is always safe.
 """
 
@@ -65,7 +65,7 @@ def digests_of(path: str) -> Digests:
 class Cache:
     def __init__(self, root: str | None) -> None:
         self.root = os.path.join(os.path.abspath(root or default_cache_dir()), "fetch")
-        for sub in (*ALGORITHMS, "urls", "partial", "locks", "tmp"):
+        for sub in (*ALGORITHMS, "urls", "partial", "locks"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
 
     # -- objects ------------------------------------------------------------
@@ -88,9 +88,6 @@ class Cache:
             os.link(final, tmp)
             os.replace(tmp, alias)
         return final
-
-    def tmp_path(self, url: str) -> str:
-        return os.path.join(self.root, "tmp", f"{url_key(url)}-{os.getpid()}")
 
     # -- per URL ------------------------------------------------------------
 
