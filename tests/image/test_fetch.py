@@ -282,3 +282,25 @@ def test_bad_spec_is_a_clear_error(tmp_path: Path) -> None:
     result, _ = fetch_cli(spec, tmp_path)
     assert result.returncode == 1
     assert "unsupported URL scheme" in error_lines(result)[0]
+
+
+def test_concurrent_fetches_record_into_one_lock_file(server: FileServer, cache: Path,
+                                                      tmp_path: Path) -> None:
+    lock = tmp_path / "img.lock.json"
+    bodies = {name: os.urandom(50_000) for name in "abcd"}
+    procs = []
+    for name, body in bodies.items():
+        url = server.add(f"/{name}.tar", Resource(body, rate=100_000))
+        spec = write_spec(tmp_path / f"{name}.json", url=url, lock=str(lock),
+                          cache_dir=str(cache))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "acigen.helpers.fetch", "--spec", str(spec), "--ref",
+             str(tmp_path / f"{name}.ref")], env=dict(os.environ, PYTHONPATH=str(REPO)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    assert server.max_active >= 2  # they did overlap
+    recorded = json.loads(lock.read_text())["urls"]
+    assert recorded == {server.url(f"/{name}.tar"): {"sha256": sha256(body)}
+                        for name, body in bodies.items()}
