@@ -80,12 +80,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true",
                    help="build only from the download cache")
     oci = p.add_argument_group("other outputs")
-    oci.add_argument("--oci", nargs="?", const="", metavar="FILE",
+    oci.add_argument("--oci", metavar="FILE",
                      help="also write an OCI image archive (oci-archive: for skopeo and "
-                          "podman); default FILE: NAME.oci.tar beside the build file")
-    oci.add_argument("--docker-archive", nargs="?", const="", metavar="FILE",
-                     help="with --oci, also the image for `docker load`; default FILE: "
-                          "NAME.docker.tar")
+                          "podman); with several manifests FILE must contain {name}, "
+                          "e.g. {name}.oci.tar")
+    oci.add_argument("--docker-archive", metavar="FILE",
+                     help="with --oci, also the image for `docker load` (FILE as for --oci)")
     oci.add_argument("--squash", action="store_true",
                      help="one OCI layer instead of one per build step")
     oci.add_argument("--oci-compression", choices=("gzip", "zstd", "none"),

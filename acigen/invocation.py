@@ -68,11 +68,13 @@ class Invocation:
             os.path.join(self.file_dir, ".acigen")
 
     def check(self, args: argparse.Namespace) -> None:
-        for flag, value in (("-o/--output", args.output), ("--oci FILE", args.oci),
-                            ("--docker-archive FILE", args.docker_archive)):
-            if value and len(args.manifests) > 1:
-                raise UsageError(f"{flag} needs exactly one manifest",
-                                 "each image is then named after its manifest file")
+        if args.output and len(args.manifests) > 1:
+            raise UsageError("-o/--output needs exactly one manifest",
+                             "each image is then named after its manifest file")
+        for flag, value in (("--oci", args.oci), ("--docker-archive", args.docker_archive)):
+            if value is not None and len(args.manifests) > 1 and "{name}" not in value:
+                raise UsageError(f"{flag} {value}: with several manifests the file name "
+                                 "must contain {name}", f"e.g. {flag} {{name}}.tar")
         if args.oci is None and (args.docker_archive is not None or args.squash
                                  or args.oci_compression):
             raise UsageError("--docker-archive, --squash and --oci-compression go with --oci")
@@ -96,24 +98,26 @@ class Invocation:
         """The real path of REL (relative to the base directory)."""
         return os.path.normpath(os.path.join(self.base_dir, rel))
 
-    def output_for(self, manifest_path: str, given: str | None = None,
-                   suffix: str = ".aci") -> str:
-        """An image's file: GIVEN, else NAME+SUFFIX beside the build file."""
-        if given:
-            return self.rel(given)
+    def output_for(self, manifest_path: str) -> str:
+        """An image's file: -o, else NAME.aci beside the build file."""
+        if self.args.output:
+            return self.rel(self.args.output)
         return self.rel(os.path.join(self.file_dir, manifest.output_name(manifest_path)
-                                     + suffix))
+                                     + ".aci"))
+
+    def named(self, template: str | None, manifest_path: str) -> str | None:
+        """An --oci/--docker-archive FILE for one manifest ({name} filled in)."""
+        if template is None:
+            return None
+        return self.rel(template.replace("{name}", manifest.output_name(manifest_path)))
 
     def options(self, sign: dict[str, object] | None = None) -> Options:
         a = self.args
-        oci = tuple(None if a.oci is None else self.output_for(m, a.oci, ".oci.tar")
-                    for m in a.manifests)
-        docker = tuple(None if a.docker_archive is None else
-                       self.output_for(m, a.docker_archive, ".docker.tar")
-                       for m in a.manifests)
+        oci = tuple(self.named(a.oci, m) for m in a.manifests)
+        docker = tuple(self.named(a.docker_archive, m) for m in a.manifests)
         return Options(
             builddir=self.rel(self.builddir),
-            outputs=tuple(self.output_for(m, a.output) for m in a.manifests),
+            outputs=tuple(self.output_for(m) for m in a.manifests),
             compression=a.compression, layer_mode=a.layer_mode,
             source_date_epoch=source_date_epoch(), fetch_jobs=a.jobs_fetch,
             cache_dir=os.path.abspath(a.cache_dir) if a.cache_dir else None,
@@ -148,7 +152,7 @@ class Invocation:
         out = []
         for flag, value in (("--oci", a.oci), ("--docker-archive", a.docker_archive)):
             if value is not None:
-                out += [flag + "=" + self.rel(value)] if value else [flag]
+                out += [flag, self.rel(value)]
         out += ["--squash"] if a.squash else []
         out += ["--oci-compression", a.oci_compression] if a.oci_compression else []
         out += ["--sign", a.sign] if a.sign else []

@@ -37,7 +37,7 @@ def run_both(work: Path, name: str, args: list[str]) -> tuple[tuple[int, str], t
 def test_bash_example(tmp_path: Path, no_mount_leaks) -> None:
     work = tmp_path / "bash"
     shutil.copytree(EXAMPLES / "bash", work)
-    acigen(work, "--oci", "bash.json")
+    acigen(work, "--oci", "bash.oci.tar", "bash.json")
     run_ninja(work)
     oci, aci = run_both(work, "bash", ["-c", "echo hello $((6 * 7)); exit 4"])
     assert oci == aci == (4, "hello 42\n")
@@ -65,7 +65,7 @@ def test_multi_step_image_with_deletions(tmp_path: Path, no_mount_leaks) -> None
                                      "echo b > /srv/cache/b"]},
            ]}
     (work / "multi.json").write_text(json.dumps(doc))
-    acigen(work, "--oci", "multi.json")
+    acigen(work, "--oci", "multi.oci.tar", "multi.json")
     run_ninja(work)
     script = "cat /etc/new.conf; ls /srv/cache; ls /etc/old.conf 2>/dev/null; exit 5"
     oci, aci = run_both(work, "multi", [script])
