@@ -21,9 +21,11 @@ from acigen.helpers.hostcopy import Copier
 from acigen.helpers.rootfs import Root
 from acigen.helpers.step import StepContext, step_main
 
-# What the loader needs, minus gconv (8 MB of charset modules that a copied
-# program rarely uses: copy them with `files` if it does).
-HOST_RULES = ("nss", "libgcc_s")
+# What the loader needs.  Not NSS: the host's nsswitch.conf names modules for
+# the host's services (systemd, sss...), and the image does not get that file
+# (glibc without one uses files and dns, built in since 2.34).  Not gconv:
+# 8 MB of charset modules a copied program rarely uses (copy them with `files`).
+HOST_RULES = ("libgcc_s",)
 
 
 def host_closure(binaries: Sequence[str]) -> list[str]:
