@@ -32,11 +32,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import Variant, interleaved
+
 from tests.support.rootfs import busybox_tree, debian_minbase_tree
 
 ACI_PACKER_STYLE = r"""
@@ -59,19 +59,6 @@ umount "$R/proc"; umount -l "$R/dev"; umount -l "$R/sys"
 
 IMPORT_HELPER = "import acigen.helpers.chroot_run"
 IMPORT_INIT = "import acigen.helpers.pidns_init"
-
-
-def timed(variants: dict[str, Callable[[], None]], runs: int) -> dict[str, list[float]]:
-    """Run the variants in turns, so a busy machine slows all of them alike."""
-    for run in variants.values():
-        run()  # warm caches
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(runs):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def check(argv: list[str], cwd: Path | None = None) -> None:
@@ -117,8 +104,10 @@ def main() -> None:
                                       "/bin/true"]),
             "step": lambda: check(step, cwd=work / "build"),
         }
-        medians = {name: statistics.median(times)
-                   for name, times in timed(variants, args.runs).items()}
+        samples = interleaved({name: Variant(run) for name, run in variants.items()},
+                              args.runs, warm_up=True)
+        medians = {name: statistics.median(s.wall for s in runs)
+                   for name, runs in samples.items()}
     floor, old = medians["chroot"], medians["aci-packer style"]
     print(f"root: {'Debian minbase' if args.debian else 'busybox'}, {args.runs} runs each, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

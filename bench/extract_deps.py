@@ -37,6 +37,15 @@ def elf_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+def acigen_cmd(root: Path, files: list[str]) -> list[str]:
+    return [sys.executable, "-m", "acigen.helpers.extract_deps", "--root", str(root), *files]
+
+
+def lddtree_cmd(root: Path, files: list[str]) -> list[str]:
+    """lddtree run by this interpreter, which has pyelftools."""
+    return [sys.executable, LDDTREE, "-R", str(root), "-l", "--skip-non-elfs", *files]
+
+
 def timed(cmd: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
@@ -75,10 +84,8 @@ def main() -> int:
     try:
         files = elf_files(root)
         print(f"root {root}: {len(files)} ELF files")
-        ours = measure("acigen", [sys.executable, "-m", "acigen.helpers.extract_deps",
-                                  "--root", str(root), *files], args.runs)
-        theirs = measure("lddtree", [sys.executable, LDDTREE, "-R", str(root), "-l",
-                                     "--skip-non-elfs", *files], args.runs)
+        ours = measure("acigen", acigen_cmd(root, files), args.runs)
+        theirs = measure("lddtree", lddtree_cmd(root, files), args.runs)
         print(f"     ratio: lddtree / acigen = {theirs / ours:.1f}x")
     finally:
         if tmp:

@@ -19,39 +19,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
+from common import Sample, median, timed
 
 from tests.support.rootfs import debian_minbase_tree
 
 REFERENCE = {"gzip": ["gzip", "-6"], "xz": ["xz", "-T0", "-6"], "bzip2": ["bzip2", "-9"]}
 MANIFEST = '{"acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/bench"}\n'
-
-
-def timed(run: Callable[[], None]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of child processes) of RUN."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    run()
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def median(results: list[tuple[float, float]]) -> tuple[float, float]:
-    return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results))
 
 
 def gnu_tar(tree: Path, compression: str, out: Path) -> None:
@@ -91,16 +76,18 @@ def bench_compression(tree: Path, compression: str, work: Path, runs: int) -> No
     report(compression, median(ref), ref_out.stat().st_size, median(cold), size, median(warm))
 
 
-def report(compression: str, ref: tuple[float, float], ref_size: int,
-           cold: tuple[float, float], size: int, warm: tuple[float, float]) -> None:
+def report(compression: str, ref: Sample, ref_size: int, cold: Sample, size: int,
+           warm: Sample) -> None:
     name = " ".join(REFERENCE[compression])
-    print(f"{compression:5}  GNU tar | {name:12}        {ref[0]:7.2f} s  (cpu {ref[1]:6.2f} s)"
+    print(f"{compression:5}  GNU tar | {name:12}        {ref.wall:7.2f} s  (cpu {ref.cpu:6.2f} s)"
           f"  {ref_size / 1e6:7.2f} MB")
-    print(f"{compression:5}  acigen-pack, cold cache     {cold[0]:7.2f} s  (cpu {cold[1]:6.2f} s)"
-          f"  {size / 1e6:7.2f} MB   time {cold[0] / ref[0]:.2f}x  size {size / ref_size:.3f}x")
-    print(f"{compression:5}  acigen-pack, 1 file changed {warm[0]:7.2f} s  (cpu {warm[1]:6.2f} s)"
-          f"              time {warm[0] / cold[0]:.2f}x of a full pack"
-          f" (cpu {warm[1] / cold[1]:.2f}x), {warm[0] / ref[0]:.2f}x of GNU tar | "
+    print(f"{compression:5}  acigen-pack, cold cache     {cold.wall:7.2f} s"
+          f"  (cpu {cold.cpu:6.2f} s)"
+          f"  {size / 1e6:7.2f} MB   time {cold.wall / ref.wall:.2f}x  size {size / ref_size:.3f}x")
+    print(f"{compression:5}  acigen-pack, 1 file changed {warm.wall:7.2f} s"
+          f"  (cpu {warm.cpu:6.2f} s)"
+          f"              time {warm.wall / cold.wall:.2f}x of a full pack"
+          f" (cpu {warm.cpu / cold.cpu:.2f}x), {warm.wall / ref.wall:.2f}x of GNU tar | "
           f"{REFERENCE[compression][0]}")
 
 
