@@ -141,6 +141,10 @@ def archive_of(step: dict[str, Any]) -> tuple[str, str]:
         verify(path, pins)
         return path, path
     ref = read_json(step["ref"])
+    if not isinstance(ref, dict) or not all(isinstance(ref.get(key), str)
+                                            for key in ("url", "path", "sha256")):
+        raise HelperError(f"{step['ref']}: not a reference written by acigen-fetch",
+                          hint="remove it and build again")
     url, path = ref["url"], ref["path"]
     for algo, expected in pins.items():
         if ref.get(algo) != expected:
