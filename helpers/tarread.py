@@ -28,6 +28,7 @@ _MAX_META = 1 << 20  # cap on pax/long-name data we hold in memory
 _BUFFER_SIZE = 2 * _MAX_META + BLOCK  # room for a read of _MAX_META after any leftover
 _BULK_MIN = 256 * 1024  # below this, copying through our buffer is cheaper
 _XATTR_KEYS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+_SPECIAL_KEYS = (*_XATTR_KEYS, "GNU.sparse.")  # pax keys that need a closer look
 
 # a header's fields, unpacked in one call
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
@@ -304,7 +305,8 @@ class TarReader:
             elif flag == b"V":  # a volume label: nothing to extract
                 self.stream.skip(size + (-size % BLOCK))
             else:
-                pax = _merge(self._globals, local) if self._globals or local else local
+                pax = _merge(self._globals, local) if self._globals or not all(
+                    local.values()) else local
                 if "size" in pax:
                     size = self._pax_size(pax["size"])
                 return self._member(fields, size, pax, long_name, long_link)
@@ -331,7 +333,8 @@ class TarReader:
         if kind is None:
             why = _NOT_SUPPORTED.get(flag, f"unknown member type {flag.decode('latin-1')!r}")
             raise self._error(why, name)
-        if pax and any(key.startswith("GNU.sparse.") for key in pax):
+        special = [key for key in pax if key.startswith(_SPECIAL_KEYS)] if pax else ()
+        if any(key.startswith("GNU.sparse.") for key in special):
             raise self._error(_NOT_SUPPORTED[b"S"], name)
         if kind == "file" and flag != b"7" and raw_name.endswith(b"/"):
             kind = "dir"  # pre-POSIX tars mark directories by a trailing slash
@@ -339,6 +342,8 @@ class TarReader:
                        else _cstr(fields[_LINKNAME]))
         try:
             member = _make_member(fields, name, kind, size, pax, os.fsdecode(link))
+            for key in special:
+                _add_xattr(member, key, pax[key])
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._error(f"bad header field ({exc})", name) from None
         # only regular files (and GNU dumpdirs) are followed by data, as in tarfile
@@ -367,12 +372,14 @@ def _make_member(fields: tuple[bytes, ...], name: str, kind: str, size: int,
         int(get("SCHILY.devminor") or _number(fields[_DEVMINOR])) if devices else 0)
     if "atime" in pax:
         member.atime_ns = _pax_time_ns(pax["atime"])
-    for key, value in pax.items():
-        if key.startswith("SCHILY.xattr."):
-            member.xattrs[key[13:]] = value
-        elif key.startswith("LIBARCHIVE.xattr."):
-            member.xattrs.update([_libarchive_xattr(key[17:], value)])
     return member
+
+
+def _add_xattr(member: Member, key: str, value: bytes) -> None:
+    if key.startswith("SCHILY.xattr."):
+        member.xattrs[key[13:]] = value
+    elif key.startswith("LIBARCHIVE.xattr."):
+        member.xattrs.update([_libarchive_xattr(key[17:], value)])
 
 
 def _libarchive_xattr(name: str, value: bytes) -> tuple[str, bytes]:
