@@ -82,8 +82,13 @@ def timed(cmd: list[str], dest: Path, mkdir: bool, settle: float) -> tuple[float
 
 def bench(fmt: str, rounds: int, work: Path,
           settle: float) -> dict[str, tuple[float, float]]:
-    """tool -> (median wall, median cpu)."""
-    src = archive(fmt)
+    """tool -> (median wall, median cpu), on the minbase tarball in FORMAT."""
+    return compare(archive(fmt), rounds, work, settle)
+
+
+def compare(src: Path, rounds: int, work: Path,
+            settle: float) -> dict[str, tuple[float, float]]:
+    """tool -> (median wall, median cpu) of unpacking SRC."""
     runs: dict[str, list[tuple[float, float]]] = {"tar": [], "acigen": []}
     for i in range(rounds):
         order = ["tar", "acigen"] if i % 2 == 0 else ["acigen", "tar"]

@@ -63,7 +63,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         seen = Seen("GET", self.path, dict(self.headers.items()))
         owner = self.server.owner
         with owner.lock:
