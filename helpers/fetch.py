@@ -173,12 +173,17 @@ def _obtain(cache: Cache, spec: FetchSpec, expected: dict[str, str], lock: str |
     path = cache.store(partial, digests)
     cache.drop_partial(spec.url)
     cache.set_url_meta(spec.url, digests, outcome.validators)
-    how = f"downloaded {digests.size / 1e6:.1f} MB"
+    verb = "copied" if urlsplit(spec.url).scheme == "file" else "downloaded"
+    how = f"{verb} {_size(digests.size)}"
     if outcome.resumed:
         how += " (resumed)"
     if outcome.retries:
         how += f" after {outcome.retries} retr{'y' if outcome.retries == 1 else 'ies'}"
     return Fetched(digests, path, how)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def fetch(spec: FetchSpec) -> tuple[dict[str, Any], str]:
