@@ -87,6 +87,7 @@ class Graph:
     downloads: dict[str, str] = field(default_factory=dict)  # URL -> its .ref file
     build_paths: list[str] = field(default_factory=list)  # what the build makes in builddir
     aliases: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # name -> targets
+    optional_inputs: list[str] = field(default_factory=list)  # may be missing: no error
 
     def stamp_edges(self) -> dict[str, Edge]:
         """Every edge by its first output."""
@@ -223,9 +224,19 @@ class Planner:
             spec_file = spec.pop("spec")
             self.graph.files[spec_file] = pretty_json(spec)
             users = ", ".join(self.fetch_users(url))
-            edges.append(Edge("acigen_fetch", (ref,), (spec_file,),
+            edges.append(Edge("acigen_fetch", (ref,), (spec_file,), self.lock_input(spec),
                               description=f"{users}: fetch {url}"))
         return edges
+
+    def lock_input(self, spec: dict[str, Any]) -> tuple[str, ...]:
+        """An unpinned download depends on its lock file, so deleting the
+        URL's entry (to accept a new upstream file) fetches it again.  The
+        file may not exist yet: the first fetch writes it."""
+        if spec["lock"] is None or "sha256" in spec or "sha512" in spec:
+            return ()
+        if spec["lock"] not in self.graph.optional_inputs:
+            self.graph.optional_inputs.append(spec["lock"])
+        return (spec["lock"],)
 
     def fetch_users(self, url: str) -> list[str]:
         return [image.name for image in self.graph.images

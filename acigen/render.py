@@ -102,6 +102,9 @@ def sections(graph: Graph, setup: Setup) -> list[Section]:
     out.append(Section("images", [edge_view(e) for e in graph.image_edges]))
     out.append(Section("names to build by: an image, or an image up to one of its steps",
                        [phony(name, list(targets)) for name, targets in graph.aliases]))
+    if graph.optional_inputs:
+        out.append(Section("inputs that may not exist yet (a lock file the first download "
+                           "writes)", [phony(path, []) for path in graph.optional_inputs]))
     out.append(embed_section(graph, setup) if setup.embedded else regen_section(graph, setup))
     return out
 

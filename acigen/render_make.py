@@ -72,6 +72,10 @@ def sections(graph: Graph, setup: Setup) -> list[MakeSection]:
     aliases += [MakeRule(rule_head([name], list(targets))) for name, targets in graph.aliases]
     out.append(MakeSection("names to build by: an image, or an image up to one of its steps",
                            aliases))
+    if graph.optional_inputs:
+        out.append(MakeSection("inputs that may not exist yet (a lock file the first "
+                               "download writes)",
+                               [MakeRule(rule_head([p], [])) for p in graph.optional_inputs]))
     out.append(regen_section(graph, setup))
     out.append(MakeSection("side files: recreated when one is missing", [MakeRule(
         rule_head(sorted(graph.files), [], grouped=True), [acigen_command(setup)])]))
