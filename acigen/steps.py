@@ -156,6 +156,7 @@ def parse_cmd(node: Node, ctx: Context, index: int) -> Step:
 
 def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
     fields = node.obj(required=("type", "playbook"), optional=CHROOT_KEYS)
+    _require_ansible(node)
     playbook = ctx.local_path(fields["playbook"])
     chroot = {**ctx.chroot, **_bools(fields, CHROOT_KEYS)}
     inputs, dirs = _tree_files(ctx.absolute(os.path.dirname(playbook) or "."), ctx)
@@ -168,6 +169,17 @@ def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
 # the parts of the app section the extract helper reads (PATH, user names);
 # only these, so editing ports or annotations does not rerun the step
 EXTRACT_APP_KEYS = ("exec", "user", "group", "environment", "workingDirectory")
+
+
+def _require_ansible(node: Node) -> None:
+    """Ansible is an optional extra: say so now, not with a traceback at build time."""
+    from acigen.helpers.ansible_step import find_ansible_playbook
+    from acigen.helpers.common import HelperError
+
+    try:
+        find_ansible_playbook()
+    except HelperError as exc:
+        raise node.child("type").error(f"{exc}; the ansible step needs it", exc.hint) from None
 
 
 def parse_extract(node: Node, ctx: Context, index: int) -> Step:
