@@ -8,28 +8,10 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 
+from acigen.helpers.common import write_if_changed
 
-def write_if_changed(path: str, data: bytes) -> bool:
-    try:
-        with open(path, "rb") as old:
-            if old.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return True
+__all__ = ["write_if_changed"]  # the compiler's writers use the helpers' one
 
 
 def own_sources() -> list[str]:

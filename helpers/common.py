@@ -113,6 +113,19 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+def write_if_changed(path: str, data: bytes) -> bool:
+    """Write PATH atomically, but only if its content changes: an unchanged
+    file keeps its mtime (what ninja's restat and a no-op rebuild rely on)."""
+    try:
+        with open(path, "rb") as old:
+            if old.read() == data:
+                return False
+    except FileNotFoundError:
+        pass
+    atomic_write(path, data)
+    return True
+
+
 def remove_file(path: str) -> None:
     _unlink_quietly(path)
 

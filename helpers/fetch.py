@@ -41,10 +41,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from acigen.helpers import lockfile
+from acigen.helpers import common, lockfile
 from acigen.helpers.common import (
     HelperError,
-    atomic_write,
     read_json,
     run_main,
     watch_for_orphaning,
@@ -207,15 +206,8 @@ def fetch(spec: FetchSpec) -> tuple[dict[str, Any], str]:
 
 def write_if_changed(path: str, data: dict[str, Any]) -> bool:
     """Write PATH only if its content changes (ninja's restat sees an old mtime)."""
-    text = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
-    try:
-        with open(path, "rb") as old:
-            if old.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    atomic_write(path, text)
-    return True
+    return common.write_if_changed(path, (json.dumps(data, indent=1, sort_keys=True)
+                                          + "\n").encode())
 
 
 def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:

@@ -22,40 +22,14 @@ import subprocess
 from collections.abc import Iterator, Sequence
 
 from acigen.helpers.common import HelperError
+from acigen.helpers.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWPID = 0x20000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 OVERLAYFS_MAGIC = 0x794C7630
 LAYER_MODES = ("auto", "overlay", "copy")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _in_private_namespace = False
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
-          data: str | None = None) -> None:
-    def enc(s):
-        return (None if s is None else os.fsencode(s))
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
-                       enc(data)), f"mount {target}")
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
 
 
 def enter_private_mount_namespace() -> None:
