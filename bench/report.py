@@ -111,7 +111,6 @@ def notes(rows: list[Row]) -> list[str]:
 
 @dataclass
 class Report:
-    title: str
     facts: list[str] = field(default_factory=list)  # machine, date, revision, mode
     rows: list[Row] = field(default_factory=list)
 

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = machine.missing_tools(not args.no_install, say)
     for reason in missing.values():
         say(f"{reason}: the rows that need it are skipped")
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     tmp_parent = Path(args.tmp or tempfile.gettempdir())
     say(f"disk before: {free_disk(tmp_parent)}")
     with tempfile.TemporaryDirectory(prefix="acigen-bench-", dir=tmp_parent) as tmp:
@@ -113,16 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         rows, failed = measure(ctx, selected(args.rows))
         os.chdir("/")
     say(f"disk after: {free_disk(tmp_parent)}")
-    report = Report("acigen benchmarks", facts(plan.name, time.monotonic() - started), rows)
+    took = time.monotonic() - started
+    report = Report(facts(plan.name, took, load_before), rows)
     print("\n".join(report.lines()))
     if args.results != "-":
         write_results(Path(args.results), report)
     return 1 if failed else 0
 
 
-def facts(mode: str, seconds: float) -> list[str]:
+def facts(mode: str, seconds: float, load_before: float) -> list[str]:
     return [f"- run: `bench/run{' --quick' if mode == 'quick' else ''}`, {machine.now()}, "
-            f"took {seconds / 60:.1f} min",
+            f"took {seconds / 60:.1f} min; load average {load_before:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after (other work on the machine adds noise)",
             f"- machine: {machine.describe()}",
             f"- acigen: {machine.acigen_revision(REPO)}; Python {sys.version.split()[0]}"]
 
