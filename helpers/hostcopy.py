@@ -49,8 +49,20 @@ class Copier:
 
     def copy(self, src: str, dst: str, st: os.stat_result | None = None,
              model_on_host: bool = True) -> None:
-        """Copy host entry SRC (not followed) to image path DST."""
-        st = st or os.lstat(src)
+        """Copy host entry SRC (not followed) to image path DST.
+
+        A path the image's own symlinks make impossible (a loop, a file where
+        a directory should be) is the user's problem to see, in one line.
+        """
+        try:
+            self._copy(src, dst, st or os.lstat(src), model_on_host)
+        except OSError as exc:
+            if exc.filename and not str(exc.filename).startswith(src):
+                raise HelperError(f"cannot copy {src} to {dst} in the image: "
+                                  f"{exc.strerror} ({exc.filename!s} in the image)") from None
+            raise
+
+    def _copy(self, src: str, dst: str, st: os.stat_result, model_on_host: bool) -> None:
         self.ensure_parents(dst, model_on_host)
         if stat.S_ISLNK(st.st_mode):
             self._symlink(src, dst)

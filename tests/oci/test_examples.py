@@ -45,6 +45,17 @@ def test_bash_example(tmp_path: Path, no_mount_leaks) -> None:
         {"version": "1.0.0"}
 
 
+def test_hello_example(tmp_path: Path, no_mount_leaks) -> None:
+    """The original README's first example, as the OCI image and as the ACI."""
+    work = tmp_path / "hello"
+    shutil.copytree(EXAMPLES / "hello", work)
+    acigen(work, "--oci", "hello.oci.tar", "hello.json")
+    run_ninja(work)
+    oci, aci = run_both(work, "hello", [])
+    assert oci == aci == (0, "Hello World\n")
+    assert skopeo_inspect(f"oci-archive:{work / 'hello.oci.tar'}")["Os"] == "linux"
+
+
 def test_multi_step_image_with_deletions(tmp_path: Path, no_mount_leaks) -> None:
     work = tmp_path / "multi"
     work.mkdir()
