@@ -7,6 +7,7 @@ build): no row is ever dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -80,10 +81,16 @@ def target_cell(row: Row) -> str:
     return row.target.text + ("" if met is None else " (met)" if met else " (**missed**)")
 
 
+def cell(text: str) -> str:
+    """TEXT for a table cell: a bare | would end the cell, even inside `code`."""
+    return text.replace("|", "\\|")
+
+
 def table(rows: list[Row]) -> list[str]:
     lines = ["| # | measure | acigen | alternative | ratio | target |",
              "|---|---|---:|---|---:|---|"]
     for row in rows:
+        row = dataclasses.replace(row, what=cell(row.what), against=cell(row.against))
         if not row.measured:
             lines.append(f"| {row.number} | {row.what} | - | {row.against} | - | "
                          f"skipped: {row.skipped} |")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import machine
+import prose
 import rows_build
 import rows_tools
 from common import REPO
@@ -37,18 +39,6 @@ ROWS: list[tuple[int, str, Callable[[Context], list[Row]]]] = [
     (7, "parallel fetch", rows_tools.fetching),
     (8, "image sizes", rows_build.sizes),
 ]
-
-HOW_TO_RUN = """\
-`sudo bench/run` measures acigen against the alternatives, side by side: for each row,
-acigen's median over several runs, the alternative's median, and their ratio (below
-1.00x, acigen is faster or smaller). It builds what it needs once (a Debian bookworm
-minbase root by debootstrap, cached in ~/.cache/acigen-tests; the nginx example on it,
-which needs the Debian mirror), installs what it misses with apt-get (pax-utils for
-lddtree, debootstrap; `--no-install` to skip the rows instead) and names every row it
-skips and why. `--quick` (fewer runs, no xz variant of the incremental rebuild, no tornado
-image) finishes in under 5 minutes on 2 cores; the full run takes about 15. Each run
-rewrites this file; it is committed, so `git log -p bench/RESULTS.md` is the history."""
-
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
@@ -101,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     plan = QUICK if args.quick else FULL
+    # a plain exit on SIGTERM, so that the temporary build directories are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     missing = machine.missing_tools(not args.no_install, say)
     for reason in missing.values():
         say(f"{reason}: the rows that need it are skipped")
@@ -130,7 +122,8 @@ def facts(mode: str, seconds: float, load_before: float) -> list[str]:
 
 
 def write_results(path: Path, report: Report) -> None:
-    text = "\n".join(["# acigen benchmarks", "", HOW_TO_RUN, "", "## Latest run", "",
+    text = "\n".join(["# acigen benchmarks", "", prose.HOW_TO_RUN, "",
+                      "## What the rows compare", "", prose.ROW_GUIDE, "", "## Latest run", "",
                       *report.lines()]) + "\n"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)

@@ -1,0 +1,39 @@
+"""The fixed text of bench/RESULTS.md: how to run bench/run, and what each row compares."""
+
+from __future__ import annotations
+
+HOW_TO_RUN = """\
+`sudo bench/run` measures acigen against the alternatives, side by side: for each row,
+acigen's median over several runs, the alternative's median, and their ratio (below
+1.00x, acigen is faster or smaller). It builds what it needs once (a Debian bookworm
+minbase root by debootstrap, cached in ~/.cache/acigen-tests; the nginx example on it,
+which needs the Debian mirror), installs what it misses with apt-get (pax-utils for
+lddtree, debootstrap; `--no-install` to skip the rows instead) and names every row it
+skips and why. `--quick` (fewer runs, no xz variant of the incremental rebuild, no tornado
+image) finishes in under 5 minutes on 2 cores; the full run takes about 15. `--rows 1,3`
+runs some rows only. Each run rewrites this file; it is committed, so
+`git log -p bench/RESULTS.md` is the history."""
+
+ROW_GUIDE = """\
+1. **No-op**: `ninja` in an up-to-date build of 10 steps (the minbase root and nine
+   shell steps), against `true` (the floor of running any command) and against a full
+   build of the same manifest: aci-packer had no incremental mode, every run was one.
+2. **Incremental**: the nginx example (examples/nginx), its last step edited (one more
+   file written), then `ninja`, which reruns acigen, that step and the pack; against
+   `acigen nginx.json && ninja` in an empty directory (apt-get reaches the Debian mirror).
+3. **Regeneration**: `acigen` after a manifest edit, on 50 steps and on 20 manifests,
+   against `python -c pass` with the same interpreter: acigen is a Python program, so
+   the interpreter's start is the floor of any implementation; aci-packer had no such
+   step at all, and ninja runs acigen only when a manifest changed.
+4. **Pack**: the nginx image's root and manifest, `acigen-pack` with an empty chunk
+   cache against `tar --sort=name --numeric-owner -c | gzip -6` (or `xz -T0 -6`): the
+   same bytes in, the same compressor and level.
+5. **Unpack**: the archives GNU tar wrote in row 4, `acigen-unpack` against
+   `tar --numeric-owner --xattrs -xpf`, each into a new directory on the same filesystem.
+6. **extract-deps**: the closure of every ELF file of that root in one call, against
+   pax-utils' `lddtree -l` on the same files (run by the same interpreter, for pyelftools).
+7. **Parallel fetch**: the four fetch edges of a four-image build, from an HTTP server on
+   127.0.0.1 that limits each connection's rate, `ninja` (the fetch pool is 4 deep)
+   against `ninja -j1`, one download after another as aci-packer did.
+8. **Image size**: the examples built with `acigen -C xz` against the sizes aci-packer's
+   README shows (`ls -lh`: its M is MiB)."""
