@@ -21,6 +21,7 @@ ROW_GUIDE = """\
 2. **Incremental**: the nginx example (examples/nginx), its last step edited (one more
    file written), then `ninja`, which reruns acigen, that step and the pack; against
    `acigen nginx.json && ninja` in an empty directory (apt-get reaches the Debian mirror).
+   With gzip (acigen's default) and, in the full run, with xz.
 3. **Regeneration**: `acigen` after a manifest edit, on 50 steps and on 20 manifests,
    against `python -c pass` with the same interpreter: acigen is a Python program, so
    the interpreter's start is the floor of any implementation; aci-packer had no such
@@ -28,8 +29,9 @@ ROW_GUIDE = """\
 4. **Pack**: the nginx image's root and manifest, `acigen-pack` with an empty chunk
    cache against `tar --sort=name --numeric-owner -c | gzip -6` (or `xz -T0 -6`): the
    same bytes in, the same compressor and level.
-5. **Unpack**: the archives GNU tar wrote in row 4, `acigen-unpack` against
-   `tar --numeric-owner --xattrs -xpf`, each into a new directory on the same filesystem.
+5. **Unpack**: GNU tar's archives of that root (row 4's gzip one; in the full run also
+   xz and uncompressed), `acigen-unpack` against `tar --numeric-owner --xattrs -xpf`,
+   each into a new directory on the same filesystem.
 6. **extract-deps**: the closure of every ELF file of that root in one call, against
    pax-utils' `lddtree -l` on the same files (run by the same interpreter, for pyelftools).
 7. **Parallel fetch**: the four fetch edges of a four-image build, from an HTTP server on

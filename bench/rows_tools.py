@@ -84,7 +84,7 @@ def unpacking(ctx: Context) -> list[Row]:
         rows.append(Row(
             5, f"unpack the {root.label}, {'uncompressed' if fmt == 'tar' else fmt}",
             "`tar -xpf`", ours=our_wall, theirs=tar_wall, target=ratio_at_most(1.2, "<= 1.2x"),
-            detail=f"median of {ctx.plan.unpack} run(s), the archive GNU tar wrote in row 4;"
+            detail=f"median of {ctx.plan.unpack} run(s), one archive (GNU tar's) for both;"
                    f" CPU time: tar {tar_cpu:.2f} s, acigen {our_cpu:.2f} s",
             note=unpack_note(our_cpu, tar_cpu)))
     return rows
