@@ -69,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
                    help="default: .acigen beside the build file")
     p.add_argument("-b", "--build", action="store_true",
                    help="run ninja (or make) right after generating")
+    p.add_argument("--chunk-size", type=int, metavar="MIB",
+                   help="average size of the separately compressed pieces of an image "
+                        "(default: 4 for gzip and bzip2, 12 for xz); smaller: a rebuild "
+                        "after a small change repacks faster, the image is a little larger")
     p.add_argument("--layer-mode", choices=("auto", "overlay", "copy"), default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
                         "overlayfs cannot be used (auto: chosen at build time)")

@@ -82,6 +82,8 @@ class Invocation:
             raise UsageError("--gnupg-home goes with --sign")
         if args.jobs_fetch < 1:
             raise UsageError("--jobs-fetch must be at least 1")
+        if args.chunk_size is not None and not 1 <= args.chunk_size <= 1024:
+            raise UsageError("--chunk-size is in MiB, from 1 to 1024")
         if self.format == "dot" and (args.build or args.explain or args.embed is not None):
             raise UsageError("--dot only prints the graph: it cannot be combined with "
                              "-b, --explain or --embed")
@@ -122,7 +124,8 @@ class Invocation:
             source_date_epoch=source_date_epoch(), fetch_jobs=a.jobs_fetch,
             cache_dir=os.path.abspath(a.cache_dir) if a.cache_dir else None,
             offline=a.offline, oci_outputs=oci, docker_outputs=docker, squash=a.squash,
-            oci_compression=a.oci_compression, sign=sign)
+            oci_compression=a.oci_compression, sign=sign,
+            chunk_size=a.chunk_size * 2**20 if a.chunk_size else None)
 
     def regen_args(self) -> list[str]:
         """acigen's arguments as the build must repeat them (from the base dir)."""
@@ -139,6 +142,8 @@ class Invocation:
             out += ["--layer-mode", a.layer_mode]
         if a.jobs_fetch != 4:
             out += ["--jobs-fetch", str(a.jobs_fetch)]
+        if a.chunk_size:
+            out += ["--chunk-size", str(a.chunk_size)]
         if a.cache_dir:
             out += ["--cache-dir", os.path.abspath(a.cache_dir)]
         if a.offline:

@@ -44,6 +44,7 @@ class Options:
     squash: bool = False                         # one OCI layer instead of one per step
     oci_compression: str | None = None           # None: follow -C (see helpers/oci.py)
     sign: dict[str, Any] | None = None           # signing.SignSpec.to_json(), if asked
+    chunk_size: int | None = None                # bytes; None: the compression's default
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,8 @@ class Planner:
                 "layer_mode": self.opt.layer_mode, "compression": self.opt.compression,
                 "source_date_epoch": self.opt.source_date_epoch,
                 "chunk_cache": self.path("chunks")}
+        if self.opt.chunk_size:
+            spec["chunk_size"] = self.opt.chunk_size
         self.graph.files[spec_file] = pretty_json(spec)
         self.graph.image_edges.append(Edge(
             "acigen_pack", (image.output,), (spec_file,), (image.top.stamp,),
