@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# `python -I -m`: the build runs from the ninja file's directory, and a plain
+# `-m` would put that directory first on sys.path; in a checkout of acigen it
+# holds the repository's acigen/ (without helpers/), which would shadow the
+# installed package.  -I also keeps PYTHON* variables out of the build.
+ISOLATED = ("-I", "-m")
+
 
 @dataclass(frozen=True)
 class HelperRule:
@@ -17,7 +23,8 @@ class HelperRule:
 
     def arguments(self, spec: str, out: str) -> list[str]:
         """The helper's arguments for one edge."""
-        words = ["-m", f"acigen.helpers.{self.module}", self.in_flag, spec, self.out_flag, out]
+        words = [*ISOLATED, f"acigen.helpers.{self.module}", self.in_flag, spec, self.out_flag,
+                 out]
         return words + (["--depfile", out + ".d"] if self.depfile else [])
 
 

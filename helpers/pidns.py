@@ -123,7 +123,7 @@ def _spawn_init(launch: Launch, spec_fd: int, fds: list[int]) -> subprocess.Pope
         unshare(CLONE_NEWPID)  # affects our next child only
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", "acigen.helpers.pidns_init", str(spec_fd)],
+                [sys.executable, "-I", "-m", "acigen.helpers.pidns_init", str(spec_fd)],
                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                 stdout=stdout, stderr=stderr, cwd="/", env=_init_env(),
                 pass_fds=[*fds, *([launch.root_fd] if launch.root_fd is not None else [])])

@@ -30,10 +30,11 @@ def test_wheel_in_fresh_venv_builds_the_example(tmp_path: Path) -> None:
     assert (site / "acigen" / "helpers" / "elf" / "closure.py").is_file()
     assert not (site / "helpers").exists() and not (site / "templates").exists()
 
-    work = tmp_path / "work"
-    shutil.copytree(REPO / "examples" / "bash", work)
-    subprocess.run([str(venv / "bin" / "acigen"), "-b", "bash.json"], cwd=work, check=True,
-                   capture_output=True)
-    assert f"acigen_python = {venv}/bin/python" in (work / "build.ninja").read_text(), \
+    # the README's first command: from the root of a checkout, whose acigen/
+    # (without helpers/) must not shadow the installed package
+    result = subprocess.run([str(venv / "bin" / "acigen"), "-b", "examples/bash/bash.json"],
+                            cwd=source, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"acigen_python = {venv}/bin/python" in (source / "build.ninja").read_text(), \
         "the generated file must run helpers with the interpreter that ran acigen"
-    validate_aci(work / "bash.aci")
+    validate_aci(source / "bash.aci")

@@ -16,25 +16,25 @@ ACIGEN_AT ?= @
 image/.acigen/layers/01-copy-f569fb5a202e.stamp: \
     image/.acigen/steps/01-copy-f569fb5a202e.json /bin/busybox
 	@printf '%s\n' 'hello: step 1 copy_host_files busybox'
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -m acigen.helpers.copy_host --step image/.acigen/steps/01-copy-f569fb5a202e.json --stamp image/.acigen/layers/01-copy-f569fb5a202e.stamp --depfile image/.acigen/layers/01-copy-f569fb5a202e.stamp.d
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.copy_host --step image/.acigen/steps/01-copy-f569fb5a202e.json --stamp image/.acigen/layers/01-copy-f569fb5a202e.stamp --depfile image/.acigen/layers/01-copy-f569fb5a202e.stamp.d
 -include image/.acigen/layers/01-copy-f569fb5a202e.stamp.d
 image/.acigen/layers/02-copy-b8714ee241ee.stamp: \
     image/.acigen/steps/02-copy-b8714ee241ee.json \
     image/.acigen/layers/01-copy-f569fb5a202e.stamp hello/hello
 	@printf '%s\n' 'hello: step 2 copy_host_files /usr/bin/hello'
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -m acigen.helpers.copy_host --step image/.acigen/steps/02-copy-b8714ee241ee.json --stamp image/.acigen/layers/02-copy-b8714ee241ee.stamp --depfile image/.acigen/layers/02-copy-b8714ee241ee.stamp.d
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.copy_host --step image/.acigen/steps/02-copy-b8714ee241ee.json --stamp image/.acigen/layers/02-copy-b8714ee241ee.stamp --depfile image/.acigen/layers/02-copy-b8714ee241ee.stamp.d
 -include image/.acigen/layers/02-copy-b8714ee241ee.stamp.d
 image/.acigen/layers/03-cmd-1f0622895509.stamp: \
     image/.acigen/steps/03-cmd-1f0622895509.json \
     image/.acigen/layers/02-copy-b8714ee241ee.stamp image/greet.sh
 	@printf '%s\n' 'hello: step 3 cmd greet.sh --to '"'"'$$USER'"'"'"'"'"'"'"'"'s world'"'"''
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -m acigen.helpers.chroot_run --step image/.acigen/steps/03-cmd-1f0622895509.json --stamp image/.acigen/layers/03-cmd-1f0622895509.stamp
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.chroot_run --step image/.acigen/steps/03-cmd-1f0622895509.json --stamp image/.acigen/layers/03-cmd-1f0622895509.stamp
 
 # images
 image/hello.aci: image/.acigen/images/hello.json \
     image/.acigen/layers/03-cmd-1f0622895509.stamp
 	@printf '%s\n' 'hello: pack image/hello.aci (gzip)'
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -m acigen.helpers.pack --image image/.acigen/images/hello.json --out image/hello.aci
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.pack --image image/.acigen/images/hello.json --out image/hello.aci
 
 # names to build by: an image, or an image up to one of its steps
 .PHONY: hello hello/step-01 hello/step-02 hello/step-03
@@ -52,6 +52,6 @@ image/.acigen/images/hello.json \
     image/.acigen/steps/01-copy-f569fb5a202e.json \
     image/.acigen/steps/02-copy-b8714ee241ee.json \
     image/.acigen/steps/03-cmd-1f0622895509.json &:
-	$(ACIGEN_PYTHON) -m acigen -f image/image.mk -B image/.acigen -C gzip --format make --embed image image/hello.json
+	$(ACIGEN_PYTHON) -I -m acigen -f image/image.mk -B image/.acigen -C gzip --format make --embed image image/hello.json
 
 .DEFAULT_GOAL := $(acigen_saved_goal)
