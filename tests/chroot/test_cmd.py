@@ -10,19 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.chroot.stepkit import Build, cmd, sh
-from tests.support.rootfs import busybox_tree
 
 pytestmark = pytest.mark.usefixtures("no_mount_leaks")
-
-
-@pytest.fixture
-def build(tmp_path: Path) -> Build:
-    return Build(tmp_path / "build")
-
-
-@pytest.fixture
-def base(build: Build) -> Path:
-    return build.base(busybox_tree)
 
 
 def test_a_command_changes_only_its_own_layer(build: Build, base: Path) -> None:

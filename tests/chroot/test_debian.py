@@ -19,11 +19,6 @@ BUILD_TIME_FILES = ("etc/resolv.conf", "etc/hosts", "usr/sbin/policy-rc.d")
 
 
 @pytest.fixture
-def build(tmp_path: Path) -> Build:
-    return Build(tmp_path / "build")
-
-
-@pytest.fixture
 def base(build: Build) -> Path:
     return build.base(debian_minbase_tree)
 

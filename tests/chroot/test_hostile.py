@@ -33,11 +33,6 @@ def host_state(*extra: Path) -> dict[str, object]:
 
 
 @pytest.fixture
-def build(tmp_path: Path) -> Build:
-    return Build(tmp_path / "build")
-
-
-@pytest.fixture
 def host_dir(tmp_path: Path) -> Path:
     """A host directory that links in the image point at."""
     path = tmp_path / "host-side"

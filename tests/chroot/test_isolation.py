@@ -16,16 +16,6 @@ from tests.support.rootfs import busybox_tree
 pytestmark = pytest.mark.usefixtures("no_mount_leaks")
 
 
-@pytest.fixture
-def build(tmp_path: Path) -> Build:
-    return Build(tmp_path / "build")
-
-
-@pytest.fixture
-def base(build: Build) -> Path:
-    return build.base(busybox_tree)
-
-
 def host_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
