@@ -120,6 +120,7 @@ class Words:
         self.urls = {ref: url for url, ref in graph.downloads.items()}
         self.steps = {layer.stamp: f"step {layer.step.index} ({layer.step.type})"
                       for layer in graph.layers}
+        self.optional = set(graph.optional_inputs)
 
     def what(self, path: str) -> str:
         if path in self.steps:
@@ -142,6 +143,8 @@ class Words:
             return "ninja has no list yet of the host files it read"
         if kind == "no-input":
             return f"input {subject} is missing: the build would stop here"
+        if kind == "dirty" and subject in self.optional:
+            return f"{subject} does not exist yet (the download's digest is recorded there)"
         if kind == "dirty":
             return f"{self.what(subject)} reruns first"
         return other
@@ -184,6 +187,8 @@ def report(graph: Graph, dry: DryRun, base_dir: str) -> list[str]:
     for edge in dry.runs:
         said = [words.reason(edge, why) for why in dry.said.get(edge.outputs[0], [])
                 if why[0] != "dirty"]
+        if not said and not os.path.exists(os.path.join(base_dir, edge.outputs[0])):
+            said = [words.never_built(edge)]
         if not said:
             follows = words.follows(edge, running)
             said = [follows] if follows else [words.reason(edge, why) for why in
