@@ -197,6 +197,19 @@ def test_offline(server: FileServer, cache: Path, tmp_path: Path) -> None:
     assert json.loads(ref.read_text())["sha256"] == DIGEST
 
 
+def start_fetch(spec: Path, ref: Path) -> subprocess.Popen[bytes]:
+    """The fetch helper as ninja runs it, in the background."""
+    return subprocess.Popen([sys.executable, "-m", "acigen.helpers.fetch", "--spec", str(spec),
+                             "--ref", str(ref)], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+
+
 def test_two_urls_download_at_the_same_time(server: FileServer, cache: Path,
                                             tmp_path: Path) -> None:
     """Two processes, two URLs: the server sees both requests open at once."""
@@ -205,13 +218,8 @@ def test_two_urls_download_at_the_same_time(server: FileServer, cache: Path,
         url = server.add(f"/{name}.tar", Resource(BODY, rate=200_000))
         spec = write_spec(tmp_path / f"{name}.json", url=url, sha256=DIGEST,
                           cache_dir=str(cache))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "acigen.helpers.fetch", "--spec", str(spec), "--ref",
-             str(tmp_path / f"{name}.ref")], env=dict(os.environ, PYTHONPATH=str(REPO)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+        procs.append(start_fetch(spec, tmp_path / f"{name}.ref"))
+    wait_all(procs)
     assert server.max_active == 2
 
 
@@ -293,13 +301,8 @@ def test_concurrent_fetches_record_into_one_lock_file(server: FileServer, cache:
         url = server.add(f"/{name}.tar", Resource(body, rate=100_000))
         spec = write_spec(tmp_path / f"{name}.json", url=url, lock=str(lock),
                           cache_dir=str(cache))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "acigen.helpers.fetch", "--spec", str(spec), "--ref",
-             str(tmp_path / f"{name}.ref")], env=dict(os.environ, PYTHONPATH=str(REPO)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+        procs.append(start_fetch(spec, tmp_path / f"{name}.ref"))
+    wait_all(procs)
     assert server.max_active >= 2  # they did overlap
     recorded = json.loads(lock.read_text())["urls"]
     assert recorded == {server.url(f"/{name}.tar"): {"sha256": sha256(body)}
