@@ -14,11 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
 from acigen import __version__, manifest, outputs, records
-from acigen.errors import AcigenError, UsageError
+from acigen.errors import AcigenError, UsageError, report_bug, report_error
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
@@ -180,18 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except AcigenError as exc:
-        print(f"acigen: error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return 1
+        return report_error("acigen", str(exc), exc.hint)
     except KeyboardInterrupt:
         print("acigen: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"acigen: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("hint: run again with --debug for a traceback, and report it", file=sys.stderr)
-        return 3
+        return report_bug("acigen", exc, debug, "run again with --debug for a traceback")

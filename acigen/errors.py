@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
+
 
 class AcigenError(Exception):
     """A problem the user can fix: one line, optionally a hint."""
@@ -28,3 +31,20 @@ class ManifestError(AcigenError):
 
 class UsageError(AcigenError):
     """Options that do not fit together."""
+
+
+def report_error(prog: str, message: str, hint: str | None = None) -> int:
+    """Print PROG's one-line error (and hint) to stderr; the exit code, 1."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    return 1
+
+
+def report_bug(prog: str, exc: BaseException, show_traceback: bool, how: str) -> int:
+    """An acigen bug: say so in one line (HOW names the way to a traceback); 3."""
+    if show_traceback:
+        traceback.print_exc()
+    print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"hint: {how}, and report it", file=sys.stderr)
+    return 3

@@ -15,9 +15,10 @@ import signal
 import sys
 import tempfile
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from acigen.errors import report_bug, report_error
 
 
 class HelperError(Exception):
@@ -80,22 +81,15 @@ def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | 
     try:
         return body(args)
     except HelperError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return 1
+        return report_error(prog, str(exc), exc.hint)
     except (KeyboardInterrupt, Interrupted):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
     except Exception as exc:  # an acigen bug: say so, traceback on request
-        if os.environ.get("ACIGEN_DEBUG"):
-            traceback.print_exc()
-        print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("hint: rerun with ACIGEN_DEBUG=1 for a traceback, and report it",
-              file=sys.stderr)
-        return 3
+        return report_bug(prog, exc, bool(os.environ.get("ACIGEN_DEBUG")),
+                          "rerun with ACIGEN_DEBUG=1 for a traceback")
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
