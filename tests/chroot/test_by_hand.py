@@ -78,14 +78,17 @@ def test_ctrl_c_on_a_terminal_is_for_the_program(root: Path) -> None:
     # foreground process group: it must reach the program (which traps it
     # here), and not end the helper and with it the program's namespace
     program = shutil.which("acigen-chroot-run", path=str(Path(sys.executable).parent))
-    inner = "trap 'echo got-int' INT; echo ready; sleep 30; echo still-here"
-    with subprocess.Popen(["script", "-qec", f"{program} {root} /bin/sh -c \"{inner}\"",
+    # the program waits until its trap has run, however late the ^C lands
+    inner = ("trap 'echo got-int; seen=1' INT; echo ready; "
+             "until [ \\$seen ]; do sleep 1; done; echo still-here")
+    # exec: `script` runs this in $SHELL, and a shell left waiting in between
+    # (dash) would itself die of the ^C, as an interactive shell never does
+    with subprocess.Popen(["script", "-qec", f"exec {program} {root} /bin/sh -c \"{inner}\"",
                            "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as term:
         assert term.stdin is not None and term.stdout is not None
         out = bytearray()
         try:
             read_until(term.stdout.fileno(), b"ready\r\n", out)
-            time.sleep(0.5)  # let sleep start; were it not, the trap still runs
             type_in(term.stdin, b"\x03")
             read_until(term.stdout.fileno(), b": /bin/sh: done in", out)
             assert term.wait(timeout=60) == 0
