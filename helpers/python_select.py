@@ -4,12 +4,18 @@ Small by default (docs/python.md has the sizes).  Never copied:
 - Tk: tkinter, idlelib, turtle, turtledemo (they need X11 libraries);
 - modules already removed from newer Pythons, which warn when imported:
   distutils (gone in 3.12; kept before 3.10, where pip still imports it),
-  lib2to3 and nis (gone in 3.13; nis alone drags in the NIS and Kerberos
-  libraries), and msilib (Windows only);
+  lib2to3, nis and crypt (gone in 3.13; nis drags in the NIS and Kerberos
+  libraries, crypt libcrypt), and msilib (Windows only);
 - ensurepip (without its bundled wheels it cannot work; pip is installed
   directly) and pydoc_data (the texts of help('keyword'), 1.2 MB);
-- host __pycache__ (the image gets its own, reproducible ones), the static
-  libpython.
+- _dbm, dbm.ndbm's module (Debian's links Berkeley DB: 1.8 MB of library,
+  0.7 MB with xz, for the oldest dbm format; dbm.open() still works, with
+  dbm.dumb);
+- config-*/ (the static libpython, Makefile and objects for building C
+  extensions, which also need the headers, never copied) and Debian's
+  EXTERNALLY-MANAGED marker (the image has no package manager of its own:
+  pip is how later steps install into it);
+- host __pycache__ (the image gets its own, reproducible ones).
 Left out unless keep_tests=True: test suites, test extension modules, and the
 pure-Python twins of C modules that only tests import (_pydecimal, _pyio).
 """
@@ -26,12 +32,13 @@ from dataclasses import dataclass
 ALWAYS_SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages"})
 # never copied, at the top of the stdlib (lib-dynload is copied on its own)
 ALWAYS_SKIPPED_TOP = frozenset({"idlelib", "tkinter", "turtledemo", "turtle.py",
-                                "lib2to3", "msilib", "ensurepip", "pydoc_data", "lib-dynload"})
+                                "lib2to3", "crypt.py", "msilib", "ensurepip", "pydoc_data",
+                                "lib-dynload", "EXTERNALLY-MANAGED"})
 PIP_USES_SYSCONFIG = (3, 10)  # before, pip imports distutils
 TEST_DIRS = frozenset({"test", "tests", "idle_test"})
 TEST_ONLY_TOP = frozenset({"_pydecimal.py", "_pyio.py"})
-STATIC_LIBRARY = "config-*/*.a"
-UNWANTED_MODULES = ("_tkinter.*", "nis.*")
+BUILD_SUPPORT = "config-*"
+UNWANTED_MODULES = ("_tkinter.*", "nis.*", "_crypt.*", "_dbm.*")
 TEST_MODULES = ("_test*", "_ctypes_test*", "_xxtestfuzz*", "xxlimited*", "xxsubtype*")
 
 
@@ -66,7 +73,7 @@ def _skipped(rel: str, is_dir: bool, keep_tests: bool) -> bool:
         return True
     if not keep_tests and ((is_dir and parts[-1] in TEST_DIRS) or rel in TEST_ONLY_TOP):
         return True
-    return fnmatch.fnmatch(rel, STATIC_LIBRARY)
+    return fnmatch.fnmatch(rel, BUILD_SUPPORT)
 
 
 def _walk(top: str, keep: Callable[[Entry], bool], recurse: bool = True) -> Iterator[Entry]:

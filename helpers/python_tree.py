@@ -5,8 +5,7 @@ Files keep their modes and times; files are owned by whoever runs the build
 names the host interpreter gets the image's instead.  Symlinks that stay
 inside the copied directory stay symlinks; others lead to host files that
 are not the Python's (Debian's sitecustomize.py -> /etc/python3.11/, for an
-apport hook; config-*/libpython3.11.so -> the shared library, for linking)
-and are left out, and logged.
+apport hook) and are left out, and logged.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,22 @@ INTERPRETERS = {
 }
 
 
+def tiny_wheel(directory: Path) -> str:
+    """A pure-Python wheel any Python >= 3.8 installs: module tiny, ANSWER = 42."""
+    directory.mkdir(parents=True)
+    name = "tiny-1.0-py3-none-any.whl"
+    files = {"tiny.py": "ANSWER = 42\n",
+             "tiny-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tiny\nVersion: 1.0\n",
+             "tiny-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: acigen-tests\n"
+                                         "Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    with zipfile.ZipFile(directory / name, "w") as wheel:
+        for path, text in files.items():
+            wheel.writestr(path, text)
+        wheel.writestr("tiny-1.0.dist-info/RECORD",
+                       "".join(f"{path},,\n" for path in [*files, "tiny-1.0.dist-info/RECORD"]))
+    return name
+
+
 def _version_of(python: str) -> str:
     name = os.path.basename(os.path.realpath(python))
     return name.removeprefix("python") if name != "python" else "3.11"
@@ -44,9 +61,17 @@ def test_any_host_python_works_at_usr(python: str, tmp_path: Path) -> None:
     if not os.path.exists(python):
         pytest.skip(f"{python} is not on this host")
     work = tmp_path / "work"
-    image, _ = build(work, manifest(work, [{"type": "create_python_env", "python_exe": python}]))
+    wheel = tiny_wheel(work / "wheels")
+    image, _ = build(work, manifest(work, [
+        {"type": "create_python_env", "python_exe": python},
+        {"type": "copy_host_files", "files": [["wheels", "/wheels"]]},
+        # pip installs into the image whatever the host's policy (PEP 668 on Debian)
+        {"type": "cmd", "copy": False, "path": "/usr/bin/pip",
+         "args": ["install", "--no-index", "--root-user-action=ignore", f"/wheels/{wheel}"]},
+    ]))
     version = _version_of(python) if "venv" not in python else "3.11"
     assert python_answers(image, tmp_path, REPORT) == f"/usr {version} True\n"
+    assert python_answers(image, tmp_path, "import tiny; print(tiny.ANSWER)") == "42\n"
     out = run(image, tmp_path, ["/usr/bin/pip", "--version"]).stdout
     assert f"(python {version})" in out
     with tarfile.open(image) as tar:
