@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
                    help="run ninja (or make) right after generating")
     p.add_argument("--chunk-size", type=int, metavar="MIB",
                    help="average size of the separately compressed pieces of an image "
-                        "(default: 4 for gzip and bzip2, 12 for xz); smaller: a rebuild "
+                        "(default: 1 for gzip, 4 for bzip2, 12 for xz); smaller: a rebuild "
                         "after a small change repacks faster, the image is a little larger")
     p.add_argument("--layer-mode", choices=("auto", "overlay", "copy"), default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
