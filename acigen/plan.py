@@ -88,7 +88,7 @@ class Graph:
     downloads: dict[str, str] = field(default_factory=dict)  # URL -> its .ref file
     build_paths: list[str] = field(default_factory=list)  # what the build makes in builddir
     aliases: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # name -> targets
-    optional_inputs: list[str] = field(default_factory=list)  # may be missing: no error
+    optional_inputs: list[str] = field(default_factory=list)  # missing: dirty, no error
 
     def stamp_edges(self) -> dict[str, Edge]:
         """Every edge by its first output."""
@@ -309,6 +309,10 @@ class Planner:
         for layer in self.graph.layers:
             regen.update(layer.step.scanned_dirs)
         self.graph.regen_inputs = sorted(regen)
+        # a manifest or scanned directory deleted (with its step) must rerun
+        # acigen, which then says what is wrong, not stop ninja before it can
+        self.graph.optional_inputs += [path for path in self.graph.regen_inputs
+                                       if path not in self.graph.optional_inputs]
         return self.graph
 
 

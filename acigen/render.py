@@ -17,6 +17,10 @@ from acigen.escape import ninja_path, ninja_value, one_line, shell_words, wrap
 from acigen.plan import Edge, Graph
 from acigen.rules import HELPER_RULES
 
+OPTIONAL_INPUTS = ("inputs that may be missing: the manifests, the directories acigen lists, a "
+                   "lock file\n# the first download writes; a missing one reruns acigen "
+                   "(which says what is wrong)\n# instead of stopping the build")
+
 
 @dataclass(frozen=True)
 class Setup:
@@ -103,8 +107,7 @@ def sections(graph: Graph, setup: Setup) -> list[Section]:
     out.append(Section("names to build by: an image, or an image up to one of its steps",
                        [phony(name, list(targets)) for name, targets in graph.aliases]))
     if graph.optional_inputs:
-        out.append(Section("inputs that may not exist yet (a lock file the first download "
-                           "writes)", [phony(path, []) for path in graph.optional_inputs]))
+        out.append(Section(OPTIONAL_INPUTS, [phony(path, []) for path in graph.optional_inputs]))
     out.append(embed_section(graph, setup) if setup.embedded else regen_section(graph, setup))
     return out
 

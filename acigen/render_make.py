@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from acigen import __version__
 from acigen.escape import make_path, make_recipe, one_line, wrap
 from acigen.plan import Edge, Graph
-from acigen.render import Setup, environment, sources
+from acigen.render import OPTIONAL_INPUTS, Setup, environment, sources
 from acigen.rules import HELPER_RULES, ISOLATED
 
 PYTHON = "$(ACIGEN_AT)$(ACIGEN_PYTHON)"
@@ -73,8 +73,7 @@ def sections(graph: Graph, setup: Setup) -> list[MakeSection]:
     out.append(MakeSection("names to build by: an image, or an image up to one of its steps",
                            aliases))
     if graph.optional_inputs:
-        out.append(MakeSection("inputs that may not exist yet (a lock file the first "
-                               "download writes)",
+        out.append(MakeSection(OPTIONAL_INPUTS,
                                [MakeRule(rule_head([p], [])) for p in graph.optional_inputs]))
     out.append(regen_section(graph, setup))
     out.append(MakeSection("side files: recreated when one is missing", [MakeRule(

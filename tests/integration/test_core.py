@@ -129,6 +129,34 @@ def test_editing_step_k_reruns_k_to_n_and_reverting_reruns_nothing(
     assert (three_steps / "app.aci").read_bytes() == first_image
 
 
+def test_a_directory_deleted_with_its_step_only_regenerates(tmp_path: Path) -> None:
+    work = tmp_path / "dirs"
+    (work / "conf" / "sub").mkdir(parents=True)
+    (work / "conf" / "sub" / "a.txt").write_text("a\n")
+    manifest = write_manifest(work / "app.json", [
+        {"type": "copy_host_files", "binaries": ["/bin/busybox"]},
+        {"type": "copy_host_files", "files": [["conf", "/etc/conf"]]}])
+    acigen(work, "app.json")
+    run_ninja(work)
+    # a file added to a listed directory is seen
+    (work / "conf" / "sub" / "b.txt").write_text("b\n")
+    assert step_numbers(run_ninja(work).stdout) == [2]
+    # deleted alone: acigen runs again and names what is missing, nothing else runs
+    shutil.rmtree(work / "conf")
+    failed = run_ninja(work, check=False)
+    assert failed.returncode == 1
+    assert "app.json:/-aci-packer-build-steps-/1/files/0/0: 'conf': no such file" in \
+        failed.stderr  # acigen regenerates in the console pool: its stderr is ninja's
+    assert step_numbers(failed.stdout) == []
+    # deleted with its step: the build goes on from the new manifest
+    doc = json.loads(manifest.read_text())
+    del doc[STEPS][1]
+    manifest.write_text(json.dumps(doc, indent=2))
+    run_ninja(work)
+    assert is_noop(work)
+    assert (work / "app.aci").read_bytes() == clean_build_bytes(work, tmp_path)
+
+
 def test_killing_ninja_leaves_no_mount_and_next_build_finishes(tmp_path: Path) -> None:
     work = tmp_path / "slow"
     work.mkdir()
