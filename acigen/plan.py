@@ -207,16 +207,15 @@ class Planner:
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
         self.fetch_refs[url] = ref
-        self.fetch_specs[url] = {"url": url, **pin, "lock": None, "offline": self.opt.offline,
+        self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
                                  "cache_dir": self.opt.cache_dir, "spec": self.path(
                                      "fetch", name + ".json")}
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
-        """The lock file recording URL's digest: the first manifest's that
-        uses it (the fetch helper keeps one per download)."""
-        if self.fetch_specs[url]["lock"] is None:
-            self.fetch_specs[url]["lock"] = lock
+        """A lock file recording URL's digest: that of every manifest using it."""
+        if lock not in self.fetch_specs[url]["locks"]:
+            self.fetch_specs[url]["locks"].append(lock)
 
     def fetch_edges(self) -> list[Edge]:
         edges = []
@@ -230,14 +229,15 @@ class Planner:
         return edges
 
     def lock_input(self, spec: dict[str, Any]) -> tuple[str, ...]:
-        """An unpinned download depends on its lock file, so deleting the
-        URL's entry (to accept a new upstream file) fetches it again.  The
+        """An unpinned download depends on its lock files, so deleting the
+        URL's entry (to accept a new upstream file) fetches it again.  A
         file may not exist yet: the first fetch writes it."""
-        if spec["lock"] is None or "sha256" in spec or "sha512" in spec:
+        if "sha256" in spec or "sha512" in spec:
             return ()
-        if spec["lock"] not in self.graph.optional_inputs:
-            self.graph.optional_inputs.append(spec["lock"])
-        return (spec["lock"],)
+        for lock in spec["locks"]:
+            if lock not in self.graph.optional_inputs:
+                self.graph.optional_inputs.append(lock)
+        return tuple(spec["locks"])
 
     def fetch_users(self, url: str) -> list[str]:
         return [image.name for image in self.graph.images

@@ -7,7 +7,7 @@ What ninja runs, once per distinct URL (in the `fetch` pool, with restat):
 The spec, written by acigen:
 
     {"url": "https://...", "sha256": "<hex>" (or "sha512", or neither),
-     "lock": "NAME.lock.json" or null, "offline": false, "cache_dir": null}
+     "locks": ["NAME.lock.json", ...], "offline": false, "cache_dir": null}
 
 The .ref it writes names the cached file, for the unpack step:
 
@@ -19,13 +19,14 @@ unpack (and everything after it) when the download did not change.
 
 URLs: http, https and file.  A pinned URL already in the cache makes no
 request at all; an unpinned one makes a conditional request (ETag /
-Last-Modified) and is checked against the digest in the lock file (see
-helpers/lockfile.py, which also says how to refresh it).  `offline` builds
+Last-Modified) and is checked against the digest in the lock files (that of
+every manifest using the URL; helpers/lockfile.py says how to refresh them),
+and recorded in those that lack it.  `offline` builds
 only from the cache.  Safe to run concurrently: one lock per URL.
 
 By hand:
 
-    acigen-fetch URL [--sha256 HEX | --sha512 HEX] [--lock FILE] [--offline]
+    acigen-fetch URL [--sha256 HEX | --sha512 HEX] [--lock FILE ...] [--offline]
                  [--cache-dir DIR] [--ref FILE]
 """
 
@@ -60,7 +61,7 @@ SCHEMES = ("http", "https", "file")
 class FetchSpec:
     url: str
     pins: dict[str, str] = field(default_factory=dict)
-    lock: str | None = None
+    locks: list[str] = field(default_factory=list)
     offline: bool = False
     cache_dir: str | None = None
 
@@ -68,7 +69,10 @@ class FetchSpec:
     def from_json(cls, data: Any, where: str) -> FetchSpec:
         if not isinstance(data, dict) or not isinstance(data.get("url"), str):
             raise HelperError(f"{where}: not a fetch spec (no \"url\" string)")
-        spec = cls(data["url"], pins_of(data), data.get("lock"), bool(data.get("offline")),
+        locks = data.get("locks", [])
+        if not isinstance(locks, list) or not all(isinstance(lock, str) for lock in locks):
+            raise HelperError(f"{where}: \"locks\" is not a list of file names")
+        spec = cls(data["url"], pins_of(data), locks, bool(data.get("offline")),
                    data.get("cache_dir"))
         spec.check()
         return spec
@@ -99,15 +103,16 @@ def _known(cache: Cache, algo: str, digest: str, meta: dict[str, Any] | None) ->
     return digests_of(path)  # cached for another URL: rare, and worth one read
 
 
-def _check(url: str, digests: Digests, expected: dict[str, str], lock: str | None) -> None:
+def _check(url: str, digests: Digests, expected: dict[str, str], locks: list[str]) -> None:
     for algo, want in expected.items():
         got = digests.get(algo)
         if got == want:
             continue
-        if lock:
+        if locks:
+            names, verb = " and ".join(locks), "record" if len(locks) > 1 else "records"
             raise HelperError(
-                f"{url} changed: {lock} records sha256 {want}, the server now sends {got}",
-                hint=f"to accept the new file, delete its entry from {lock} and build again")
+                f"{url} changed: {names} {verb} sha256 {want}, the server now sends {got}",
+                hint=f"to accept the new file, delete its entry from {names} and build again")
         raise HelperError(f"{url}: {algo} mismatch: the step pins {want}, the download "
                           f"has {got}")
 
@@ -119,7 +124,7 @@ def _from_cache(cache: Cache, spec: FetchSpec, expected: dict[str, str],
         algo, digest = next(iter(sorted(expected.items())))
         known = _known(cache, algo, digest, meta)
         if known is not None:
-            _check(spec.url, known, expected, None)
+            _check(spec.url, known, expected, [])
         return known
     if spec.offline and meta:
         return _digests_from(meta)
@@ -144,7 +149,8 @@ def _copy_local(url: str, cache: Cache, cached: dict[str, Any] | None) -> Outcom
     return Outcome(modified=True, validators=stamp)
 
 
-def _obtain(cache: Cache, spec: FetchSpec, expected: dict[str, str], lock: str | None) -> Fetched:
+def _obtain(cache: Cache, spec: FetchSpec, expected: dict[str, str],
+            locks: list[str]) -> Fetched:
     meta = cache.url_meta(spec.url)
     known = _from_cache(cache, spec, expected, meta)
     if known is not None:
@@ -165,7 +171,7 @@ def _obtain(cache: Cache, spec: FetchSpec, expected: dict[str, str], lock: str |
     partial = cache.partial(spec.url)
     digests = digests_of(partial)
     try:
-        _check(spec.url, digests, expected, lock)
+        _check(spec.url, digests, expected, locks)
     except HelperError:
         cache.drop_partial(spec.url)  # keep nothing of a mismatching download
         raise
@@ -189,19 +195,33 @@ def fetch(spec: FetchSpec) -> tuple[dict[str, Any], str]:
     """Bring SPEC's URL into the cache: (the ref, a summary line)."""
     cache = Cache(spec.cache_dir)
     with cache.locked(spec.url):
-        locked = None if spec.pins or not spec.lock else lockfile.locked_digest(spec.lock,
-                                                                                 spec.url)
-        expected = spec.pins or ({"sha256": locked} if locked else {})
-        fetched = _obtain(cache, spec, expected, spec.lock if locked else None)
+        recorded = {} if spec.pins else {lock: lockfile.locked_digest(lock, spec.url)
+                                         for lock in spec.locks}
+        holders = _agreeing_holders(spec.url, recorded)
+        expected = spec.pins or ({"sha256": recorded[holders[0]]} if holders else {})
+        fetched = _obtain(cache, spec, expected, holders)
         summary = f"{spec.url}: {fetched.how}, sha256 {fetched.digests.sha256}"
-        if not spec.pins and spec.lock and not locked:
-            lockfile.record(spec.lock, spec.url, fetched.digests.sha256)
-            summary += f" (recorded in {spec.lock})"
-        elif not spec.pins and not spec.lock:
+        missing = [lock for lock, digest in recorded.items() if digest is None]
+        for lock in missing:
+            lockfile.record(lock, spec.url, fetched.digests.sha256)
+        if missing:
+            summary += f" (recorded in {', '.join(missing)})"
+        elif not spec.pins and not spec.locks:
             summary += " (not pinned)"
     ref = {"url": spec.url, "path": fetched.path, "sha256": fetched.digests.sha256,
            "sha512": fetched.digests.sha512, "size": fetched.digests.size}
     return ref, summary
+
+
+def _agreeing_holders(url: str, recorded: dict[str, str | None]) -> list[str]:
+    """The lock files that record URL's digest; they must all record the same."""
+    holders = [lock for lock, digest in recorded.items() if digest is not None]
+    if len({recorded[lock] for lock in holders}) > 1:
+        said = "; ".join(f"{lock} records sha256 {recorded[lock]}" for lock in holders)
+        raise HelperError(f"{url}: the lock files disagree: {said}",
+                          hint="delete the stale entry, or the URL's entries from all of "
+                               "them to accept what the server sends now")
+    return holders
 
 
 def write_if_changed(path: str, data: dict[str, Any]) -> bool:
@@ -218,7 +238,8 @@ def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:
     parser.add_argument("--ref", help="write the reference to the cached file here")
     parser.add_argument("--sha256")
     parser.add_argument("--sha512")
-    parser.add_argument("--lock", help="NAME.lock.json recording digests of unpinned URLs")
+    parser.add_argument("--lock", action="append", default=[],
+                        help="NAME.lock.json recording digests of unpinned URLs (repeatable)")
     parser.add_argument("--offline", action="store_true", help="use only the cache")
     parser.add_argument("--cache-dir")
     args = parser.parse_args(argv)

@@ -15,9 +15,11 @@ build.  Every later build checks the download against the recorded digest:
 if the file changed upstream, the build stops with an error naming both
 digests, and nothing is replaced.
 
-To refresh (accept a new upstream file): delete the URL's entry from
-NAME.lock.json, or the whole file, and build again; the new digest is
-printed and recorded.  To pin for good, copy the digest into the step as
+Manifests built together that share a URL each record it in their own
+lock file; all that record it must agree.  To refresh (accept a new
+upstream file): delete the URL's entry from NAME.lock.json (from each
+manifest's that has it), or the whole file, and build again; the new digest
+is printed and recorded.  To pin for good, copy the digest into the step as
 `"sha256": "..."`; a pinned URL never consults the lock file.
 
 Several downloads of one build may record at the same time: updates are

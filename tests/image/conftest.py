@@ -41,7 +41,7 @@ def run_helper(module: str, *args: str, cwd: Path | None = None,
 
 
 def write_spec(path: Path, **fields: Any) -> Path:
-    spec = {"lock": None, "offline": False, "cache_dir": None, **fields}
+    spec = {"locks": [], "offline": False, "cache_dir": None, **fields}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec))
     return path

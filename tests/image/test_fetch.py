@@ -148,7 +148,7 @@ def test_unpinned_is_locked_then_revalidated(server: FileServer, cache: Path,
     url = server.add("/a.tar", Resource(BODY, etag='"e1"', last_modified=1.7e9))
     lock = tmp_path / "src" / "img.lock.json"
     lock.parent.mkdir()
-    spec = write_spec(tmp_path / "spec.json", url=url, lock=str(lock), cache_dir=str(cache))
+    spec = write_spec(tmp_path / "spec.json", url=url, locks=[str(lock)], cache_dir=str(cache))
     first, ref = fetch_cli(spec, tmp_path / "build1")
     assert first.returncode == 0, first.stderr
     assert f"sha256 {DIGEST} (recorded in {lock})" in first.stdout
@@ -168,7 +168,7 @@ def test_upstream_change_against_the_lock_is_an_error(server: FileServer, cache:
     resource = Resource(BODY, etag='"e1"')
     url = server.add("/a.tar", resource)
     lock = tmp_path / "img.lock.json"
-    spec = write_spec(tmp_path / "spec.json", url=url, lock=str(lock), cache_dir=str(cache))
+    spec = write_spec(tmp_path / "spec.json", url=url, locks=[str(lock)], cache_dir=str(cache))
     assert fetch_cli(spec, tmp_path / "build")[0].returncode == 0
     recorded = lock.read_text()
     resource.body, resource.etag = b"new upstream" * 1000, '"e2"'
@@ -179,6 +179,33 @@ def test_upstream_change_against_the_lock_is_an_error(server: FileServer, cache:
     assert "delete its entry" in hint
     assert lock.read_text() == recorded
     assert cached_objects(cache) == [DIGEST]
+
+
+def test_every_lock_file_records_and_all_must_agree(server: FileServer, cache: Path,
+                                                    tmp_path: Path) -> None:
+    url = server.add("/a.tar", Resource(BODY, etag='"e1"'))
+    one, two = tmp_path / "one.lock.json", tmp_path / "two.lock.json"
+    spec = write_spec(tmp_path / "spec.json", url=url, locks=[str(one), str(two)],
+                      cache_dir=str(cache))
+    result, _ = fetch_cli(spec, tmp_path / "build")
+    assert result.returncode == 0, result.stderr
+    assert f"(recorded in {one}, {two})" in result.stdout
+    assert one.read_text() == two.read_text()
+    # a third manifest joins: checked against the others, then recorded
+    three = tmp_path / "three.lock.json"
+    spec = write_spec(tmp_path / "spec.json", url=url, locks=[str(one), str(three)],
+                      cache_dir=str(cache))
+    result, _ = fetch_cli(spec, tmp_path / "build")
+    assert result.returncode == 0 and f"(recorded in {three})" in result.stdout
+    # lock files that disagree stop the fetch, naming each and its digest
+    other = "0" * 64
+    three.write_text(json.dumps({"acigen-lock": 1, "urls": {url: {"sha256": other}}}))
+    result, _ = fetch_cli(spec, tmp_path / "build")
+    assert result.returncode == 1
+    line, hint = error_lines(result)
+    assert line.endswith(f"{url}: the lock files disagree: {one} records sha256 {DIGEST}; "
+                         f"{three} records sha256 {other}")
+    assert "delete the stale entry" in hint
 
 
 def test_offline(server: FileServer, cache: Path, tmp_path: Path) -> None:
@@ -242,7 +269,7 @@ def test_file_urls_are_verified_and_cached(cache: Path, tmp_path: Path) -> None:
     source = tmp_path / "rootfs.tar"
     source.write_bytes(BODY)
     lock = tmp_path / "img.lock.json"
-    spec = write_spec(tmp_path / "spec.json", url=source.as_uri(), lock=str(lock),
+    spec = write_spec(tmp_path / "spec.json", url=source.as_uri(), locks=[str(lock)],
                       cache_dir=str(cache))
     result, _ = fetch_cli(spec, tmp_path / "build")
     assert result.returncode == 0, result.stderr
@@ -299,7 +326,7 @@ def test_concurrent_fetches_record_into_one_lock_file(server: FileServer, cache:
     procs = []
     for name, body in bodies.items():
         url = server.add(f"/{name}.tar", Resource(body, rate=100_000))
-        spec = write_spec(tmp_path / f"{name}.json", url=url, lock=str(lock),
+        spec = write_spec(tmp_path / f"{name}.json", url=url, locks=[str(lock)],
                           cache_dir=str(cache))
         procs.append(start_fetch(spec, tmp_path / f"{name}.ref"))
     wait_all(procs)

@@ -66,7 +66,7 @@ def test_restat_skips_the_unpack_when_nothing_changed(tmp_path: Path,
         (build / "build.ninja").write_text(BUILD_NINJA.format(python=sys.executable,
                                                               repo=REPO, url=url))
         (build / ".acigen" / "fetch" / "base.json").write_text(json.dumps(
-            {"url": url, "lock": None, "offline": False, "cache_dir": str(tmp_path / "cache")}))
+            {"url": url, "locks": [], "offline": False, "cache_dir": str(tmp_path / "cache")}))
         (build / ".acigen" / "steps" / "01-base.json").write_text(json.dumps(
             {"acigen": "0.1.0", "label": "t: base", "layer": ".acigen/layers/01-base",
              "lower": [], "layer_mode": "auto", "log": ".acigen/logs/01-base.log",

@@ -50,3 +50,24 @@ def test_lock_records_checks_and_refreshes(tmp_path: Path) -> None:
         run_ninja(tmp_path)
         new = json.loads((tmp_path / "app.lock.json").read_text())
         assert [e["sha256"] for e in new["urls"].values()] != [digest]
+
+
+def test_manifests_sharing_a_url_each_lock_it(tmp_path: Path) -> None:
+    with FileServer() as server:
+        url = server.add("/base.tar", Resource(busybox_tar(), etag='"v1"'))
+        for name in ("one", "two"):
+            write_manifest(tmp_path / f"{name}.json", [
+                {"type": "image", "url": url}, shell(f"echo {name} > /name")])
+        acigen(tmp_path, "--cache-dir", str(tmp_path / "cache"), "one.json", "two.json")
+        run_ninja(tmp_path)
+        assert len(server.requests_for("/base.tar")) == 1  # one download for both
+        locks = [json.loads((tmp_path / f"{name}.lock.json").read_text())["urls"]
+                 for name in ("one", "two")]
+        assert locks[0] == locks[1] and list(locks[0]) == [url]
+        # each manifest built on its own later is held to the same digest
+        server.add("/base.tar", Resource(busybox_tar() + b"\0" * 10240, etag='"v2"'))
+        shutil.rmtree(tmp_path / ".acigen")
+        acigen(tmp_path, "--cache-dir", str(tmp_path / "cache"), "two.json")
+        failed = run_ninja(tmp_path, check=False)
+        assert failed.returncode != 0
+        assert f"two.lock.json records sha256 {locks[1][url]['sha256']}" in failed.stdout
