@@ -222,6 +222,8 @@ class Planner:
         for url, ref in self.fetch_refs.items():
             spec = dict(self.fetch_specs[url])
             spec_file = spec.pop("spec")
+            if "sha256" in spec or "sha512" in spec:
+                spec["locks"] = []  # a pin is never checked against a lock file
             self.graph.files[spec_file] = pretty_json(spec)
             users = ", ".join(self.fetch_users(url))
             edges.append(Edge("acigen_fetch", (ref,), (spec_file,), self.lock_input(spec),

@@ -67,6 +67,9 @@ def test_gc_keeps_what_the_build_file_uses_and_removes_the_rest(built: Path,
                if "drop.txt" in p.read_text()}
     assert len(dropped) == 1 and len(layer_names(built)) == 4
     chunks_before = listing(state / "chunks")
+    # the download's inputs changed (drop.lock.json no longer needs its digest),
+    # so ninja plans it and, not knowing it will leave its output alone, the rest
+    planned = steps_run(run_ninja(built, "-n").stdout)
     plan = gc(built, "gc", "-n").stdout
     assert all(name in plan for name in dropped)
     assert listing(state / "chunks") == chunks_before  # -n removes nothing
@@ -83,6 +86,9 @@ def test_gc_keeps_what_the_build_file_uses_and_removes_the_rest(built: Path,
     live = set(uses[0][1:])
     assert {p.name for p in (state / "chunks").iterdir()} - {"lock", "uses"} == live
     assert (built / "drop.aci").exists()  # outside the build directory: not ours to remove
+    assert steps_run(run_ninja(built, "-n").stdout) == planned  # gc took nothing in use
+    ran = steps_run(run_ninja(built).stdout)
+    assert len(ran) == 1 and ": fetch http://" in ran[0]  # unchanged: restat stops the rest
     assert is_noop(built)
     assert gc(built, "gc").stdout.startswith("acigen gc: removed 0 entries (0 layers) and 0 ")
 
