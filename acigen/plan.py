@@ -213,33 +213,25 @@ class Planner:
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
-        """A lock file recording URL's digest: that of every manifest using it."""
-        if lock not in self.fetch_specs[url]["locks"]:
-            self.fetch_specs[url]["locks"].append(lock)
+        """A lock file recording URL's digest: that of every manifest using
+        it.  An unpinned download depends on its lock files, so deleting the
+        URL's entry (to accept a new upstream file) fetches it again; a pin
+        is never checked against one.  A file may not exist yet: the first
+        fetch writes it."""
+        spec = self.fetch_specs[url]
+        if "sha256" not in spec and "sha512" not in spec and lock not in spec["locks"]:
+            spec["locks"].append(lock)
 
     def fetch_edges(self) -> list[Edge]:
         edges = []
         for url, ref in self.fetch_refs.items():
             spec = dict(self.fetch_specs[url])
             spec_file = spec.pop("spec")
-            if "sha256" in spec or "sha512" in spec:
-                spec["locks"] = []  # a pin is never checked against a lock file
             self.graph.files[spec_file] = pretty_json(spec)
             users = ", ".join(self.fetch_users(url))
-            edges.append(Edge("acigen_fetch", (ref,), (spec_file,), self.lock_input(spec),
+            edges.append(Edge("acigen_fetch", (ref,), (spec_file,), tuple(spec["locks"]),
                               description=f"{users}: fetch {url}"))
         return edges
-
-    def lock_input(self, spec: dict[str, Any]) -> tuple[str, ...]:
-        """An unpinned download depends on its lock files, so deleting the
-        URL's entry (to accept a new upstream file) fetches it again.  A
-        file may not exist yet: the first fetch writes it."""
-        if "sha256" in spec or "sha512" in spec:
-            return ()
-        for lock in spec["locks"]:
-            if lock not in self.graph.optional_inputs:
-                self.graph.optional_inputs.append(lock)
-        return tuple(spec["locks"])
 
     def fetch_users(self, url: str) -> list[str]:
         return [image.name for image in self.graph.images
@@ -311,10 +303,10 @@ class Planner:
         for layer in self.graph.layers:
             regen.update(layer.step.scanned_dirs)
         self.graph.regen_inputs = sorted(regen)
-        # a manifest or scanned directory deleted (with its step) must rerun
-        # acigen, which then says what is wrong, not stop ninja before it can
-        self.graph.optional_inputs += [path for path in self.graph.regen_inputs
-                                       if path not in self.graph.optional_inputs]
+        # a lock file may not exist yet; a manifest or scanned directory deleted
+        # (with its step) must rerun acigen, not stop ninja before it can
+        locks = [lock for edge in self.graph.fetches for lock in edge.implicit]
+        self.graph.optional_inputs = list(dict.fromkeys(locks + self.graph.regen_inputs))
         return self.graph
 
 
