@@ -16,11 +16,10 @@ from acigen.helpers.rootfs import Root, split
 
 
 class ImageWriter:
-    """Writes into one root; remembers which existing entries it replaced."""
+    """Writes into one root."""
 
     def __init__(self, root: Root) -> None:
         self.root = root
-        self.replaced: list[str] = []
 
     def exists(self, path: str) -> bool:
         return self.root.lstat(path) is not None
@@ -32,7 +31,9 @@ class ImageWriter:
             sub = "/" + "/".join(parts[:depth])
             st = self.root.lstat(sub)
             if st is None:
-                parent, name = self.root.parent(sub)
+                # create: a dangling image symlink above (/usr/lib -> x) is
+                # followed inside the root and its target made
+                parent, name = self.root.parent(sub, create=True)
                 os.mkdir(name, 0o700, dir_fd=parent)
                 os.chmod(name, mode, dir_fd=parent)
             elif not (stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
@@ -77,10 +78,11 @@ class ImageWriter:
         return "a directory" if stat.S_ISDIR(st.st_mode) else "a file"
 
     def _room_for(self, path: str) -> int:
-        self.mkdirs(os.path.dirname(path))
+        try:
+            self.root.dir_fd(os.path.dirname(path))  # cached: the usual case, one lookup
+        except (FileNotFoundError, NotADirectoryError):
+            self.mkdirs(os.path.dirname(path))
         st = self.root.lstat(path)
-        if st is not None:
-            if stat.S_ISDIR(st.st_mode):
-                raise HelperError(f"cannot write {path} in the image: a directory is there")
-            self.replaced.append(path)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise HelperError(f"cannot write {path} in the image: a directory is there")
         return self.root.make_room(path, keep_dir=False)
