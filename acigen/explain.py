@@ -120,7 +120,7 @@ class Words:
         self.urls = {ref: url for url, ref in graph.downloads.items()}
         self.steps = {layer.stamp: f"step {layer.step.index} ({layer.step.type})"
                       for layer in graph.layers}
-        self.optional = set(graph.optional_inputs)
+        self.locks = {lock for edge in graph.fetches for lock in edge.implicit}
 
     def what(self, path: str) -> str:
         if path in self.steps:
@@ -143,7 +143,7 @@ class Words:
             return "ninja has no list yet of the host files it read"
         if kind == "no-input":
             return f"input {subject} is missing: the build would stop here"
-        if kind == "dirty" and subject in self.optional:
+        if kind == "dirty" and subject in self.locks:
             return f"{subject} does not exist yet (the download's digest is recorded there)"
         if kind == "dirty":
             return f"{self.what(subject)} reruns first"
