@@ -47,7 +47,9 @@ def record_bytes(graph: Graph, builddir: str, build_file: str, text: str,
         "file": inside(build_file),
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
         "keep": sorted(inside(p) for p in [*graph.build_paths, *extra]),
-        "images": [inside(image.output) for image in graph.images],
+        # every output whose pack records its chunks (ACI, OCI, docker archive)
+        "images": [inside(path) for image in graph.images for path in image.products
+                   if not path.endswith(".asc")],
     }
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 

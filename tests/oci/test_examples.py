@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.oci.test_oci import acigen_run, runc_run, skopeo_inspect, umoci_bundle
@@ -43,6 +45,20 @@ def test_bash_example(tmp_path: Path, no_mount_leaks) -> None:
     assert oci == aci == (4, "hello 42\n")
     assert skopeo_inspect(f"oci-archive:{work / 'bash.oci.tar'}")["Labels"] == \
         {"version": "1.0.0"}
+
+
+def test_gc_keeps_the_oci_archives_chunks(tmp_path: Path, no_mount_leaks) -> None:
+    work = tmp_path / "bash"
+    shutil.copytree(EXAMPLES / "bash", work)
+    acigen(work, "--oci", "bash.oci.tar", "bash.json")
+    run_ninja(work)
+    chunks = work / ".acigen" / "chunks"
+    before = sorted(p.name for p in chunks.iterdir())
+    done = subprocess.run([sys.executable, "-m", "acigen", "gc"], cwd=work,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in chunks.iterdir()) == before
+    assert len(list((chunks / "uses").iterdir())) == 2  # the ACI's and the OCI archive's
 
 
 def test_hello_example(tmp_path: Path, no_mount_leaks) -> None:
