@@ -285,10 +285,8 @@ class Extractor:
             os.setxattr(path, key, value, follow_symlinks=False)
 
     def finish(self) -> None:
-        """Directory times last: writing into a directory changes its mtime."""
-        for key, mode in self._dir_modes.items():
-            parent = self._parent(key.split("/"), key, create=False)
-            os.chmod(key.split("/")[-1], mode, dir_fd=parent)
+        """Directory times last: writing into a directory changes its mtime
+        (and, not as root, modes we could not write past)."""
         for key, times in self._dir_times.items():
             if not key:
                 fd = self.root.open(".", os.O_RDONLY | os.O_DIRECTORY)
@@ -303,8 +301,11 @@ class Extractor:
                 st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
             except (FileNotFoundError, NotADirectoryError, HelperError):
                 continue  # replaced by a later member
-            if stat.S_ISDIR(st.st_mode):
-                os.utime(parts[-1], ns=times, dir_fd=parent, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            if key in self._dir_modes:
+                os.chmod(parts[-1], self._dir_modes[key], dir_fd=parent)
+            os.utime(parts[-1], ns=times, dir_fd=parent, follow_symlinks=False)
 
     # -- directories --------------------------------------------------------
 
@@ -366,9 +367,14 @@ class Extractor:
         self.root.remove(key)
         for cached in [k for k in self._dirs if k == key or k.startswith(key + "/")]:
             os.close(self._dirs.pop(cached))
+        # what we knew of the removed directory and below no longer holds
         inside = key + "/"
         self._symlinks = {s for s in self._symlinks if not s.startswith(inside)}
         self._seen = {s for s in self._seen if not s.startswith(inside)}
+        self._plain_dirs = {d for d in self._plain_dirs if d != key and not d.startswith(inside)}
+        for known in (self._dir_modes, self._dir_times):
+            for gone in [k for k in known if k == key or k.startswith(inside)]:
+                del known[gone]
 
 
 def extract(reader: TarReader, members: Iterable[Member], extractor: Extractor) -> Stats:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,23 @@ def test_gzip_with_multiple_members_and_zero_padding(features: Path, tmp_path: P
     archive = tmp_path / "multi.tgz"
     archive.write_bytes(parts[0] + parts[1] + bytes(10240))
     assert_same_tree(ours(archive, tmp_path / "mine"), gnu_extract(plain, tmp_path / "gnu"))
+
+
+def test_a_directory_replaced_by_a_file_then_made_again_starts_afresh(tmp_path: Path) -> None:
+    """What was known of a removed directory's subtree (its setgid parent,
+    its mode) must not apply to the entries that later take its place."""
+    archive = tmp_path / "replace.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        def add(name: str, kind: bytes, mode: int, gid: int = 0, data: bytes = b"") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.gid, info.size = kind, mode, gid, len(data)
+            tar.addfile(info, io.BytesIO(data))
+        add("./", tarfile.DIRTYPE, 0o755)
+        add("p/", tarfile.DIRTYPE, 0o2755, gid=50)
+        add("p/a/", tarfile.DIRTYPE, 0o700)
+        add("p", tarfile.REGTYPE, 0o644, data=b"file\n")  # replaces the directory
+        add("p/", tarfile.DIRTYPE, 0o2755, gid=50)  # a directory replaces the file
+        add("p/a/x", tarfile.REGTYPE, 0o644, data=b"x\n")  # p/a/ made anew, in setgid p
+    mine = ours(archive, tmp_path / "mine")
+    assert (mine / "p" / "a" / "x").stat().st_gid == 0  # the member's, not p's
+    assert (mine / "p").stat().st_mode & 0o7777 == 0o2755
