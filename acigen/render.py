@@ -15,7 +15,7 @@ import jinja2
 from acigen import __version__, templates
 from acigen.escape import ninja_path, ninja_value, one_line, shell_words, wrap
 from acigen.plan import Edge, Graph
-from acigen.rules import HELPER_RULES
+from acigen.rules import HELPER_RULES, ISOLATED
 
 OPTIONAL_INPUTS = ("inputs that may be missing: the manifests, the directories acigen lists, a "
                    "lock file\n# the first download writes; a missing one reruns acigen "
@@ -164,12 +164,13 @@ def render_ninja(graph: Graph, setup: Setup) -> str:
     variables = [] if setup.embedded else [("builddir", ninja_path(setup.builddir))]
     variables += [("acigen_python", shell_words([setup.python])),
                   ("acigen_args", shell_words(setup.regen_args))]
+    used = rules_used(graph, setup)
     return environment().get_template("build.ninja.j2").render(
         version=__version__, sources=ninja_value(sources(graph)),
         plural=len(graph.images) > 1, embedded=setup.embedded,
         build_file=ninja_value(setup.build_file),
         embed_prefix=ninja_value(setup.embed_prefix or ""), fetch_pool=setup.fetch_pool,
-        fetch_jobs=setup.fetch_jobs, variables=variables, rules=rules_used(graph, setup),
-        helper_rules=helper_rules(rules_used(graph, setup)),
+        fetch_jobs=setup.fetch_jobs, variables=variables, rules=used,
+        acigen_module=" ".join([*ISOLATED, "acigen"]), helper_rules=helper_rules(used),
         sections=sections(graph, setup),
         defaults=" ".join(ninja_path(p) for i in graph.images for p in i.products))
