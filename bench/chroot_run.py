@@ -34,7 +34,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import use_repo_support
+
+use_repo_support()  # tests.support, without shadowing the installed acigen
 from common import Variant, interleaved
 
 from tests.support.rootfs import busybox_tree, debian_minbase_tree

@@ -19,7 +19,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,8 +36,9 @@ from acigen.helpers.keeps import KeepSet
 from acigen.helpers.prune import prune
 from acigen.helpers.rootfs import iter_tree
 from acigen.helpers.rootwalk import Walker
+from common import use_repo_support
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+use_repo_support()  # tests.support, without shadowing the installed acigen
 from tests.support.rootfs import debian_minbase_tree
 
 

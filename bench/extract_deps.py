@@ -76,7 +76,9 @@ def main() -> int:
     tmp = None
     root = Path(args.root) if args.root else None
     if root is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from common import use_repo_support
+
+        use_repo_support()  # tests.support, without shadowing the installed acigen
         from tests.support.rootfs import debian_minbase_tree
 
         tmp = tempfile.mkdtemp(prefix="acigen-bench-")

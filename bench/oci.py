@@ -28,7 +28,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import use_repo_support
+
+use_repo_support()  # tests.support, without shadowing the installed acigen
 
 from tests.support.rootfs import debian_minbase_tarball
 

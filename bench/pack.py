@@ -28,7 +28,9 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import use_repo_support
+
+use_repo_support()  # tests.support, without shadowing the installed acigen
 
 from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
 from common import Sample, median, timed

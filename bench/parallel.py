@@ -26,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import use_repo_support
+
+use_repo_support()  # tests.support, without shadowing the installed acigen
 
 from tests.support.rootfs import busybox_tree, debian_minbase_tarball, tar_of
 

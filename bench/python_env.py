@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import use_repo_support
+
+use_repo_support()  # tests.support, without shadowing the installed acigen
 from acigen.helpers.python_compile import Source, compile_sources
 from acigen.helpers.python_probe import probe
 

@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import use_repo_support
+
+use_repo_support()  # tests.support, without shadowing the installed acigen
 from tests.support.rootfs import cache_dir, debian_minbase_tarball
 
 COMPRESSORS = {"tar": None, "gz": ["gzip", "-6"], "xz": ["xz", "-T1", "-3"],
