@@ -129,6 +129,11 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
+def json_bytes(data: Any) -> bytes:
+    """DATA as the small, diffable JSON files helpers keep (refs, locks, metadata)."""
+    return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+
 def read_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as src:

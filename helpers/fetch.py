@@ -33,7 +33,6 @@ By hand:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -42,12 +41,14 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from acigen.helpers import common, lockfile
+from acigen.helpers import lockfile
 from acigen.helpers.common import (
     HelperError,
+    json_bytes,
     read_json,
     run_main,
     watch_for_orphaning,
+    write_if_changed,
 )
 from acigen.helpers.download import Outcome, download
 from acigen.helpers.fetchcache import Cache, Digests, digests_of
@@ -224,12 +225,6 @@ def _agreeing_holders(url: str, recorded: dict[str, str | None]) -> list[str]:
     return holders
 
 
-def write_if_changed(path: str, data: dict[str, Any]) -> bool:
-    """Write PATH only if its content changes (ninja's restat sees an old mtime)."""
-    return common.write_if_changed(path, (json.dumps(data, indent=1, sort_keys=True)
-                                          + "\n").encode())
-
-
 def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Download an image archive into acigen's cache, verified.")
@@ -260,7 +255,7 @@ def _run(argv: list[str]) -> int:
     watch_for_orphaning()
     ref, summary = fetch(spec)
     if ref_path:
-        write_if_changed(ref_path, ref)
+        write_if_changed(ref_path, json_bytes(ref))  # unchanged: restat stops the unpack
     else:
         summary += f" -> {ref['path']}"
     print(summary)

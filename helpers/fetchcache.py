@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from acigen.helpers.common import atomic_write
+from acigen.helpers.common import atomic_write, json_bytes
 
 ALGORITHMS = ("sha256", "sha512")
 
@@ -101,8 +101,7 @@ class Cache:
     def set_url_meta(self, url: str, digests: Digests, validators: dict[str, str]) -> None:
         meta = {"url": url, "sha256": digests.sha256, "sha512": digests.sha512,
                 "size": digests.size, **validators}
-        atomic_write(os.path.join(self.root, "urls", url_key(url) + ".json"),
-                     (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write(os.path.join(self.root, "urls", url_key(url) + ".json"), json_bytes(meta))
 
     def partial(self, url: str) -> str:
         return os.path.join(self.root, "partial", url_key(url))

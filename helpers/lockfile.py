@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from acigen.helpers.common import HelperError, atomic_write
+from acigen.helpers.common import HelperError, atomic_write, json_bytes
 
 VERSION = 1
 
@@ -87,5 +87,4 @@ def record(path: str, url: str, sha256: str) -> None:
             return
         data["urls"][url] = {"sha256": sha256}
         data["acigen-lock"] = VERSION
-        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-        atomic_write(path, text.encode())
+        atomic_write(path, json_bytes(data))
