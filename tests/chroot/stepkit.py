@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.procs import pids_with  # noqa: F401 - the chroot tests take it from here
+
 HELPER = [sys.executable, "-m", "acigen.helpers.chroot_run"]
 
 
@@ -115,22 +117,6 @@ def _same_dir(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 # -- processes and namespaces on the host ------------------------------------
-
-def pids_with(text: str) -> list[int]:
-    """Processes whose command line contains TEXT (this test excluded)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as src:
-                line = src.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in line:
-            found.append(int(entry))
-    return found
-
 
 def pids_working_in(directory: Path) -> list[int]:
     """Processes whose working directory is DIRECTORY (ninja and its jobs)."""

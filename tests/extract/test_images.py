@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.support import runc
 from tests.support.build import acigen, is_noop, run_ninja
+from tests.support.net import free_port, http_get
 from tests.support.rootfs import debian_minbase_tarball
 from tests.support.tools import validate_aci
 
@@ -55,12 +53,6 @@ def test_bash_and_ls_from_debian_list_the_root_with_names(tmp_path: Path,
     assert is_noop(tmp_path)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def nginx_steps(port: int) -> list[dict]:
     """The original README's nginx example on Debian, listening on PORT."""
     def apt(*args: str) -> dict:
@@ -76,17 +68,6 @@ def nginx_steps(port: int) -> list[dict]:
 
 NGINX_KEEPS = ["/etc/nginx", "/usr/share/nginx", "/var/www/html", "/var/log/nginx",
                "/var/lib/nginx", "/etc/passwd", "/etc/group"]
-
-
-def get(url: str, deadline: float) -> int:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -106,4 +87,4 @@ def test_the_readme_nginx_example_extracted_still_serves(tmp_path: Path,
     assert small <= full / 4
     validate_aci(tmp_path / "nginx.aci")
     with runc.running(tmp_path / "nginx.aci", tmp_path, capabilities=runc.EXECUTOR_CAPS):
-        assert get(f"http://127.0.0.1:{port}/", time.monotonic() + 30) == 200
+        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200

@@ -11,12 +11,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +22,7 @@ import pytest
 from tests.oci.test_oci import skopeo_inspect, umoci_bundle
 from tests.support import runc
 from tests.support.build import acigen, is_noop, run_ninja
+from tests.support.net import free_port, http_get
 from tests.support.rootfs import debian_minbase_tarball
 from tests.support.tools import validate_aci
 
@@ -33,12 +31,6 @@ STEPS = "-aci-packer-build-steps-"
 BUILD_TIME_FILES = ("etc/resolv.conf", "usr/sbin/policy-rc.d", "etc/hosts")
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def on_port(port: int) -> dict:
@@ -63,19 +55,6 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
                            base=base, port=port)
 
 
-def http_status(port: int, deadline: float = 30) -> int:
-    """GET / on 127.0.0.1:PORT, retrying while the server starts."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
-                return int(reply.status)
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
-
-
 def test_validates_and_second_build_has_nothing_to_do(nginx: SimpleNamespace) -> None:
     validate_aci(nginx.image)
     assert is_noop(nginx.work)
@@ -84,7 +63,7 @@ def test_validates_and_second_build_has_nothing_to_do(nginx: SimpleNamespace) ->
 def test_runc_with_host_network_serves_200(nginx: SimpleNamespace, tmp_path: Path) -> None:
     with runc.running(nginx.image, tmp_path, net_host=True,
                       capabilities=runc.EXECUTOR_CAPS):
-        assert http_status(nginx.port) == 200
+        assert http_get(f"http://127.0.0.1:{nginx.port}/")[0] == 200
 
 
 def test_acigen_run_serves_200_and_stops_on_ctrl_c(nginx: SimpleNamespace,
@@ -94,7 +73,7 @@ def test_acigen_run_serves_200_and_stops_on_ctrl_c(nginx: SimpleNamespace,
                              str(nginx.image)], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        assert http_status(nginx.port) == 200
+        assert http_get(f"http://127.0.0.1:{nginx.port}/")[0] == 200
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -144,7 +123,7 @@ def test_oci_archive_inspects_unpacks_and_serves(nginx: SimpleNamespace,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        assert http_status(nginx.port) == 200
+        assert http_get(f"http://127.0.0.1:{nginx.port}/")[0] == 200
     finally:
         subprocess.run(["runc", "kill", name, "KILL"], capture_output=True)
         proc.wait(timeout=30)

@@ -9,12 +9,9 @@ installs from the wheel kept in examples/tornado/wheels), answers HTTP.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from elftools.elf.elffile import ELFFile
 from tests.python.support import build, example, python_answers, run
 from tests.support import runc
 from tests.support.build import acigen, is_noop
+from tests.support.net import free_port, http_get
 from tests.support.tools import ninja, validate_aci
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_mount_leaks")]
@@ -125,26 +123,6 @@ def test_tornado_builds_offline_and_answers_http(tmp_path: Path) -> None:
         names = tar.getnames()
     assert f"rootfs{image_purelib(image, tmp_path)}/tornado/web.py" in names
     assert not [n for n in names if n.startswith("rootfs/wheels")]
-    port = _free_port()
+    port = free_port()
     with runc.running(image, tmp_path, ["/usr/bin/python", "/helloworld.py", str(port)]):
-        assert _get(f"http://127.0.0.1:{port}/") == b"Hello, world\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 30) -> bytes:
-    """GET URL directly (no proxy from the environment), retrying while the server starts."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with opener.open(url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+        assert http_get(f"http://127.0.0.1:{port}/")[1] == b"Hello, world\n"

@@ -25,11 +25,14 @@ from pathlib import Path
 import pytest
 
 from tests.python.support import PYENV_311
+from tests.support.procs import pids_with
 
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 HELPER = [sys.executable, "-m", "acigen.helpers.python_env"]
 STDLIB = "usr/lib/python3.11"
 SITE = f"{STDLIB}/site-packages"
+
+WORKER = "python_compile_worker.py"  # the compiler processes python_env starts
 
 
 def python_env(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -208,25 +211,13 @@ def test_interrupted_step_leaves_no_stamp_and_no_process(step_dir: Path) -> None
     proc = subprocess.Popen([*HELPER, *STEP_ARGS], cwd=step_dir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not _workers() and time.monotonic() < deadline and proc.poll() is None:
+    while not pids_with(WORKER) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)  # wait until it is compiling: the last, longest part
-    assert _workers(), "never saw the compiler workers"
+    assert pids_with(WORKER), "never saw the compiler workers"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.strip() == "acigen-python-env: interrupted"
     assert not (step_dir / ".acigen/layers/01.stamp").exists()
     time.sleep(0.2)
-    assert not _workers()
-
-
-def _workers() -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError, NotADirectoryError, PermissionError):
-            continue
-        if b"python_compile_worker.py" in cmdline:
-            found.append(int(pid))
-    return found
+    assert not pids_with(WORKER)

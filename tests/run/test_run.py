@@ -6,10 +6,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 
 from tests.conftest import mountinfo
 from tests.oci.imaging import helper, manifest
+from tests.support.net import free_port, http_get
 from tests.support.rootfs import busybox_tree
 
 STATE = Path("/run/acigen-run/runc")
@@ -143,25 +142,6 @@ def test_a_changed_image_is_unpacked_again(tmp_path: Path, tree: Path, cache: Pa
     assert len(list((cache / "acigen" / "run").glob("sha512-*[0-9a-f]"))) == 2
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, proc: subprocess.Popen[str], seconds: float = 30) -> tuple[int,
-                                                                                      str]:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status, response.read().decode()
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
         tmp_path: Path, tree: Path, cache: Path, no_mount_leaks) -> None:
     port = free_port()
@@ -173,8 +153,8 @@ def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             stdin=subprocess.DEVNULL)
     try:
-        status, body = wait_for_http(f"http://127.0.0.1:{port}/index.html", proc)
-        assert (status, body) == (200, "hello from the image\n")
+        status, body = http_get(f"http://127.0.0.1:{port}/index.html", server=proc)
+        assert (status, body) == (200, b"hello from the image\n")
         assert len(containers()) == len(before) + 1
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         _out, err = proc.communicate(timeout=30)
