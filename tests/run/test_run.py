@@ -12,13 +12,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from acigen.helpers.container import STATE_ROOT
 
 from tests.conftest import mountinfo
 from tests.oci.imaging import helper, manifest
 from tests.support.net import free_port, http_get
 from tests.support.rootfs import busybox_tree
 
-STATE = Path("/run/acigen-run/runc")
+STATE = Path(STATE_ROOT) / "runc"
 
 
 @pytest.fixture(scope="module")
