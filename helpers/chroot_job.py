@@ -96,10 +96,13 @@ def network_of(step: dict[str, Any]) -> str:
 def step_config(settings: ChrootSettings, process: Process) -> dict[str, Any]:
     """The runtime config of a step's container (its root is set by write_bundle).
 
+    /proc is always mounted: the runtime cannot start a process without it
+    (it is the container's own, masked and partly read-only, never the
+    host's), so mount_proc: false only stops us from asking for nothing.
     /dev is always the runtime's tmpfs, since the runtime makes its standard
     nodes there whatever the config says, and they must not reach the layer;
     mount_dev adds devpts, /dev/shm and /dev/mqueue."""
-    mounts = confinement.proc_mounts() if settings.mount_proc else []
+    mounts = confinement.proc_mounts()
     mounts += confinement.dev_mounts(full=settings.mount_dev)
     mounts += confinement.sys_mounts() if settings.mount_sys else []
     return {

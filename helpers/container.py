@@ -170,6 +170,7 @@ class Container:
         self.log = os.path.join(bundle, "runtime.log")
         self._proc: subprocess.Popen[bytes] | None = None
         self._guard_w: int | None = None
+        self._guard: subprocess.Popen[bytes] | None = None
 
     def command(self, *args: str) -> list[str]:
         return [self.runtime, "--root", self.state, *args]
@@ -177,6 +178,14 @@ class Container:
     def start(self, stdin: int | None = None, stdout: int | None = None,
               stderr: int | None = None) -> None:
         os.makedirs(self.state, mode=0o700, exist_ok=True)
+        try:
+            self._spawn(stdin, stdout, stderr)
+        except BaseException:  # a signal held back while spawning arrives here
+            self.stop(self.grace)
+            self._finish()
+            raise
+
+    def _spawn(self, stdin: int | None, stdout: int | None, stderr: int | None) -> None:
         with uninterrupted():  # a signal here would lose track of what we started
             self._start_guard()
             self._proc = subprocess.Popen(
@@ -225,13 +234,16 @@ class Container:
                     os.write(self._guard_w, b"done\n")
                 os.close(self._guard_w)
                 self._guard_w = None
+            if self._guard is not None:
+                self._guard.wait()  # it exits at once on "done"
 
     def _start_guard(self) -> None:
         read_end, self._guard_w = os.pipe2(os.O_CLOEXEC)
         try:
-            subprocess.Popen(["/bin/sh", "-c", GUARD, "acigen-guard", self.runtime, self.state,
-                              self.name], stdin=read_end, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+            argv = ["/bin/sh", "-c", GUARD, "acigen-guard", self.runtime, self.state, self.name]
+            self._guard = subprocess.Popen(argv, stdin=read_end, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=True,
+                                           cwd="/")
         finally:
             os.close(read_end)
 

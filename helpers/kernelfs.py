@@ -41,10 +41,10 @@ def mount_point(scaffold: Scaffold, name: str, what: str) -> None:
                           "mounted there")
 
 
-def prepare(scaffold: Scaffold, proc: bool, sys: bool) -> None:
-    """Sound mount points for what the runtime mounts: /dev always (the
-    runtime always gives a /dev; see chroot_job), /proc and /sys if asked."""
-    for name, wanted in (("dev", True), ("proc", proc), ("sys", sys)):
+def prepare(scaffold: Scaffold, sys: bool) -> None:
+    """Sound mount points for what the runtime mounts: /dev and /proc always
+    (see chroot_job.step_config), /sys if asked."""
+    for name, wanted in (("dev", True), ("proc", True), ("sys", sys)):
         if wanted:
             mount_point(scaffold, name, "/" + name)
 

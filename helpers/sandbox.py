@@ -87,7 +87,10 @@ class Sandbox:
     def _prepare(self) -> None:
         s = self.settings
         try:
-            kernelfs.prepare(self.scaffold, proc=s.mount_proc, sys=s.mount_sys)
+            kernelfs.prepare(self.scaffold, sys=s.mount_sys)
+            if not s.mount_proc:
+                self.note("acigen: mount_proc is off, but the OCI runtime needs a /proc: "
+                          "the step gets the container's own")
             for wanted in self._build_files():
                 self._placed.append(buildfiles.place(self.scaffold, self.scratch, wanted))
         except OSError as exc:
