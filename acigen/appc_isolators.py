@@ -90,7 +90,9 @@ def check_sysctl(node: Node, name: str) -> None:
 
 def int_range(low: int, high: int) -> Callable[[Node, str], None]:
     def check(node: Node, name: str) -> None:
-        node.integer(low=low, high=high)
+        value = node.integer()
+        if not low <= value <= high:
+            raise node.error(f"{name} must be between {low} and {high}, got {value}")
     return check
 
 
