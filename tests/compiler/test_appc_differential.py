@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from acigen.appc_isolators import VALUE_CHECKS
 from tests.compiler import appc_oracle as oracle
 from tests.compiler.appc_fuzz import HOSTILE, HUGE, fuzz_documents
 from tests.compiler.appc_probes import placed
@@ -68,15 +69,18 @@ JSON_VALUES = st.recursive(
 def test_generated_mutations(appcheck: Path) -> None:
     documents: list[tuple[str, bytes]] = []
 
-    @settings(derandomize=True, max_examples=400, deadline=None, database=None,
+    @settings(derandomize=True, max_examples=800, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(pointer=st.sampled_from(POINTERS), value=JSON_VALUES)
-    def collect(pointer: str, value: object) -> None:
+    @given(pointer=st.sampled_from(POINTERS), value=JSON_VALUES,
+           isolator=st.sampled_from(sorted(VALUE_CHECKS)))
+    def collect(pointer: str, value: object, isolator: str) -> None:
+        if pointer == "/app/isolators/0":  # a known isolator, any value
+            value = {"name": isolator, "value": value}
         text = placed(pointer, json.dumps(value))
         documents.append((f"{pointer} = {json.dumps(value)[:60]}",
                           text.encode("utf-8", "surrogatepass")))
 
-    collect()  # BASE with one value changed, 400 times
+    collect()  # BASE with one value changed, 800 times
     check(oracle.compare(appcheck, documents))
 
 
