@@ -100,7 +100,7 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
             digest = fields[algo].string().lower()
-            if len(digest) != length or not HEX.match(digest):
+            if len(digest) != length or not HEX.fullmatch(digest):
                 raise fields[algo].error(f"expected {length} hexadecimal digits")
             definition[algo] = digest
     if "path" in fields:
