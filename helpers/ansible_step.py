@@ -56,7 +56,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from acigen.helpers.ansible_connection import acigen_runc as acigen_runc_plugin
+from acigen.helpers import ansible_connection  # the package only: the plugin imports ansible
 from acigen.helpers.chroot_job import (
     BASE_ENV,
     DEFAULT_PATH,
@@ -160,7 +160,7 @@ def ansible_env(program: str, scratch: str, remote_tmp: str,
         "ACIGEN_CONTAINER_RUNTIME": container.runtime,
         "ACIGEN_CONTAINER_STATE": container.state,
         "ACIGEN_CONTAINER_NAME": container.name,
-        "ANSIBLE_CONNECTION_PLUGINS": os.path.dirname(acigen_runc_plugin.__file__),
+        "ANSIBLE_CONNECTION_PLUGINS": os.path.dirname(ansible_connection.__file__),
         "PATH": f"{os.path.dirname(program)}:{DEFAULT_PATH}",
         "HOME": home,
         "LANG": "C.UTF-8",
