@@ -174,3 +174,14 @@ def test_bad_steps_get_one_clear_line(build: Build, base: Path, step: dict[str, 
     assert result.stderr.splitlines()[0] == f"acigen-chroot-run: error: {error}"
     assert not made.stamp.exists()
     assert made.changes(base) == []
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_either_runtime_runs_a_step(build: Build, base: Path, runtime: str) -> None:
+    step = build.step("01-rt", sh("grep -c . /proc/self/status > /seen"), [base],
+                      runtime=runtime)
+    result = step.run()
+    if runtime == "crun" and "cgroups in hybrid mode not supported" in result.stderr:
+        pytest.skip("crun cannot run containers on this host's hybrid cgroup hierarchy")
+    assert result.returncode == 0, result.stderr
+    assert int((step.tree / "seen").read_text()) > 10
