@@ -53,3 +53,16 @@ def test_the_chosen_runtime_and_network_reach_the_step_file(tmp_path: Path,
     assert networks == ["(default)", "none"]
     assert {spec["runtime"] for spec in specs.values()} == {"runc"}
     assert "--runtime runc" in (tmp_path / "build.ninja").read_text()
+
+
+def test_a_missing_seccomp_profile_is_a_generation_error(tmp_path: Path, monkeypatch,
+                                                        capsys) -> None:
+    from acigen.helpers import seccomp
+    write_manifest(tmp_path, [{"type": "cmd", "path": "/bin/true", "copy": False}])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(seccomp, "PROFILE_PATHS", (str(tmp_path / "seccomp.json"),))
+    assert cli.main(["a.json"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"acigen: error: no seccomp profile for the containers (looked for "
+        f"{tmp_path}/seccomp.json); cmd and ansible steps run in its containers",
+        "hint: install it: apt-get install golang-github-containers-common"]
