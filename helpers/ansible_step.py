@@ -104,6 +104,9 @@ def _step_container(job: Job, box: Sandbox, network: str) -> Iterator[Container]
     try:
         container = start_container(job, box, Process(["/bin/sh", "-c", "read -r _"],
                                                       dict(BASE_ENV), "/", network), hold_r)
+    except BaseException:
+        os.close(hold_w)
+        raise
     finally:
         os.close(hold_r)
     try:
