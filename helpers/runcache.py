@@ -36,6 +36,7 @@ from typing import Any
 
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError
+from acigen.helpers.tarread import TRAILING_MAX
 from acigen.helpers.unpack import unpack_into_new_dir
 
 MAX_MANIFEST = 1 << 20
@@ -67,9 +68,15 @@ class _HashingReader:
         self.digest.update(data)
         return data
 
-    def drain(self) -> None:
-        while self.read(READ_SIZE):
-            pass
+    def drain(self, path: str) -> None:
+        """Hash the rest (padding after the end marker), up to a bound: a small
+        file may decompress to a terabyte of it."""
+        left = TRAILING_MAX
+        while left >= 0 and (data := self.read(READ_SIZE)):
+            left -= len(data)
+        if left < 0:
+            raise HelperError(f"{path}: more than {TRAILING_MAX >> 20} MiB after its "
+                              "end-of-archive marker: not an image we accept")
 
 
 def _member_name(name: str) -> str:
@@ -94,7 +101,7 @@ def identify(path: str) -> tuple[str, dict[str, Any]]:
                         manifest = src.read() if src else b""
         except tarfile.TarError as exc:
             raise HelperError(f"{path}: not a valid image archive: {exc}") from None
-        reader.drain()
+        reader.drain(path)
     if manifest is None or not has_rootfs:
         raise HelperError(f"{path}: not an ACI (it needs a manifest and a rootfs/ directory)")
     return "sha512-" + reader.digest.hexdigest(), parse_manifest(path, manifest)
