@@ -92,10 +92,12 @@ def _short(words: list[str], limit: int = 60) -> str:
 
 def parse_image(node: Node, ctx: Context, index: int) -> Step:
     fields = node.obj(required=("type",), optional=("path", "url", "sha256", "sha512",
-                                                    "devices"))
+                                                    "devices", "max_size"))
     if ("path" in fields) == ("url" in fields):
         raise node.error("an image step needs exactly one of 'path' and 'url'")
     definition: dict[str, Any] = {"type": "image", "devices": _devices(fields)}
+    if "max_size" in fields:  # bytes, uncompressed: a bound on decompression bombs
+        definition["max_size"] = fields["max_size"].integer(low=1)
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
             digest = fields[algo].string().lower()
