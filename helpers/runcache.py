@@ -39,6 +39,10 @@ from acigen.helpers.common import HelperError
 from acigen.helpers.tarread import TRAILING_MAX
 from acigen.helpers.unpack import unpack_into_new_dir
 
+from acigen.errors import ManifestError
+from acigen.jsoncheck import Node
+from acigen.manifest import parse_document
+
 MAX_MANIFEST = 1 << 20
 READ_SIZE = 1 << 20
 
@@ -108,13 +112,31 @@ def identify(path: str) -> tuple[str, dict[str, Any]]:
 
 
 def parse_manifest(path: str, data: bytes) -> dict[str, Any]:
+    """The image's manifest, checked as acigen checks the ones it writes."""
     try:
-        manifest = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HelperError(f"{path}: its manifest is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("acKind") != "ImageManifest":
-        raise HelperError(f"{path}: its manifest is not an appc ImageManifest")
+        manifest = parse_document(f"{path}: manifest", data)
+        if not isinstance(manifest, dict) or manifest.get("acKind") != "ImageManifest":
+            raise HelperError(f"{path}: its manifest is not an appc ImageManifest")
+        check_image_manifest(Node(f"{path}: manifest", "", manifest))
+    except ManifestError as exc:
+        raise HelperError(str(exc)) from None
     return manifest
+
+
+def check_image_manifest(root: Node) -> None:
+    """The checks acigen makes of the manifests it writes, made of an image's
+    (any image may be given to acigen run: its fields are read as typed)."""
+    from acigen import appc, appc_app
+
+    fields = root.obj(required=("acKind", "name"), optional=appc.TOP_KEYS)
+    if "acVersion" in fields:
+        appc.check_version(fields["acVersion"])
+    appc.identifier(fields["name"], "a valid image name (an AC Identifier)")
+    for key, check in (("labels", appc.check_labels), ("app", appc_app.check_app),
+                       ("dependencies", appc.check_dependencies),
+                       ("annotations", appc.check_annotations)):
+        if key in fields:
+            check(fields[key])
 
 
 @contextlib.contextmanager
