@@ -234,3 +234,17 @@ def test_sizes_beyond_the_file_are_an_error(tmp_path, field, value):
     (they ended in MemoryError or OverflowError, an internal error)."""
     with pytest.raises(elffile.ElfError, match=r"file too short|larger than the file"):
         parse(tmp_path, _patched(field, value))
+
+
+@pytest.mark.parametrize("count", [6, 12])
+def test_ld_so_conf_files_including_each_other_are_read_once(tree, count):
+    """Each file includes all the others: cut along the current path only,
+    that was count! reads (12 files: hours); each file is now read once."""
+    tree.text("/etc/ld.so.conf", "include ld.so.conf.d/*.conf\n")
+    for index in range(count):
+        tree.text(f"/etc/ld.so.conf.d/{index:02}.conf", f"/lib{index}\ninclude *.conf\n")
+    parsed = ldconf.parse(Walker(str(tree.root)))
+    assert parsed.dirs == tuple(f"/lib{index}" for index in range(count))
+    assert len(parsed.files) == count + 1
+    # a cycle is reported where it closes, once per include line at most
+    assert 0 < len(parsed.warnings) <= count * count
