@@ -27,7 +27,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from typing import Any
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError
 from acigen.helpers.tarread import TRAILING_MAX
+from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.unpack import unpack_into_new_dir
 
 from acigen.errors import ManifestError
@@ -202,5 +202,6 @@ def _unpack(path: str, entry: str, manifest: dict[str, Any]) -> None:
             json.dump(manifest, out, indent=2)
         os.rename(tmp, entry)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, HelperError):  # iterative: the tree may be deep
+            remove_tree(tmp)
         raise

@@ -32,8 +32,8 @@ is what ninja runs (see helpers/step.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
@@ -44,6 +44,7 @@ from acigen.helpers.common import HelperError, read_json, run_main
 from acigen.helpers.pins import pins_of, verify
 from acigen.helpers.rootfs import Root, split
 from acigen.helpers.tarread import Member, Stream, TarReader
+from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.untar import DEVICE_POLICIES, Extractor, Stats, extract
 
 if TYPE_CHECKING:
@@ -203,7 +204,8 @@ def unpack_into_new_dir(path: str, dest: str, devices: str,
         result = unpack_archive(path, tmp, devices, max_size)
         os.rename(tmp, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, HelperError):  # iterative: the tree may be deep
+            remove_tree(tmp)
         raise
     return result
 

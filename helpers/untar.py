@@ -333,8 +333,19 @@ class Extractor:
         return fd
 
     def _make_dir(self, parts: list[str], member: str) -> int:
-        """A directory the archive did not list before its contents."""
-        parent = self._dir_fd(parts[:-1], member, True)
+        """A directory the archive did not list before its contents, and
+        its missing parents (like mkdir -p; a loop, however deep)."""
+        missing = [parts]
+        while len(missing[-1]) > 1 and not self._is_dir_inside("/".join(missing[-1][:-1])):
+            missing.append(missing[-1][:-1])
+        for path in reversed(missing):
+            fd = self._make_one_dir(path, member)
+            if path is not parts:
+                os.close(fd)
+        return fd
+
+    def _make_one_dir(self, parts: list[str], member: str) -> int:
+        parent = self._dir_fd(parts[:-1], member, False)
         key = "/".join(parts)
         try:
             os.mkdir(parts[-1], 0o755, dir_fd=parent)
