@@ -13,6 +13,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
+from acigen.helpers.common import open_regular
 from elftools.common.exceptions import ELFError as _PyElfError
 from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
@@ -95,7 +96,7 @@ def forget() -> None:
 
 def _parse(host_path: str) -> ElfInfo:
     try:
-        with open(host_path, "rb") as stream:
+        with os.fdopen(open_regular(host_path), "rb") as stream:
             magic = stream.read(4)
             if len(magic) < 4:
                 raise ElfError("file too short")

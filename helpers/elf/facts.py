@@ -192,7 +192,7 @@ def _scan(walker: Walker, walk: Walk, loader: ElfInfo) -> _Scan:
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st else (0, 0, 0, 0)
     found = _SCANS.get(key)
     if found is None:
-        with open(walker.host(walk.path), "rb") as stream:
+        with walker.open(walk.path) as stream:
             data = stream.read()
         dirs = _system_dirs(data)
         found = _Scan(dirs, _version(data, loader), _lib(data, dirs) if dirs else None,

@@ -49,7 +49,7 @@ class _Parser:
             return
         self.read.add(walk.path)
         self.stack.append((path, walk.path))
-        with open(self.walker.host(walk.path), "rb") as stream:
+        with self.walker.open(walk.path) as stream:
             text = stream.read().decode("utf-8", "surrogateescape")
         for number, raw in enumerate(text.splitlines(), 1):
             self.line(path, number, raw.split("#", 1)[0].strip())

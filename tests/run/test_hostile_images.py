@@ -53,3 +53,17 @@ def test_a_malformed_manifest_is_one_line(tmp_path: Path, app: object, where: st
 def test_a_manifest_that_is_not_one_is_one_line(tmp_path: Path, manifest: bytes) -> None:
     result = acigen_run(aci(tmp_path / "bad.aci", manifest), tmp_path / "cache")
     assert result.returncode == FAILED and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_fifo_for_etc_passwd_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """app.user is a name: /etc/passwd is read; a FIFO there blocked forever."""
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    os.mkfifo(root / "etc" / "passwd")
+    code = ("import sys\nfrom acigen.helpers.common import HelperError\n"
+            "from acigen.helpers.runconfig import resolve_id\n"
+            "try:\n    resolve_id(sys.argv[1], 'www', 'user')\n"
+            "except HelperError as exc:\n    print(exc)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
+                            text=True, timeout=30, check=True)
+    assert result.stdout == "/etc/passwd in the image: not a regular file\n"
