@@ -8,7 +8,9 @@ is held to these rules, each failure naming the member:
 - `..` in a member's path or a hard link's target is an error; a leading `/`
   is dropped (absolute names are made relative, as tar does).
 - A member may not be written through a symlink that the archive itself
-  created (`link -> /etc`, then `link/passwd`), nor may a hard link's target.
+  created (`link -> /etc`, then `link/passwd`), nor may a hard link's target
+  be reached through one.  A hard link to such a symlink is such a symlink
+  too (`h` linked to `link`, then `h/passwd` is refused).
 - A hard link must point at an earlier member of the archive.
 - Device nodes are an error unless allowed (`devices`: "keep" or "skip").
 - An unknown member type is an error (see tarread).
@@ -112,10 +114,14 @@ class Extractor:
             raise HelperError(f"member {member.name!r}: {exc.strerror or exc}") from None
         key = "/".join(parts)
         self._seen.add(key)
-        if member.kind == "symlink":
+        if member.kind == "symlink" or self._links_to_own_symlink(member):
             self._symlinks.add(key)
         self.stats.members += 1
         self.stats.kinds[member.kind] = self.stats.kinds.get(member.kind, 0) + 1
+
+    def _links_to_own_symlink(self, member: Member) -> bool:
+        """A hard link to a symlink the archive made is that symlink too."""
+        return member.kind == "hardlink" and "/".join(split(member.linkname)) in self._symlinks
 
     def _refuse_archive_symlinks(self, parts: list[str], member: str,
                                  what: str = "written through") -> None:
