@@ -339,28 +339,39 @@ class Extractor:
         return fd
 
     def _make_dir(self, parts: list[str], member: str) -> int:
-        """A directory the archive did not list before its contents, and
-        its missing parents (like mkdir -p; a loop, however deep)."""
-        missing = [parts]
-        while len(missing[-1]) > 1 and not self._is_dir_inside("/".join(missing[-1][:-1])):
-            missing.append(missing[-1][:-1])
-        for path in reversed(missing):
-            fd = self._make_one_dir(path, member)
-            if path is not parts:
-                os.close(fd)
+        """A directory the archive did not list before its contents, and its
+        missing parents (like mkdir -p), however deep: the deepest existing
+        one found by bisection (a path that resolves has parents that do),
+        the rest made and opened one below the other, never resolved again."""
+        have, missing = 0, len(parts)  # parts[:have] resolves, parts[:missing] does not
+        while missing - have > 1:
+            middle = (have + missing) // 2
+            if self._is_dir_inside("/".join(parts[:middle])):
+                have = middle
+            else:
+                missing = middle
+        fd = self._dir_fd(parts[:have], member, False)  # the cache's: not closed here
+        for depth in range(have, len(parts)):
+            try:
+                child = self._make_one_dir(fd, parts, depth, member)
+            finally:
+                if depth > have:  # ours, not the cache's
+                    os.close(fd)
+            fd = child
         return fd
 
-    def _make_one_dir(self, parts: list[str], member: str) -> int:
-        parent = self._dir_fd(parts[:-1], member, False)
-        key = "/".join(parts)
+    def _make_one_dir(self, parent: int, parts: list[str], depth: int, member: str) -> int:
+        """Make parts[depth] in PARENT (parts[:depth]); an O_PATH fd of it."""
+        name, key = parts[depth], "/".join(parts[:depth + 1])
         try:
-            os.mkdir(parts[-1], 0o755, dir_fd=parent)
-            if "/".join(parts[:-1]) in self._plain_dirs:
+            os.mkdir(name, 0o755, dir_fd=parent)
+            if "/".join(parts[:depth]) in self._plain_dirs:
                 self._plain_dirs.add(key)
         except FileExistsError:
             pass  # a dangling symlink, probably: the open below says so
-        try:
-            return self.root.open(key, os.O_PATH | os.O_DIRECTORY)
+        try:  # made just now, by us: opened without following anything
+            return os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           dir_fd=parent)
         except (FileNotFoundError, NotADirectoryError):
             raise HelperError(f"member {member!r}: cannot make directory {key!r}: "
                               "something else is in the way") from None
