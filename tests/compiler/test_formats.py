@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from acigen.helpers.treeremove import remove_tree
 
 from acigen import cli
 from acigen.errors import AcigenError
@@ -171,3 +172,28 @@ def test_subcommands_are_dispatched_before_manifests(tmp_path: Path, capsys) -> 
     code, _, err = run(tmp_path, "./gc", capsys=capsys)
     assert code == 0, err  # a manifest named like a command
     assert (tmp_path / "build.ninja").exists()
+
+
+def test_a_deep_local_directory_is_listed(tmp_path: Path, capsys) -> None:
+    """copy_host_files of a 1,200-level directory: os.walk recursed past
+    Python's limit; every file is still an input of the step."""
+    (tmp_path / "base.tar").write_bytes(b"")
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    try:
+        for _ in range(1200):
+            os.mkdir("d", dir_fd=fd)
+            fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    try:
+        manifest(tmp_path / "m.json", [{"type": "image", "path": "base.tar"},
+                                       {"type": "copy_host_files", "files": [["deep", "/d"]]}])
+        code, _out, err = run(tmp_path, "m.json", capsys=capsys)
+        assert (code, err) == (0, "")
+        assert "deep/" + "d/" * 1200 + "f" in (tmp_path / "build.ninja").read_text()
+    finally:
+        remove_tree(str(deep))  # pytest's own cleanup recurses: leave no deep tree
