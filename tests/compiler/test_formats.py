@@ -18,6 +18,7 @@ from acigen import cli
 from acigen.errors import AcigenError
 from acigen.escape import dot_string, make_path, make_recipe
 from acigen.invocation import UNNAMED, embed_base
+from tests.support.trees import deep_tree
 
 STEPS = "-aci-packer-build-steps-"
 
@@ -179,16 +180,7 @@ def test_a_deep_local_directory_is_listed(tmp_path: Path, capsys) -> None:
     Python's limit; every file is still an input of the step."""
     (tmp_path / "base.tar").write_bytes(b"")
     deep = tmp_path / "deep"
-    deep.mkdir()
-    fd = os.open(deep, os.O_RDONLY)
-    try:
-        for _ in range(1200):
-            os.mkdir("d", dir_fd=fd)
-            fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
-            os.close(old)
-        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
-    finally:
-        os.close(fd)
+    deep_tree(deep, 1200)
     try:
         manifest(tmp_path / "m.json", [{"type": "image", "path": "base.tar"},
                                        {"type": "copy_host_files", "files": [["deep", "/d"]]}])

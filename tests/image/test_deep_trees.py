@@ -20,6 +20,7 @@ from acigen.helpers.unpack import unpack_archive
 from acigen.gc import size_of
 from tests.elf import elfwriter
 from tests.image import rawtar
+from tests.support.trees import deep_tree
 
 DEPTH = 1500  # past the default recursion limit of 1,000
 
@@ -33,23 +34,9 @@ def _removed_after(tmp_path: Path) -> Iterator[None]:
         remove_tree(str(entry))
 
 
-def deep_tree(top: Path, depth: int = DEPTH) -> None:
-    """TOP/d/d/.../d/f, DEPTH directories down (made by fd: no long paths)."""
-    top.mkdir(parents=True)
-    fd = os.open(top, os.O_RDONLY)
-    try:
-        for _ in range(depth):
-            os.mkdir("d", dir_fd=fd)
-            fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
-            os.close(old)
-        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
-    finally:
-        os.close(fd)
-
-
 def test_walk_measure_and_wipe(tmp_path: Path) -> None:
     layer = tmp_path / "layer"
-    deep_tree(layer / "tree")
+    deep_tree(layer / "tree", DEPTH)
     assert sum(1 for _ in iter_tree(str(layer))) == DEPTH + 2  # tree, the d's, f
     assert size_of(str(layer)) == 0
     wipe(str(layer))
@@ -57,7 +44,7 @@ def test_walk_measure_and_wipe(tmp_path: Path) -> None:
 
 
 def test_root_remove(tmp_path: Path) -> None:
-    deep_tree(tmp_path / "root" / "junk")
+    deep_tree(tmp_path / "root" / "junk", DEPTH)
     with Root(str(tmp_path / "root")) as root:
         root.remove("junk")
     assert os.listdir(tmp_path / "root") == []
@@ -79,7 +66,7 @@ def test_an_archive_of_a_deep_tree_unpacks_and_its_layer_goes(tmp_path: Path) ->
 def test_extract_prunes_a_deep_tree(tmp_path: Path, kept: str) -> None:
     """Removed whole, or walked down to a kept file at the bottom."""
     root = tmp_path / "root"
-    deep_tree(root / "junk")
+    deep_tree(root / "junk", DEPTH)
     elfwriter.write(root / "bin" / "prog", dynamic=False, e_type=elfwriter.ET_EXEC)
     result = subprocess.run([sys.executable, "-m", "acigen.helpers.extract", "--root", str(root),
                              "--binary", "/bin/prog", "--keep", kept],
