@@ -126,17 +126,30 @@ def parse_manifest(path: str, data: bytes) -> dict[str, Any]:
 def check_image_manifest(root: Node) -> None:
     """The checks acigen makes of the manifests it writes, made of an image's
     (any image may be given to acigen run: its fields are read as typed)."""
-    from acigen import appc, appc_app
+    from acigen import appc
 
     fields = root.obj(required=("acKind", "name"), optional=appc.TOP_KEYS)
     if "acVersion" in fields:
         appc.check_version(fields["acVersion"])
     appc.identifier(fields["name"], "a valid image name (an AC Identifier)")
-    for key, check in (("labels", appc.check_labels), ("app", appc_app.check_app),
+    for key, check in (("labels", appc.check_labels), ("app", _check_app),
                        ("dependencies", appc.check_dependencies),
                        ("annotations", appc.check_annotations)):
         if key in fields:
             check(fields[key])
+
+
+def _check_app(app: Node) -> None:
+    """The app section; its isolators only as far as acigen run reads them
+    (it warns of unknown ones, and their values are the isolator's own
+    business: no-new-privileges is a boolean)."""
+    from acigen import appc_app
+
+    fields = app.obj(optional=appc_app.APP_KEYS)
+    appc_app.check_app(Node(app.file, app.pointer, {
+        key: value for key, value in app.value.items() if key != "isolators"}))
+    for item in fields["isolators"].items() if "isolators" in fields else ():
+        item.obj(required=("name", "value"))["name"].string(non_empty=True)
 
 
 @contextlib.contextmanager
