@@ -3,7 +3,8 @@
 Every case must end in exit 0 or 1 (never 3, "internal error"), with at most
 one error line (and a hint), in under CASE_LIMIT seconds; a case that takes
 longer than HANG_LIMIT is stopped by SIGALRM and counted as a hang.  At the
-end each suite prints cases run, internal errors and its slowest case.
+end each suite prints cases run, internal errors, its slowest case and the
+peak memory of the process, which must stay under MEMORY_LIMIT_MIB.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ import pytest
 
 CASE_LIMIT = 2.0
 HANG_LIMIT = 10
+MEMORY_LIMIT_MIB = 1024  # the peak RSS of the whole test process
+
+
+def peak_rss_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
 
 
 class Hang(Exception):
@@ -48,10 +54,9 @@ class Score:
 
     def summary(self) -> str:
         seconds, label = self.slowest
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
         return (f"fuzz {self.suite}: {self.cases} cases, {self.internal} internal errors, "
                 f"{len(self.failures)} failures, slowest {seconds:.3f} s ({label}), "
-                f"peak RSS {peak} MiB")
+                f"peak RSS {peak_rss_mib()} MiB")
 
 
 def judge(code: int | None, stderr: str) -> str | None:
@@ -77,6 +82,7 @@ def scored(suite: str, capsys: pytest.CaptureFixture[str]) -> Iterator[Score]:
         with capsys.disabled():
             print("\n" + score.summary())
     assert score.internal == 0 and not score.failures, "\n".join(score.failures[:20])
+    assert peak_rss_mib() < MEMORY_LIMIT_MIB, score.summary()
 
 
 def as_run(main: Callable[[list[str]], int], args: list[str]) -> tuple[int, str]:
