@@ -81,7 +81,8 @@ def unpack_archive(path: str, root_dir: str, devices: str = "error",
             try:
                 members, aci = _root_members(reader)
                 stats = extract(reader, members, extractor)
-                stream.drain()
+                if compression != "tar":  # let the decompressor finish and judge its input
+                    stream.drain()
             finally:
                 extractor.close()
     finally:

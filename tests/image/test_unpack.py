@@ -319,3 +319,12 @@ def test_padding_after_the_end_marker_is_bounded(tmp_path: Path, compression: st
         out.write(body + bytes(TRAILING_MAX + (1 << 20)))
     with pytest.raises(HelperError, match="MiB after its end-of-archive marker"):
         identify(str(aci))
+
+
+def test_a_plain_tar_is_not_read_past_its_end_marker(tmp_path: Path) -> None:
+    """Nothing to decompress, nothing to drain: padding of any length is fine."""
+    tar = tmp_path / "t.tar"
+    with open(tar, "wb") as out:
+        out.write(rawtar.member(b"a", b"1") + rawtar.END)
+        out.truncate(out.tell() + TRAILING_MAX + (1 << 20))  # sparse
+    assert (ours(tar, tmp_path / "out") / "a").read_bytes() == b"1"
