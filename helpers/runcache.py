@@ -72,10 +72,10 @@ class _HashingReader:
         self.digest.update(data)
         return data
 
-    def drain(self, path: str) -> None:
-        """Hash the rest (padding after the end marker), up to a bound: a small
-        file may decompress to a terabyte of it."""
-        left = TRAILING_MAX
+    def drain(self, path: str, bounded: bool) -> None:
+        """Hash the rest (padding after the end marker); BOUNDED for a
+        compressed file, which may decompress to a terabyte of it."""
+        left = TRAILING_MAX if bounded else 1 << 62
         while left >= 0 and (data := self.read(READ_SIZE)):
             left -= len(data)
         if left < 0:
@@ -91,7 +91,7 @@ def identify(path: str) -> tuple[str, dict[str, Any]]:
     """(image ID, manifest) of the ACI at PATH, reading it once."""
     manifest: bytes | None = None
     has_rootfs = False
-    with tar_stream(path) as (fd, _compression):
+    with tar_stream(path) as (fd, compression):
         reader = _HashingReader(fd)
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
@@ -105,7 +105,7 @@ def identify(path: str) -> tuple[str, dict[str, Any]]:
                         manifest = src.read() if src else b""
         except tarfile.TarError as exc:
             raise HelperError(f"{path}: not a valid image archive: {exc}") from None
-        reader.drain(path)
+        reader.drain(path, bounded=compression != "tar")
     if manifest is None or not has_rootfs:
         raise HelperError(f"{path}: not an ACI (it needs a manifest and a rootfs/ directory)")
     return "sha512-" + reader.digest.hexdigest(), parse_manifest(path, manifest)
