@@ -1,30 +1,29 @@
 """The App Container ImageManifest (appc 0.8.11): validation and defaults.
 
-The rules are appc's (spec/types.md, spec/aci.md), using the documented
-regular expressions, which are stricter than the Go reference code.
+The rules are those of appc's Go code (schema/types/*.go, what `actool
+validate` runs); where acigen is stricter, docs/manifest.md says so and why.
 """
 
 from __future__ import annotations
 
 import platform
 import re
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
+from acigen.appc_formats import date_problem, semver_problem, url_problem
 from acigen.jsoncheck import Node
 
 AC_VERSION = "0.8.11"
 STEPS_KEY = "-aci-packer-build-steps-"
 
-AC_IDENTIFIER = re.compile(r"^[a-z0-9]+([-._~/][a-z0-9]+)*$")
-AC_NAME = re.compile(r"^[a-z0-9]+([-][a-z0-9]+)*$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9.-]*$")
-SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
-IMAGE_ID = re.compile(r"^sha512-[0-9a-f]+$")
+# appc's checks: only these characters, no separator at either end
+# (fullmatch: a Python `$` would let a final newline through)
+AC_IDENTIFIER = re.compile(r"[a-z0-9]([a-z0-9._~/-]*[a-z0-9])?")
+AC_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9.-]*")
+IMAGE_ID = re.compile(r"sha512-[0-9a-fA-F]+")
+UINT64_MAX = 2**64 - 1
+INT64_MAX = 2**63 - 1
 
 OS_ARCH = {
     "linux": ("amd64", "i386", "aarch64", "aarch64_be", "armv6l", "armv7l", "armv7b",
@@ -37,14 +36,11 @@ HOST_ARCH = {"x86_64": "amd64", "i686": "i386", "i586": "i386", "i386": "i386",
              "aarch64": "aarch64", "aarch64_be": "aarch64_be", "armv6l": "armv6l",
              "armv7l": "armv7l", "ppc64": "ppc64", "ppc64le": "ppc64le", "s390x": "s390x"}
 
-ISOLATORS = (
-    "resource/cpu", "resource/memory", "resource/block-bandwidth", "resource/block-iops",
-    "resource/network-bandwidth", "os/linux/capabilities-retain-set",
-    "os/linux/capabilities-remove-set", "os/linux/no-new-privileges",
-    "os/linux/seccomp-retain-set", "os/linux/seccomp-remove-set", "os/linux/oom-score-adj",
-    "os/linux/cpu-shares", "os/linux/selinux-context", "os/linux/apparmor-profile",
-    "os/unix/sysctl",
-)
+FORMAT_HINTS = {
+    "created": "RFC 3339: YYYY-MM-DDThh:mm:ss[.fraction] then Z or ±hh:mm",
+    "homepage": "http:// or https://, then a host; spaces and the like %-escaped",
+    "documentation": "http:// or https://, then a host; spaces and the like %-escaped",
+}
 
 TOP_KEYS = ("acKind", "acVersion", "name", "labels", "app", "dependencies",
             "pathWhitelist", "annotations")
@@ -61,7 +57,7 @@ def host_labels() -> list[dict[str, str]]:
 
 def identifier(node: Node, what: str = "an AC Identifier") -> str:
     value = node.string()
-    if not AC_IDENTIFIER.match(value):
+    if not AC_IDENTIFIER.fullmatch(value):
         raise node.error(f"{value!r} is not {what}",
                          "lowercase letters, digits and -._~/, starting and ending "
                          "with a letter or digit")
@@ -70,7 +66,7 @@ def identifier(node: Node, what: str = "an AC Identifier") -> str:
 
 def ac_name(node: Node) -> str:
     value = node.string()
-    if not AC_NAME.match(value):
+    if not AC_NAME.fullmatch(value):
         raise node.error(f"{value!r} is not an AC Name",
                          "lowercase letters, digits and -, starting and ending with a "
                          "letter or digit")
@@ -127,17 +123,13 @@ def check_annotations(node: Node) -> None:
     check_name_values(node, "annotation", identifier)
     for item in node.items():
         name, value = item.value["name"], item.value["value"]
+        problem = None
         if name == "created":
-            try:
-                datetime.fromisoformat(value.replace("Z", "+00:00"))
-                ok = "T" in value
-            except ValueError:
-                ok = False
-            if not ok:
-                raise item.child("value").error(f"created {value!r} is not an RFC 3339 date")
-        if name in ("homepage", "documentation") and \
-                urlparse(value).scheme not in ("http", "https"):
-            raise item.child("value").error(f"{name} {value!r} is not an http(s) URL")
+            problem = date_problem(value)
+        elif name in ("homepage", "documentation"):
+            problem = url_problem(value)
+        if problem:
+            raise item.child("value").error(f"{name} {value!r} {problem}", FORMAT_HINTS[name])
 
 
 def check_dependencies(node: Node) -> None:
@@ -146,22 +138,21 @@ def check_dependencies(node: Node) -> None:
         identifier(fields["imageName"])
         if "imageID" in fields:
             image_id = fields["imageID"].string()
-            if not IMAGE_ID.match(image_id):
+            if not IMAGE_ID.fullmatch(image_id):
                 raise fields["imageID"].error(f"{image_id!r} is not an image ID (sha512-...)")
         if "labels" in fields:
             check_labels(fields["labels"])
         if "size" in fields:
-            fields["size"].integer(low=0)
+            fields["size"].integer(low=0, high=UINT64_MAX)
 
 
 def check_version(node: Node) -> None:
     version = node.string()
-    match = SEMVER.match(version)
-    if not match:
-        raise node.error(f"{version!r} is not a semantic version")
-    if version.split("+")[0].split("-")[0] == "0.0.0":
-        raise node.error("acVersion must not be 0.0.0")
-    if match.group(1) != "0":
+    problem = semver_problem(version)
+    if problem:
+        raise node.error(f"{version!r} {problem}", "MAJOR.MINOR.PATCH (SemVer 2.0), e.g. "
+                         f"{AC_VERSION}")
+    if not version.startswith("0."):
         raise node.error(f"acVersion {version} is newer than appc {AC_VERSION}, "
                          "the spec this tool implements")
 
@@ -191,12 +182,17 @@ def check_manifest(root: Node) -> dict[str, Node]:
     return fields
 
 
+def default_labels(labels: list[dict[str, str]]) -> list[dict[str, str]]:
+    """LABELS, with the build host's os and arch when they name neither:
+    naming one (`os: linux` alone) makes an architecture-independent image."""
+    if any(label["name"] in ("os", "arch") for label in labels):
+        return labels
+    return labels + host_labels()
+
+
 def image_manifest(document: dict[str, Any]) -> dict[str, Any]:
     """The manifest that goes into the image: build steps removed, defaults
-    filled in (acKind, acVersion, os/arch labels; user labels win)."""
-    labels = list(document.get("labels", []))
-    given = {label["name"] for label in labels}
-    labels += [label for label in host_labels() if label["name"] not in given]
+    filled in (acKind, acVersion, os/arch labels)."""
     merged = {"acKind": "ImageManifest", "acVersion": AC_VERSION, **document,
-              "labels": labels}
+              "labels": default_labels(list(document.get("labels", [])))}
     return {key: merged[key] for key in TOP_KEYS if key in merged}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from acigen.appc import ENV_NAME, ISOLATORS, _unique, absolute_path, ac_name, identifier
+from acigen.appc import ENV_NAME, INT64_MAX, _unique, absolute_path, ac_name
+from acigen.appc_isolators import check_isolators
 from acigen.jsoncheck import Node
 
 APP_KEYS = ("exec", "user", "group", "supplementaryGIDs", "supplementaryGids",
@@ -19,11 +20,11 @@ def check_app(node: Node) -> None:
     for key in ("supplementaryGIDs", "supplementaryGids"):
         if key in fields:
             for gid in fields[key].items():
-                gid.integer(low=0)
+                gid.integer(low=0, high=INT64_MAX)
     if "eventHandlers" in fields:
         check_event_handlers(fields["eventHandlers"])
-    if "workingDirectory" in fields:
-        absolute_path(fields["workingDirectory"])
+    if "workingDirectory" in fields and fields["workingDirectory"].value != "":
+        absolute_path(fields["workingDirectory"])  # appc: "" is the same as none
     if "environment" in fields:
         check_environment(fields["environment"])
     if "isolators" in fields:
@@ -38,10 +39,8 @@ def check_app(node: Node) -> None:
 
 
 def check_exec(node: Node) -> None:
-    args = node.strings()
-    if not args:
-        raise node.error("exec must name a program", "leave exec out instead")
-    if not args[0]:
+    args = node.strings()  # appc: [] is the same as no exec
+    if args and not args[0]:
         raise node.child(0).error("the program name must not be empty")
 
 
@@ -62,21 +61,10 @@ def check_environment(node: Node) -> None:
     for item in items:
         fields = item.obj(required=("name", "value"))
         name = fields["name"].string()
-        if not ENV_NAME.match(name):
+        if not ENV_NAME.fullmatch(name):
             raise fields["name"].error(f"{name!r} is not a valid environment variable name")
         fields["value"].string()
     _unique(items, "name", "environment variable")
-
-
-def check_isolators(node: Node) -> None:
-    for item in node.items():
-        fields = item.obj(required=("name", "value"))
-        name = identifier(fields["name"])
-        if name not in ISOLATORS:
-            raise fields["name"].error(f"unknown isolator {name!r}",
-                                       "known: " + ", ".join(ISOLATORS))
-        if not isinstance(fields["value"].value, dict):
-            raise fields["value"].error("an isolator's value must be an object")
 
 
 def check_mount_points(node: Node) -> None:

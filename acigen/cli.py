@@ -75,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layer-mode", choices=("auto", "overlay", "copy"), default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
                         "overlayfs cannot be used (auto: chosen at build time)")
+    p.add_argument("--runtime", metavar="NAME|PATH",
+                   help="the OCI runtime that runs cmd and ansible steps: runc or crun "
+                        "(default: $ACIGEN_RUNTIME when the build runs, else runc, else crun)")
     p.add_argument("--jobs-fetch", type=int, default=4, metavar="N",
                    help="downloads at once (default: 4)")
     p.add_argument("--cache-dir", metavar="DIR",
@@ -115,9 +118,23 @@ def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
         for loaded_manifest in loaded:
             for warning in oci_config.check_oci(loaded_manifest.image):
                 print(f"acigen: warning: {loaded_manifest.path}: {warning}", file=sys.stderr)
+    if any(step.helper == "chroot_run" for m in loaded for step in m.steps):
+        require_runtime(inv.args.runtime)
     options = inv.options(sign)
     graph = plan(loaded, [inv.rel(p) for p in paths], options)
     return graph, inv.setup(options)
+
+
+def require_runtime(requested: str | None) -> None:
+    """cmd and ansible steps run in an OCI runtime's containers: say now,
+    not in the middle of the build, when there is none."""
+    from acigen.helpers.common import HelperError
+    from acigen.helpers.container import find_runtime
+    try:
+        find_runtime(requested)
+    except HelperError as exc:
+        raise UsageError(f"{exc}; cmd and ansible steps run in its containers",
+                         exc.hint) from None
 
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:

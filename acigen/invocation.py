@@ -120,7 +120,7 @@ class Invocation:
         return Options(
             builddir=self.rel(self.builddir),
             outputs=tuple(self.output_for(m) for m in a.manifests),
-            compression=a.compression, layer_mode=a.layer_mode,
+            compression=a.compression, layer_mode=a.layer_mode, runtime=a.runtime,
             source_date_epoch=source_date_epoch(), fetch_jobs=a.jobs_fetch,
             cache_dir=os.path.abspath(a.cache_dir) if a.cache_dir else None,
             offline=a.offline, oci_outputs=oci, docker_outputs=docker, squash=a.squash,
@@ -140,6 +140,8 @@ class Invocation:
             out += ["-o", self.rel(a.output)]
         if a.layer_mode != "auto":
             out += ["--layer-mode", a.layer_mode]
+        if a.runtime:
+            out += ["--runtime", a.runtime]
         if a.jobs_fetch != 4:
             out += ["--jobs-fetch", str(a.jobs_fetch)]
         if a.chunk_size:

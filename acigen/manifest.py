@@ -10,6 +10,7 @@ from typing import Any
 from acigen import appc
 from acigen.errors import ManifestError
 from acigen.jsoncheck import Node, object_pairs
+from acigen.jsontext import LongNumber, line_column, lone_surrogate, parse_int
 from acigen.steps import Context, Step, parse_step
 
 
@@ -35,15 +36,22 @@ def parse_document(path: str, data: bytes) -> Any:
     every failure a ManifestError (too deep a nesting too)."""
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=object_pairs,
-                          parse_constant=_reject_constant)
+        document = json.loads(text, object_pairs_hook=object_pairs,
+                              parse_constant=_reject_constant, parse_int=parse_int)
+        surrogate = lone_surrogate(document)
     except UnicodeDecodeError as exc:
         raise ManifestError(path, f"byte {exc.start}", "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ManifestError(path, f"{exc.lineno}:{exc.colno}",
                             f"invalid JSON: {exc.msg}") from None
+    except LongNumber as exc:
+        raise ManifestError(path, line_column(text, text.find(exc.literal)), str(exc)) from None
     except RecursionError:
         raise ManifestError(path, "", "invalid JSON: nested too deeply") from None
+    if surrogate is not None:
+        raise ManifestError(path, surrogate, "a lone surrogate escape (\\udXXX) is not "
+                            "a character", "write the character itself, or a valid pair")
+    return document
 
 
 def _reject_constant(name: str) -> Any:

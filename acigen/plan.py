@@ -35,6 +35,7 @@ class Options:
     outputs: tuple[str, ...]         # one image path per manifest, relative
     compression: str = "gzip"
     layer_mode: str = "auto"
+    runtime: str | None = None       # None: the helper chooses when it runs
     source_date_epoch: int = 0
     fetch_jobs: int = 4
     cache_dir: str | None = None
@@ -186,6 +187,8 @@ class Planner:
                 "lower": [self.layer_dir(p) for p in self.chain(layer.parent)],
                 "layer_mode": self.opt.layer_mode,
                 "log": self.log_file(layer), "step": definition}
+        if step.helper == "chroot_run" and self.opt.runtime:
+            spec["runtime"] = self.opt.runtime
         self.graph.files[layer.step_file] = pretty_json(spec)
         images = ", ".join(self.users[layer.key])
         return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),

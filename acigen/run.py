@@ -6,6 +6,9 @@ Container executor would, through an OCI runtime (runc or crun).
     --volume NAME:HOSTPATH  bind HOSTPATH at the app's mount point NAME
     --exec PROGRAM          run PROGRAM instead of the app's exec
     --env NAME=VALUE        set or override an environment variable
+    --cap-add CAP           grant CAP beyond the containers default set
+                            (with a warning); the image's isolators can
+                            only narrow that set
     --runtime NAME|PATH     runc or crun (default: $ACIGEN_RUNTIME, else
                             whichever is installed, runc first)
     -- ARGS                 appended to the app's exec (appc lets the
@@ -28,7 +31,13 @@ from collections.abc import Sequence
 
 from acigen.helpers import layers
 from acigen.helpers.common import HelperError, Interrupted, install_signal_handlers
-from acigen.helpers.container import Container, find_runtime, scratch_dir, write_bundle
+from acigen.helpers.container import (
+    STOP_GRACE,
+    Container,
+    find_runtime,
+    scratch_dir,
+    write_bundle,
+)
 from acigen.helpers.container import writable_root as throwaway_root
 from acigen.helpers.rootfs import Root
 from acigen.helpers.runcache import cache_dir, cached_image
@@ -48,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--exec", dest="exec_override", metavar="PROGRAM")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--runtime", metavar="NAME|PATH")
+    p.add_argument("--cap-add", action="append", default=[], metavar="CAP",
+                   help="grant a capability beyond the containers default set (the "
+                        "image's own isolators can only narrow it)")
     return p
 
 
@@ -75,7 +87,7 @@ def options(args: argparse.Namespace, app_args: list[str]) -> RunOptions:
     return RunOptions(
         args=app_args, exec_override=args.exec_override, net_host=args.net == "host",
         volumes=pairs(args.volume, ":", "--volume"), env=pairs(args.env, "=", "--env"),
-        terminal=sys.stdin.isatty() and sys.stdout.isatty())
+        terminal=sys.stdin.isatty() and sys.stdout.isatty(), cap_add=args.cap_add)
 
 
 def provide_etc(rootfs: str, net_host: bool) -> None:
@@ -108,6 +120,9 @@ def run_image(image: str, opts: RunOptions, runtime: str | None) -> int:
     if not os.path.isfile(image):
         raise HelperError(f"{image}: no such file")
     program = find_runtime(runtime)
+    for cap in opts.cap_add:
+        print(f"{PROG}: warning: --cap-add {cap}: the app holds more than the containers "
+              "default capabilities, and can do more to the host", file=sys.stderr)
     layers.enter_private_mount_namespace()  # our mounts vanish with us
     with cached_image(image) as cached, \
             scratch_dir(os.path.join(cache_dir(), "scratch")) as scratch, \
@@ -117,7 +132,7 @@ def run_image(image: str, opts: RunOptions, runtime: str | None) -> int:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         provide_etc(rootfs, opts.net_host)
         bundle = write_bundle(scratch, config, rootfs)
-        return Container(program, bundle).run()
+        return Container(program, bundle, grace=STOP_GRACE).run(0, 1, 2).status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

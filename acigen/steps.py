@@ -24,6 +24,7 @@ CHROOT_KEYS = ("copy_resolvconf", "copy_hosts", "mount_proc", "mount_dev", "moun
 # the original tool's defaults when no setup_chroot came first
 CHROOT_DEFAULTS = {"copy_resolvconf": True, "copy_hosts": True, "mount_proc": True,
                    "mount_dev": True, "mount_sys": True, "make_debian_policy_rc": False}
+NETWORKS = ("host", "none")  # a chroot step's network: the host's, or only loopback
 HEX = re.compile(r"^[0-9a-f]+$")
 URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -102,7 +103,7 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
             digest = fields[algo].string().lower()
-            if len(digest) != length or not HEX.match(digest):
+            if len(digest) != length or not HEX.fullmatch(digest):
                 raise fields[algo].error(f"expected {length} hexadecimal digits")
             definition[algo] = digest
     if "path" in fields:
@@ -135,8 +136,20 @@ def parse_setup_chroot(node: Node, ctx: Context, index: int) -> Step:
                 "chroot settings")
 
 
+def _network(fields: dict[str, Node]) -> dict[str, str]:
+    """A chroot step's network: the host's (left out of the definition, so
+    the layer keys of steps that never say stay as they were) or "none"."""
+    if "network" not in fields:
+        return {}
+    value = fields["network"].string()
+    if value not in NETWORKS:
+        raise fields["network"].error(f'expected "host" or "none", got {value!r}')
+    return {} if value == "host" else {"network": value}
+
+
 def parse_cmd(node: Node, ctx: Context, index: int) -> Step:
-    fields = node.obj(required=("type", "path"), optional=("args", "copy", "env", "workdir"))
+    fields = node.obj(required=("type", "path"),
+                      optional=("args", "copy", "env", "workdir", "network"))
     copy = fields["copy"].boolean() if "copy" in fields else True
     args = fields["args"].strings() if "args" in fields else []
     env = fields["env"].mapping() if "env" in fields else {}
@@ -151,19 +164,20 @@ def parse_cmd(node: Node, ctx: Context, index: int) -> Step:
     else:
         path = image_path(fields["path"])
     definition = {"type": "cmd", "path": path, "args": args, "copy": copy, "env": env,
-                  "workdir": workdir, "chroot": dict(ctx.chroot)}
+                  "workdir": workdir, "chroot": dict(ctx.chroot), **_network(fields)}
     shown = os.path.basename(path) if copy else path.rsplit("/", 1)[-1]
     return Step(index, "cmd", definition, "chroot_run", _short([shown, *args]),
                 inputs=inputs)
 
 
 def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
-    fields = node.obj(required=("type", "playbook"), optional=CHROOT_KEYS)
+    fields = node.obj(required=("type", "playbook"), optional=(*CHROOT_KEYS, "network"))
     _require_ansible(node)
     playbook = ctx.local_path(fields["playbook"])
     chroot = {**ctx.chroot, **_bools(fields, CHROOT_KEYS)}
     inputs, dirs = _tree_files(ctx.absolute(os.path.dirname(playbook) or "."), ctx)
-    definition = {"type": "ansible", "playbook": playbook, "chroot": chroot}
+    definition = {"type": "ansible", "playbook": playbook, "chroot": chroot,
+                  **_network(fields)}
     return Step(index, "ansible", definition, "chroot_run",
                 f"ansible-playbook {fields['playbook'].value}",
                 inputs=tuple(sorted({playbook, *inputs})), scanned_dirs=dirs)

@@ -12,9 +12,11 @@ program gets the terminal unless --log is given):
     acigen-chroot-run [OPTIONS] --copy ROOT SCRIPT [ARG...]    host script
     acigen-chroot-run [OPTIONS] --playbook PLAYBOOK ROOT        ansible
 
-Each run gets a new PID namespace (every daemon dies with the step), fresh
-/proc, /dev and /sys, and the host's resolv.conf and hosts while it runs;
-see sandbox.py, kernelfs.py, buildfiles.py, pidns.py and chroot_job.py.
+Each run is a container of an OCI runtime (runc or crun): the program is
+its PID 1 (every daemon dies with it), with the runtime's /proc, /dev and
+/sys, the containers default capabilities and seccomp profile, and the
+host's resolv.conf and hosts while it runs; see chroot_job.py,
+confinement.py, container.py, sandbox.py and buildfiles.py.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def run_step(ctx: StepContext) -> str:
     job = Job(root=ctx.root, scratch=os.path.join(layer, "chroot"),
               label=str(ctx.spec.get("label") or os.path.basename(layer)),
               log=ctx.log, log_path=ctx.spec.get("log"),
-              inputs=ctx.inputs_read)
+              inputs=ctx.inputs_read, runtime=ctx.spec.get("runtime"))
     return runner_for(ctx.step)(ctx.step, job)
 
 
@@ -82,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-hosts", action="store_true")
     p.add_argument("--policy-rc-d", action="store_true",
                    help="stop Debian packages from starting services")
+    p.add_argument("--network", choices=("host", "none"), default="host",
+                   help="none: only loopback (default: the host's network)")
+    p.add_argument("--runtime", metavar="NAME|PATH",
+                   help="runc or crun (default: $ACIGEN_RUNTIME, else runc, else crun)")
     p.add_argument("root")
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
@@ -94,12 +100,13 @@ def step_from_args(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.playbook:
         if ns.command:
             raise HelperError("--playbook takes no PROGRAM")
-        return {"type": "ansible", "playbook": ns.playbook, "chroot": chroot}
+        return {"type": "ansible", "playbook": ns.playbook, "chroot": chroot,
+                "network": ns.network}
     if not ns.command:
         raise HelperError("no PROGRAM to run", hint=f"{PROG} ROOT PROGRAM [ARG...]")
     env = dict(item.partition("=")[::2] for item in ns.env)
     return {"type": "cmd", "path": ns.command[0], "args": ns.command[1:], "copy": ns.copy,
-            "env": env, "workdir": ns.workdir, "chroot": chroot}
+            "env": env, "workdir": ns.workdir, "chroot": chroot, "network": ns.network}
 
 
 def run_by_hand(argv: list[str]) -> int:
@@ -112,7 +119,7 @@ def run_by_hand(argv: list[str]) -> int:
     try:
         with _output(ns.log) as log:
             job = Job(root=ns.root, scratch=scratch, label=ns.root, log=log,
-                      log_path=ns.log, interactive=ns.log is None)
+                      log_path=ns.log, interactive=ns.log is None, runtime=ns.runtime)
             text = runner_for(step)(step, job)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

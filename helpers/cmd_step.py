@@ -1,7 +1,11 @@
 """The `cmd` step: run one program inside the image.
 
     {"type": "cmd", "path": "/usr/bin/apt-get", "args": ["install", "-y", "nginx"],
-     "copy": false, "env": {"K": "V"}, "workdir": "/", "chroot": {...}}
+     "copy": false, "env": {"K": "V"}, "workdir": "/", "chroot": {...},
+     "network": "none"}
+
+`network` is the host's unless "none" (a network namespace of the step's
+own, with only loopback: for steps that must not reach anything).
 
 `copy: false` runs the image's own program (an absolute path is resolved
 inside the image; a bare name is looked up on PATH inside it).  `copy: true`
@@ -14,12 +18,15 @@ original tool silently ran the image's file of that name instead.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from acigen.helpers.chroot_job import (
     BASE_ENV,
     Job,
+    Process,
+    network_of,
     require_host_file,
     require_success,
     run_program,
@@ -37,6 +44,7 @@ class CmdStep:
     env: dict[str, str]
     workdir: str
     chroot: ChrootSettings
+    network: str
 
     @classmethod
     def parse(cls, step: dict[str, Any]) -> CmdStep:
@@ -58,7 +66,7 @@ class CmdStep:
         if not workdir.startswith("/"):
             raise HelperError(f"step: workdir: expected an absolute path, got {workdir!r}")
         return cls(path, args, copy, env, workdir,
-                   ChrootSettings.from_step(step.get("chroot")))
+                   ChrootSettings.from_step(step.get("chroot")), network_of(step))
 
 
 def _field(step: dict[str, Any], name: str, kind: type, default: Any) -> Any:
@@ -77,13 +85,14 @@ def run_cmd(step: dict[str, Any], job: Job) -> str:
         job.inputs.append(require_host_file(cmd.path, "cmd: script"))
     shown = cmd.path if not cmd.args else f"{cmd.path} {' '.join(cmd.args)}"
     job.note(f"acigen: {job.label}: running {shown}")
+    start = time.monotonic()
     with Sandbox(job.root, cmd.chroot, job.scratch, job.note) as box:
         program = _program(cmd, box)
         _require_dir(box, cmd.workdir)
-        outcome = run_program(job, box, [program, *cmd.args], {**BASE_ENV, **cmd.env},
-                              cmd.workdir, chrooted=True)
-    require_success(job, cmd.path, outcome)
-    return summary(cmd.path, outcome)
+        ended = run_program(job, box, Process([program, *cmd.args], {**BASE_ENV, **cmd.env},
+                                              cmd.workdir, cmd.network))
+    require_success(job, cmd.path, ended)
+    return summary(cmd.path, time.monotonic() - start)
 
 
 def _program(cmd: CmdStep, box: Sandbox) -> str:

@@ -58,10 +58,18 @@ def fs_magic(path: str) -> int:
 
 def choose_mode(requested: str, layers_dir: str) -> str:
     """overlay unless asked otherwise or the build dir is on overlayfs."""
+    make_private(layers_dir)
     if requested != "auto":
         return requested
-    os.makedirs(layers_dir, exist_ok=True)
     return "copy" if fs_magic(layers_dir) == OVERLAYFS_MAGIC else "overlay"
+
+
+def make_private(directory: str) -> None:
+    """DIRECTORY, made or kept 0700 and root's own.  Layer trees hold an image's
+    setuid programs, file capabilities and device nodes with the image's
+    modes: only root may reach them (as with /var/lib/containers)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
 
 
 def tree(layer: str) -> str:

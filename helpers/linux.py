@@ -1,8 +1,5 @@
-"""The few Linux system calls the chroot sandbox needs, through ctypes.
-
-Kept free of other imports on purpose: the PID namespace's init imports
-this at every step, so its start-up time is on every step's clock.
-"""
+"""The few Linux system calls the helpers need (mount namespaces and
+mounts), through ctypes."""
 
 from __future__ import annotations
 
@@ -10,9 +7,6 @@ import ctypes
 import os
 
 CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWPID = 0x20000000
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -22,7 +16,6 @@ MS_BIND = 0x1000
 MS_REC = 0x4000
 MNT_DETACH = 0x2
 UMOUNT_NOFOLLOW = 0x8
-PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -49,13 +42,3 @@ def umount(target: str, flags: int = 0) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
-
-
-def setns(fd: int, nstype: int) -> None:
-    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
-
-
-def die_with_parent(sig: int) -> None:
-    """PR_SET_PDEATHSIG: get SIG when the thread that forked us exits."""
-    _check(_libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
-                       ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl(PR_SET_PDEATHSIG)")

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from acigen.helpers import layers
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError
 from acigen.helpers.tarread import TRAILING_MAX
@@ -190,7 +191,7 @@ def remember(cache: str, key: str, image_id: str) -> None:
 def cached_image(path: str, cache: str | None = None) -> Iterator[CachedImage]:
     """The image at PATH unpacked in the cache, held (shared) while in use."""
     cache = cache or cache_dir()
-    os.makedirs(cache, mode=0o700, exist_ok=True)
+    layers.make_private(cache)  # unpacked images: their setuid programs are root's alone
     key = file_key(path)  # before reading: a change while we read gives a new key
     image_id, manifest = remembered(cache, path, key) or identify(path)
     entry = os.path.join(cache, image_id)

@@ -10,10 +10,14 @@ runc and crun understand:
   name that resolves nowhere is an error;
 - supplementaryGIDs, environment (a default PATH, AC_APP_NAME, HOME),
   workingDirectory;
+- confined as a build step is (confinement.py): the containers default
+  capabilities and seccomp profile, masked and read-only /proc and /sys
+  paths, new namespaces, a pids limit;
 - the isolators a runtime can enforce: memory and cpu limits, cpu shares,
-  capability retain/remove sets, no-new-privileges, oom-score-adj, seccomp
-  retain/remove sets, sysctls; the others are reported and ignored, as the
-  spec allows;
+  no-new-privileges, oom-score-adj, sysctls, and capability and seccomp
+  retain/remove sets, which may only narrow the defaults (more
+  capabilities take `--cap-add`); the others are reported and ignored, as
+  the spec allows;
 - mountPoints bound to host paths with `--volume NAME:HOSTPATH`;
 - /proc, /sys, /dev (with /dev/pts, /dev/shm, /dev/mqueue) as appc's
   executor section lists them; a private network namespace with only
@@ -24,28 +28,19 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 import re
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from acigen.helpers import confinement
 from acigen.helpers.common import READ_FLAGS, HelperError, regular_only
 from acigen.helpers.rootfs import Root
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# what rkt and docker grant by default; the retain/remove isolators start here
-DEFAULT_CAPABILITIES = (
-    "CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP",
-    "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT")
-MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/proc/scsi", "/sys/firmware")
-READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
-SECCOMP_ARCH = {"x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]}
+CAPABILITY_ISOLATORS = ("os/linux/capabilities-retain-set", "os/linux/capabilities-remove-set")
+SECCOMP_ISOLATORS = ("os/linux/seccomp-retain-set", "os/linux/seccomp-remove-set")
 IGNORED_ISOLATORS = ("resource/block-bandwidth", "resource/block-iops",
                      "resource/network-bandwidth", "os/linux/selinux-context",
                      "os/linux/apparmor-profile")
@@ -65,6 +60,7 @@ class RunOptions:
     volumes: dict[str, str] = field(default_factory=dict)  # mount point name -> host path
     env: dict[str, str] = field(default_factory=dict)
     terminal: bool = False
+    cap_add: list[str] = field(default_factory=list)  # beyond the default set: --cap-add
 
 
 # -- names and numbers inside the image -----------------------------------------------
@@ -142,25 +138,58 @@ def _scalar(value: Any) -> Any:
     return value.get("value") if isinstance(value, dict) else value
 
 
-def _seccomp(value: dict[str, Any], retain: bool) -> dict[str, Any]:
-    names = sorted(set(value.get("set", [])))
-    code = value.get("errno", "EPERM")
+def capabilities(isolators: list[dict[str, Any]], cap_add: Sequence[str]
+                 ) -> tuple[list[str], list[str]]:
+    """(the app's capabilities, warnings).  The containers default set, plus
+    what --cap-add grants; an image's retain and remove sets may only narrow
+    that: what an image asks for beyond it is refused with a warning."""
+    allowed = {*confinement.DEFAULT_CAPABILITIES, *map(confinement.capability_name, cap_add)}
+    granted, warnings = set(allowed), []
+    for isolator in isolators:
+        if isolator["name"] not in CAPABILITY_ISOLATORS:
+            continue
+        names = {confinement.capability_name(n) for n in _names(isolator)}
+        if isolator["name"].endswith("retain-set"):
+            for name in sorted(names - allowed):
+                warnings.append(f"the image asks to keep {name}, which only --cap-add "
+                                f"{name} grants; not granted")
+            granted &= names
+        else:
+            granted -= names
+    return sorted(granted), warnings
+
+
+def _names(isolator: dict[str, Any]) -> list[str]:
+    value = isolator["value"]
+    names = value.get("set") if isinstance(value, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HelperError(f"isolator {isolator['name']}: expected {{\"set\": [names]}}, "
+                          f"got {value!r}")
+    return names
+
+
+def narrow_seccomp(profile: dict[str, Any], isolator: dict[str, Any]) -> dict[str, Any]:
+    """The default PROFILE with fewer system calls: those outside a retain
+    set, or inside a remove set, fail with the isolator's errno."""
+    names = set(_names(isolator))
+    code = isolator["value"].get("errno", "EPERM")
     number = getattr(errno, str(code), None)
-    if number is None:
-        raise HelperError(f"seccomp isolator: unknown errno {code!r}")
-    arches = SECCOMP_ARCH.get(platform.machine(), [])
-    if retain:
-        return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": number,
-                "architectures": arches,
-                "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
-    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": arches,
-            "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": number}]}
-
-
-def _capabilities(names: Sequence[str]) -> dict[str, list[str]]:
-    caps = sorted({n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper()
-                   for n in names})
-    return {"bounding": caps, "effective": caps, "permitted": caps}
+    if not isinstance(number, int):
+        raise HelperError(f"isolator {isolator['name']}: unknown errno {code!r}")
+    retain = isolator["name"].endswith("retain-set")
+    rules, denied = [], set()
+    for rule in profile["syscalls"]:
+        if rule["action"] != "SCMP_ACT_ALLOW":
+            rules.append(rule)
+            continue
+        drop = {n for n in rule["names"] if (n not in names) == retain}
+        denied |= drop
+        kept = [n for n in rule["names"] if n not in drop]
+        if kept:
+            rules.append(dict(rule, names=kept))
+    if denied:
+        rules.append({"names": sorted(denied), "action": "SCMP_ACT_ERRNO", "errnoRet": number})
+    return dict(profile, syscalls=rules)
 
 
 Apply = Callable[[dict[str, Any], Any], None]
@@ -187,31 +216,14 @@ def _shares(config: dict[str, Any], value: Any) -> None:
     cpu["shares"] = int(_scalar(value))
 
 
-def _retain(config: dict[str, Any], value: Any) -> None:
-    config["process"]["capabilities"] = _capabilities(value.get("set", []))
-
-
-def _remove(config: dict[str, Any], value: Any) -> None:
-    removed = {n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper()
-               for n in value.get("set", [])}
-    config["process"]["capabilities"] = _capabilities(
-        [c for c in config["process"]["capabilities"]["bounding"] if c not in removed])
-
-
 ISOLATORS: dict[str, Apply] = {
     "resource/memory": _memory,
     "resource/cpu": _cpu,
     "os/linux/cpu-shares": _shares,
-    "os/linux/capabilities-retain-set": _retain,
-    "os/linux/capabilities-remove-set": _remove,
     "os/linux/no-new-privileges":
         lambda c, v: c["process"].__setitem__("noNewPrivileges", bool(_scalar(v))),
     "os/linux/oom-score-adj":
         lambda c, v: c["process"].__setitem__("oomScoreAdj", int(_scalar(v))),
-    "os/linux/seccomp-retain-set":
-        lambda c, v: c["linux"].__setitem__("seccomp", _seccomp(v, retain=True)),
-    "os/linux/seccomp-remove-set":
-        lambda c, v: c["linux"].__setitem__("seccomp", _seccomp(v, retain=False)),
     "os/unix/sysctl": lambda c, v: c["linux"].setdefault("sysctl", {}).update(
         {str(k): str(x) for k, x in v.items()}),
 }
@@ -221,6 +233,11 @@ def apply_isolators(config: dict[str, Any], isolators: list[dict[str, Any]]) -> 
     """Map what the runtime can enforce; return warnings for the rest."""
     warnings = []
     for isolator in isolators:
+        if isolator["name"] in CAPABILITY_ISOLATORS:
+            continue  # capabilities(): they decide the set before anything else
+        if isolator["name"] in SECCOMP_ISOLATORS:
+            config["linux"]["seccomp"] = narrow_seccomp(config["linux"]["seccomp"], isolator)
+            continue
         apply = ISOLATORS.get(isolator["name"])
         if apply is None:
             warnings.append(f"isolator {isolator['name']} is not supported here; ignored")
@@ -236,21 +253,12 @@ def apply_isolators(config: dict[str, Any], isolators: list[dict[str, Any]]) -> 
 # -- mounts --------------------------------------------------------------------------------
 
 def kernel_mounts() -> list[dict[str, Any]]:
-    """/proc, /dev, /sys as appc's executor provides them (runc adds the
-    standard device nodes and /dev/ptmx)."""
-    def m(dest: str, kind: str, source: str, *options: str) -> dict[str, Any]:
-        return {"destination": dest, "type": kind, "source": source, "options": list(options)}
-    return [
-        m("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
-        m("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
-        m("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666",
-          "mode=0620", "gid=5"),
-        m("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777",
-          "size=65536k"),
-        m("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
-        m("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
-        m("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"),
-    ]
+    """/proc, /dev, /sys as appc's executor provides them (the runtime adds
+    the standard device nodes and /dev/ptmx)."""
+    cgroup = confinement.mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec",
+                               "nodev", "relatime", "ro")
+    return [*confinement.proc_mounts(), *confinement.dev_mounts(), *confinement.sys_mounts(),
+            cgroup]
 
 
 def volume_mounts(app: dict[str, Any], volumes: dict[str, str]) -> tuple[list[dict[str, Any]],
@@ -316,7 +324,6 @@ def process(app: dict[str, Any], root: str, opts: RunOptions, name: str) -> dict
         "args": process_args(app, opts),
         "env": environment(app, opts, name, home_of(root, uid, entry)),
         "cwd": app.get("workingDirectory") or "/",
-        "capabilities": _capabilities(DEFAULT_CAPABILITIES),
         "noNewPrivileges": False,
     }
 
@@ -355,21 +362,21 @@ def runtime_config(manifest: dict[str, Any], root: str, opts: RunOptions
     if not isinstance(app, dict):
         raise HelperError("the image has no app section: nothing to run")
     name = app_name(str(manifest.get("name", "app")))
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
-    if not opts.net_host:
-        namespaces.append({"type": "network"})
     volumes, warnings = volume_mounts(app, opts.volumes)
+    isolators = app.get("isolators", [])
+    caps, cap_warnings = capabilities(isolators, opts.cap_add)
+    warnings += cap_warnings
     config: dict[str, Any] = {
         "ociVersion": "1.0.2",
-        "process": process(app, root, opts, name),
+        "process": dict(process(app, root, opts, name),
+                        capabilities=confinement.capability_sets(caps)),
         "root": {"path": "rootfs", "readonly": False},
         "hostname": name,
         "mounts": kernel_mounts() + volumes,
-        "linux": {"namespaces": namespaces, "maskedPaths": list(MASKED_PATHS),
-                  "readonlyPaths": list(READONLY_PATHS)},
+        "linux": confinement.linux_section(caps, network=opts.net_host),
     }
     check_program(root, config["process"])
-    warnings += apply_isolators(config, app.get("isolators", []))
+    warnings += apply_isolators(config, isolators)
     for handler in app.get("eventHandlers", []):
         warnings.append(f"event handler {handler['name']} is not run by acigen run")
     if manifest.get("dependencies"):

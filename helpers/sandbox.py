@@ -1,13 +1,16 @@
-"""A root filesystem made ready for a chroot step, and made clean again.
+"""A root filesystem made ready for a chroot step's container, and made
+clean again.
 
-On entry, as the step's chroot settings ask: /dev and /sys mounted, /proc's
-mount point checked (init mounts it, from inside the new PID namespace),
-resolv.conf, hosts and policy-rc.d covered by build-time copies.  On exit,
-after the command and everything it started are dead: every mount below
-the root is undone (the command's own included), scaffolding is taken out
-of the image, and the scratch directory is removed.  The caller must be in
-a private mount namespace (layers.enter_private_mount_namespace), so even a
-SIGKILLed helper leaves no mount on the host.
+On entry, as the step's chroot settings ask: mount points for the /dev,
+/proc and /sys the runtime mounts, resolv.conf, hosts and policy-rc.d
+covered by build-time copies, and (on request) a private tmpfs at
+/.acigen-build.  These mounts are made in the helper's private mount
+namespace, and the runtime's recursive bind of the root carries them into
+the container.  On exit, after the container is gone: every mount below the
+root is undone, scaffolding is taken out of the image, and the scratch
+directory is removed.  The caller must be in a private mount namespace
+(layers.enter_private_mount_namespace), so even a SIGKILLed helper leaves no
+mount on the host.
 """
 
 from __future__ import annotations
@@ -84,12 +87,10 @@ class Sandbox:
     def _prepare(self) -> None:
         s = self.settings
         try:
-            if s.mount_proc:
-                kernelfs.prepare_proc(self.scaffold)
-            if s.mount_dev:
-                kernelfs.mount_dev(self.scaffold)
-            if s.mount_sys:
-                kernelfs.mount_sys(self.scaffold)
+            kernelfs.prepare(self.scaffold, sys=s.mount_sys)
+            if not s.mount_proc:
+                self.note("acigen: mount_proc is off, but the OCI runtime needs a /proc: "
+                          "the step gets the container's own")
             for wanted in self._build_files():
                 self._placed.append(buildfiles.place(self.scaffold, self.scratch, wanted))
         except OSError as exc:

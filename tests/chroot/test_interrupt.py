@@ -1,6 +1,7 @@
 """Killing ninja (SIGINT, SIGTERM, SIGKILL) or the helper (SIGKILL) while a
-chroot step runs leaves no mount, no process and no stamp; the next run
-redoes the step from a clean layer and succeeds."""
+chroot step runs leaves no mount, no process, no container in the
+runtime's state, no cgroup and no stamp; the next run redoes the step from
+a clean layer and succeeds."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from acigen.helpers.container import STATE_ROOT
 
 from tests.chroot.stepkit import (
     Build,
@@ -55,12 +57,13 @@ class Running:
 
     ninja: subprocess.Popen[bytes]
     helper: int
-    init: int
+    runtime: int  # `runc run`
     sleeper: int
     namespaces: dict[str, str]
+    container: str
 
     def gone(self) -> bool:
-        pids = [self.helper, self.init, self.sleeper]
+        pids = [self.helper, self.runtime, self.sleeper]
         return not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids) and \
             not any(pids_in(ns, kind) for kind, ns in self.namespaces.items())
 
@@ -80,11 +83,28 @@ def start(build: Build, step: Step, output: Path) -> Running:
     sleeper = wait_until(lambda: pids_with(SLEEP), what="the step's sleep")[0]
     helper = next(p for p in pids_working_in(build.dir)
                   if _cmdline(p).startswith(f"{sys.executable} -m acigen.helpers.chroot_run"))
-    init = next(p for p in children(helper) if "pidns_init" in _cmdline(p))
+    runtime = next(p for p in children(helper) if " run --bundle " in _cmdline(p))
+    container = _cmdline(runtime).split()[-1]
     namespaces = {"mnt": namespace(helper, "mnt"), "pid": namespace(sleeper, "pid")}
     assert namespaces["mnt"] != namespace(os.getpid(), "mnt")
     assert namespaces["pid"] != namespace(os.getpid(), "pid")
-    return Running(proc, helper, init, sleeper, namespaces)  # type: ignore[arg-type]
+    assert container in runtime_containers()
+    assert cgroups_of(container)  # the runtime made them: their removal below means something
+    return Running(proc, helper, runtime, sleeper, namespaces,  # type: ignore[arg-type]
+                   container)
+
+
+def runtime_containers() -> list[str]:
+    """The runtime's containers (`runc list` of acigen's state directory)."""
+    state = Path(STATE_ROOT) / "runc"
+    return sorted(p.name for p in state.iterdir()) if state.is_dir() else []
+
+
+def cgroups_of(container: str) -> list[str]:
+    """Cgroup directories named after CONTAINER, under every hierarchy."""
+    top = Path("/sys/fs/cgroup")
+    return [str(path) for path in top.glob(f"*/**/{container}")] + \
+        [str(path) for path in top.glob(f"**/{container}") if path.parent == top]
 
 
 def _cmdline(pid: int) -> str:
@@ -122,7 +142,10 @@ def test_an_interrupted_step_leaves_nothing_and_reruns_clean(
 
     os.kill(running.ninja.pid if victim == "ninja" else running.helper, sig)
     running.ninja.wait(timeout=60)
-    wait_until(running.gone, what="the helper, init, sleep and their namespaces to go")
+    wait_until(running.gone, what="the helper, runc, sleep and their namespaces to go")
+    wait_until(lambda: running.container not in runtime_containers(),
+               what="the runtime to forget the container")
+    assert cgroups_of(running.container) == []
     assert pids_with(SLEEP) == []
     assert pids_working_in(build.dir) == []  # no ninja, shell or helper
     assert mountinfo() == mounts_before
