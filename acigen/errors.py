@@ -34,8 +34,9 @@ class UsageError(AcigenError):
 
 
 def report_error(prog: str, message: str, hint: str | None = None) -> int:
-    """Print PROG's one-line error (and hint) to stderr; the exit code, 1."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    """Print PROG's one-line error (and hint) to stderr; the exit code, 1.
+    Control characters (a newline in a file name) are escaped: one line."""
+    print(f"{prog}: error: {printable(message)}", file=sys.stderr)
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
     return 1

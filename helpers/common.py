@@ -129,6 +129,35 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
+# Reading a file an image holds: O_NONBLOCK so that a FIFO (or a device)
+# where a file is expected does not block the open forever; then
+# regular_only() refuses anything but a regular file.
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def regular_only(fd: int, name: str) -> int:
+    """FD (opened with READ_FLAGS) if it is a regular file; else it is
+    closed and an OSError raised (its strerror says why)."""
+    import errno
+    import stat
+    try:
+        mode = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):  # as open() says it
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        raise OSError(errno.EINVAL, "not a regular file", name)
+    return fd
+
+
+def open_regular(path: str) -> int:
+    """An fd of the regular file at PATH (see READ_FLAGS)."""
+    return regular_only(os.open(path, READ_FLAGS), path)
+
+
 def json_bytes(data: Any) -> bytes:
     """DATA as the small, diffable JSON files helpers keep (refs, locks, metadata)."""
     return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()

@@ -17,12 +17,12 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 
 from acigen.helpers.common import HelperError
 from acigen.helpers.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
+from acigen.helpers.treeremove import remove_tree
 
 MS_PRIVATE = 0x40000
 OVERLAYFS_MAGIC = 0x794C7630
@@ -80,7 +80,7 @@ def wipe(layer: str) -> None:
     """Remove a layer's contents (an earlier, maybe interrupted, run)."""
     if os.path.lexists(layer):
         _make_removable(layer)
-        shutil.rmtree(layer)
+        remove_tree(layer)  # not shutil.rmtree: it recurses, and a layer can be deep
 
 
 def _make_removable(layer: str) -> None:
