@@ -171,12 +171,9 @@ def require_success(job: Job, what: str, ended: Ended) -> None:
     """Raise the step's error when the program failed."""
     if ended.ok:
         return
-    message = f"{job.label}: {what} {ended.describe()}"
-    tail = log_tail(job.log_path)
-    if tail:
-        message += "\n" + "\n".join(f"  | {line}" for line in tail)
     hint = f"the whole output is in {job.log_path}" if job.log_path else None
-    raise HelperError(message, hint=hint)
+    raise HelperError(f"{job.label}: {what} {ended.describe()}", hint=hint,
+                      detail=log_tail(job.log_path))
 
 
 def summary(what: str, seconds: float) -> str:

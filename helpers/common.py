@@ -24,9 +24,11 @@ from acigen.errors import report_bug, report_error
 class HelperError(Exception):
     """A failure the user can act on; reported in one line."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None,
+                 detail: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.hint = hint
+        self.detail = tuple(detail)  # lines shown under the error (a log's tail)
 
 
 class Interrupted(BaseException):
@@ -81,7 +83,7 @@ def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | 
     try:
         return body(args)
     except HelperError as exc:
-        return report_error(prog, str(exc), exc.hint)
+        return report_error(prog, str(exc), exc.hint, exc.detail)
     except (KeyboardInterrupt, Interrupted):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
