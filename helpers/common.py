@@ -92,6 +92,12 @@ def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | 
                           "rerun with ACIGEN_DEBUG=1 for a traceback")
 
 
+def warn(prog: str, message: str) -> None:
+    """A warning line on stderr (nothing for an empty MESSAGE)."""
+    if message:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write PATH so that readers see the old file or the whole new one."""
     directory = os.path.dirname(path) or "."

@@ -43,6 +43,7 @@ from acigen.helpers.common import (
     read_json,
     remove_file,
     run_main,
+    warn,
     watch_for_orphaning,
 )
 from acigen.helpers.ociarchive import OCI_COMPRESSIONS, ArchiveWriter, Blob, compressor
@@ -354,6 +355,7 @@ def write_image(req: OciRequest, dirs: list[str], mode: str, root: str | None) -
                 if out:
                     cache.record(os.path.abspath(out), written.chunk_names.get(name, []))
             cache.collect()
+            warn(PROG, cache.damage_report())
     return OciResult(digest, written, size)
 
 

@@ -41,6 +41,7 @@ from acigen.helpers.common import (
     read_json,
     remove_file,
     run_main,
+    warn,
     watch_for_orphaning,
 )
 from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, write_end, write_entry
@@ -193,6 +194,7 @@ def write_image(root: str, req: PackRequest) -> PackResult:
         if cache is not None:
             cache.record(out, result.names)
             cache.collect()
+            warn(PROG, cache.damage_report())
     return PackResult(image_id, entries, result)
 
 
