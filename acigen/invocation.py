@@ -125,7 +125,8 @@ class Invocation:
             cache_dir=os.path.abspath(a.cache_dir) if a.cache_dir else None,
             offline=a.offline, oci_outputs=oci, docker_outputs=docker, squash=a.squash,
             oci_compression=a.oci_compression, sign=sign,
-            chunk_size=a.chunk_size * 2**20 if a.chunk_size else None)
+            chunk_size=a.chunk_size * 2**20 if a.chunk_size else None,
+            base_from_builddir=os.path.relpath(self.base_dir, self.builddir))
 
     def regen_args(self) -> list[str]:
         """acigen's arguments as the build must repeat them (from the base dir)."""

@@ -1,0 +1,42 @@
+"""No wrong image: what one build directory shared by several builds, or a
+damaged or busy build directory, can do to an image (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.build import acigen, run_ninja
+from tests.support.busybox import busybox_tar, image_file, write_manifest
+from tests.support.tools import validate_aci
+
+
+def base_tar(top: Path) -> Path:
+    tar = top / "base.tar"
+    if not tar.exists():
+        tar.write_bytes(busybox_tar())
+    return tar
+
+
+def copy_data(work: Path, content: str) -> Path:
+    """WORK/m.json: the busybox root from ../base.tar, plus WORK/data.txt."""
+    work.mkdir(parents=True, exist_ok=True)
+    base_tar(work.parent)
+    (work / "data.txt").write_text(content)
+    return write_manifest(work / "m.json", [
+        {"type": "image", "path": "../base.tar"},
+        {"type": "copy_host_files", "files": [["data.txt", "/data.txt"]]}])
+
+
+def test_same_relative_input_in_two_directories_gives_two_layers(tmp_path: Path) -> None:
+    x, y = tmp_path / "x", tmp_path / "y"
+    for work in (x, y):
+        copy_data(work, f"from {work.name}\n")
+        acigen(work, "-B", "../shared", "m.json")
+    run_ninja(x)
+    run_ninja(y)
+    for work in (x, y):
+        validate_aci(work / "m.aci")
+        assert image_file(work / "m.aci", "rootfs/data.txt") == f"from {work.name}\n".encode()
+    layers = {p.name for p in (tmp_path / "shared" / "layers").iterdir() if p.is_dir()}
+    assert len([n for n in layers if "-image-" in n]) == 1  # one base.tar: one layer
+    assert len([n for n in layers if "-copy-" in n]) == 2
