@@ -20,6 +20,12 @@ from typing import Any
 
 from acigen.errors import report_bug, report_error
 
+# Every helper runs with this umask, whatever the user's: directories and
+# files the helpers (and the steps they run) create get the same modes, so
+# the image, and its ID, never depend on who ran the build (umask 077 made
+# the root 0700: another image, and one a non-root app cannot enter).
+IMAGE_UMASK = 0o022
+
 
 class HelperError(Exception):
     """A failure the user can act on; reported in one line."""
@@ -76,6 +82,7 @@ def _is_pipe(fd: int) -> bool:
 
 def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
     """Run a helper's body and map its outcome to one line and an exit code."""
+    os.umask(IMAGE_UMASK)
     install_signal_handlers()
     args = list(sys.argv[1:] if argv is None else argv)
     try:

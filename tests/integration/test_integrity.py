@@ -3,11 +3,13 @@ damaged or busy build directory, can do to an image (issue 15)."""
 
 from __future__ import annotations
 
+import subprocess
+import tarfile
 from pathlib import Path
 
 from tests.support.build import acigen, run_ninja
 from tests.support.busybox import busybox_tar, image_file, write_manifest
-from tests.support.tools import validate_aci
+from tests.support.tools import ninja, validate_aci
 
 
 def base_tar(top: Path) -> Path:
@@ -40,3 +42,26 @@ def test_same_relative_input_in_two_directories_gives_two_layers(tmp_path: Path)
     layers = {p.name for p in (tmp_path / "shared" / "layers").iterdir() if p.is_dir()}
     assert len([n for n in layers if "-image-" in n]) == 1  # one base.tar: one layer
     assert len([n for n in layers if "-copy-" in n]) == 2
+
+
+def image_modes(aci: Path) -> dict[str, int]:
+    with tarfile.open(aci) as tar:
+        return {m.name: m.mode for m in tar.getmembers()}
+
+
+def test_the_umask_does_not_change_the_image(tmp_path: Path) -> None:
+    ids = []
+    for umask in ("022", "077"):
+        work = tmp_path / umask
+        work.mkdir()
+        (work / "data.txt").write_text("data\n")
+        write_manifest(work / "m.json", [
+            {"type": "copy_host_files", "files": [["data.txt", "/usr/bin/data.txt"]]}])
+        acigen(work, "m.json")
+        subprocess.run(["sh", "-c", f"umask {umask} && exec {ninja()}"], cwd=work,
+                       check=True, capture_output=True)
+        validate_aci(work / "m.aci")
+        modes = image_modes(work / "m.aci")
+        assert [modes[d] for d in ("rootfs", "rootfs/usr", "rootfs/usr/bin")] == [0o755] * 3
+        ids.append((work / "m.aci.id").read_text())
+    assert ids[0] == ids[1]
