@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
 
+from acigen.helpers.common import writing
+
 MiB = 1 << 20
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 FORMAT_VERSION = "2"  # bump when the bytes we write for a chunk change
@@ -217,7 +219,7 @@ class ChunkCache:
         os.makedirs(self.path, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with writing(os.path.join(self.path, name)), os.fdopen(fd, "wb") as out:
                 out.write(CHUNK_MAGIC + hashlib.sha256(blob).digest())
                 out.write(blob)
             os.replace(tmp, os.path.join(self.path, name))

@@ -8,6 +8,7 @@ failure (plus an optional `hint:` line).  Exit codes: 0 success, 1 failure,
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -15,7 +16,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from acigen.errors import report_bug, report_error
@@ -94,9 +95,37 @@ def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | 
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            return report_bug(prog, exc, bool(os.environ.get("ACIGEN_DEBUG")),
+                              "rerun with ACIGEN_DEBUG=1 for a traceback")
+        full = space_error(exc, None)
+        return report_error(prog, str(full), full.hint)
     except Exception as exc:  # an acigen bug: say so, traceback on request
         return report_bug(prog, exc, bool(os.environ.get("ACIGEN_DEBUG")),
                           "rerun with ACIGEN_DEBUG=1 for a traceback")
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def space_error(exc: OSError, path: str | None) -> HelperError:
+    """A full disk or quota is the user's to fix, not an acigen bug."""
+    where = exc.filename or path
+    reason = os.strerror(exc.errno or errno.ENOSPC)
+    return HelperError(f"{where}: {reason}" if where else reason,
+                       hint="free some space and build again")
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Name PATH in the one-line error when the disk fills while writing it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise space_error(exc, path) from None
+        raise
 
 
 def warn(prog: str, message: str) -> None:

@@ -43,6 +43,7 @@ from acigen.helpers.common import (
     run_main,
     warn,
     watch_for_orphaning,
+    writing,
 )
 from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, write_end, write_entry
 
@@ -182,7 +183,8 @@ def write_image(root: str, req: PackRequest) -> PackResult:
                                    dir=os.path.dirname(out))
         os.close(fd)
         try:
-            result, entries = _stream_image(root, req, cache, tmp)
+            with writing(out):
+                result, entries = _stream_image(root, req, cache, tmp)
             os.chmod(tmp, 0o644)
             remove_file(out + ".id")  # never beside an image it does not name
             os.replace(tmp, out)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,34 @@ def test_a_damaged_cached_chunk_is_compressed_again(compression: str, manifest: 
     assert victim.name in again.stderr
     healed = pack_tree(tree, manifest, tmp_path / "again.aci", *options)
     assert healed.reused == healed.chunks  # the damaged one was stored again, whole
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: a real full disk."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("full", ["image", "chunk cache"])
+def test_a_full_disk_is_one_line_naming_the_file(full: str, small_disk: Path, manifest: Path,
+                                                 tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "noise").write_bytes(os.urandom(3 << 20))  # incompressible: 3 MiB > 1 MiB
+    out = small_disk / "i.aci" if full == "image" else tmp_path / "i.aci"
+    cache = tmp_path / "cache" if full == "image" else small_disk / "cache"
+    result = pack("--manifest", manifest, "--rootfs", tree, "-o", out, "--chunk-cache", cache,
+                  "--chunk-size", "0.25", check=False)
+    assert result.returncode == 1, result.stderr
+    first, hint = result.stderr.splitlines()
+    where = str(out) if full == "image" else str(cache) + "/"
+    assert first.startswith(f"acigen-pack: error: {where}"), first
+    assert first.endswith(": No space left on device") and hint.startswith("hint: free")
+    assert not out.exists()
+    assert [p for p in out.parent.iterdir() if ".tmp-" in p.name] == []
