@@ -9,7 +9,8 @@ generated file, in BUILDDIR/generated/) still matches the file's text.
 clean removes everything the build made in the build directory (layers,
 stamps, logs, download refs, the chunk cache) and keeps the generated
 files, so the next build starts from scratch.  Neither touches anything
-outside the build directory: not the images, not the download cache.
+outside the build directory, not the images, not the download cache, except
+the hidden partial images (.NAME.aci.tmp-*) a killed pack left beside them.
 
 Both refuse, removing nothing, while anything under the build directory is
 mounted or a layer's or the chunk cache's lock is held: a build is running,
@@ -41,6 +42,7 @@ class Doomed:
 
     paths: list[str] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)   # under chunks/, incl. uses/
+    temps: list[str] = field(default_factory=list)    # absolute: killed packs' partial images
 
     def layer_locks(self) -> list[str]:
         return [p for p in self.paths if p.startswith("layers/") and p.endswith(".lock")]
@@ -193,15 +195,23 @@ def count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def partial_images(images: set[str]) -> list[str]:
+    """Hidden partial images (.NAME.aci.tmp-*) that killed packs left beside IMAGES."""
+    from acigen.helpers.outfile import stale_temps
+    return [tmp for image in sorted(images) for tmp in stale_temps(image)]
+
+
 def carry_out(prog: str, builddir: str, doomed: Doomed, dry_run: bool) -> int:
     paths = [os.path.join(builddir, p) for p in doomed.paths] + \
-        [os.path.join(builddir, CHUNKS, c) for c in doomed.chunks]
+        [os.path.join(builddir, CHUNKS, c) for c in doomed.chunks] + doomed.temps
     size = sum(size_of(p) for p in paths if os.path.lexists(p))
     layers = len({p.split(".")[0] for p in doomed.paths if p.startswith("layers/")})
     summary = (f"{count(len(doomed.paths), 'entry', 'entries')} "
                f"({count(layers, 'layer', 'layers')}) and "
                f"{count(len(doomed.chunks), 'chunk-cache entry', 'chunk-cache entries')}, "
                f"{size / MIB:.1f} MiB")
+    if doomed.temps:
+        summary += f", and {count(len(doomed.temps), 'partial image', 'partial images')}"
     if dry_run:
         for path in paths:
             print(path)
@@ -224,6 +234,7 @@ def gc_main(argv: list[str]) -> int:
     doomed = Doomed(unreferenced(builddir, keep),
                     unused_chunks(builddir, {i for r in current for i in r.images}))
     doomed.paths += [os.path.relpath(r.path, builddir) for r in stale]
+    doomed.temps = partial_images({i for r in current + stale for i in r.images})
     return carry_out("gc", builddir, doomed, args.dry_run)
 
 
@@ -231,4 +242,6 @@ def clean_main(argv: list[str]) -> int:
     args = parse("clean", argv)
     builddir = builddir_of(args)
     refuse_if_busy(builddir)
-    return carry_out("clean", builddir, everything_built(builddir), args.dry_run)
+    doomed = everything_built(builddir)
+    doomed.temps = partial_images({i for r in records.all_records(builddir) for i in r.images})
+    return carry_out("clean", builddir, doomed, args.dry_run)

@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -55,6 +54,7 @@ from acigen.helpers.ocilayer import (
     write_full,
     write_upper,
 )
+from acigen.helpers.outfile import temporary_beside
 from acigen.helpers.rootfs import Root
 
 from acigen import oci_config
@@ -293,21 +293,6 @@ def finish_docker(docker: ArchiveWriter, req: OciRequest, config: bytes,
              "Layers": [blob.path for blob in written.docker_blobs]}
     docker.file("manifest.json", canonical([entry]))
     docker.end()
-
-
-@contextlib.contextmanager
-def temporary_beside(path: str) -> Iterator[tuple[BinaryIO, str]]:
-    """An unbuffered file beside PATH, renamed to PATH if the block succeeds."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w+b", buffering=0) as out:
-            yield out, tmp
-    except BaseException:
-        remove_file(tmp)
-        raise
 
 
 @dataclass(frozen=True)

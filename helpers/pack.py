@@ -21,10 +21,9 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from acigen.helpers import layers
 from acigen.helpers.chunks import (
@@ -45,6 +44,7 @@ from acigen.helpers.common import (
     watch_for_orphaning,
     writing,
 )
+from acigen.helpers.outfile import temporary_beside
 from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, write_end, write_entry
 
 PROG = "acigen-pack"
@@ -156,11 +156,10 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def _stream_image(root: str, req: PackRequest, cache: ChunkCache | None,
-                  tmp: str) -> tuple[ChunkedResult, int]:
+                  out: BinaryIO) -> tuple[ChunkedResult, int]:
     policy = ChunkPolicy.for_average(req.chunk_size) if req.chunk_size else None
     data = manifest_bytes(req.manifest)
-    with open(tmp, "wb", buffering=0) as out, \
-            ChunkedCompressor(out, req.compression, cache, req.jobs, policy) as stream:
+    with ChunkedCompressor(out, req.compression, cache, req.jobs, policy) as stream:
         write_entry(stream, Entry(b"manifest", REGULAR, 0o644, 0, 0, req.epoch, len(data)),
                     data)
         tree = TreeWriter(stream, req.epoch)
@@ -179,18 +178,12 @@ def write_image(root: str, req: PackRequest) -> PackResult:
     with contextlib.ExitStack() as stack:
         if cache is not None:
             stack.enter_context(cache.in_use())
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.tmp-",
-                                   dir=os.path.dirname(out))
-        os.close(fd)
-        try:
+        with temporary_beside(out) as (file, tmp):
             with writing(out):
-                result, entries = _stream_image(root, req, cache, tmp)
+                result, entries = _stream_image(root, req, cache, file)
             os.chmod(tmp, 0o644)
             remove_file(out + ".id")  # never beside an image it does not name
             os.replace(tmp, out)
-        except BaseException:
-            remove_file(tmp)
-            raise
         image_id = "sha512-" + result.digests["sha512"]
         atomic_write(out + ".id", (image_id + "\n").encode())
         if cache is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +77,33 @@ def test_a_full_disk_is_one_line_naming_the_file(full: str, small_disk: Path, ma
     assert first.endswith(": No space left on device") and hint.startswith("hint: free")
     assert not out.exists()
     assert [p for p in out.parent.iterdir() if ".tmp-" in p.name] == []
+
+
+def killed_pack(tree: Path, manifest: Path, out: Path) -> Path:
+    """Start a pack of OUT, SIGKILL it while it writes: its partial image."""
+    proc = subprocess.Popen([sys.executable, "-m", "acigen.helpers.pack", "--manifest",
+                             str(manifest), "--rootfs", str(tree), "-o", str(out), "-C", "xz",
+                             "-j", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (partial := list(out.parent.glob(f".{out.name}.tmp-*"))):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    [leftover] = partial
+    assert leftover.exists()
+    return leftover
+
+
+def test_the_next_pack_removes_what_a_killed_pack_left(manifest: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "noise").write_bytes(os.urandom(8 << 20))
+    out = tmp_path / "out" / "i.aci"
+    leftover = killed_pack(tree, manifest, out)
+    live = out.parent / f".{out.name}.tmp-live"  # another pack's, still writing
+    with open(live, "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        pack_tree(tree, manifest, out)
+        assert not leftover.exists() and live.exists()
+    validate_aci(out)
