@@ -3,12 +3,14 @@ damaged or busy build directory, can do to an image (issue 15)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
 
 from tests.support.build import acigen, run_ninja
 from tests.support.busybox import busybox_tar, image_file, write_manifest
+from tests.support.httpserver import FileServer, Resource
 from tests.support.tools import ninja, validate_aci
 
 
@@ -65,3 +67,23 @@ def test_the_umask_does_not_change_the_image(tmp_path: Path) -> None:
         assert [modes[d] for d in ("rootfs", "rootfs/usr", "rootfs/usr/bin")] == [0o755] * 3
         ids.append((work / "m.aci.id").read_text())
     assert ids[0] == ids[1]
+
+
+def test_the_unpack_fetches_a_damaged_download_again(tmp_path: Path) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    with FileServer() as server:
+        url = server.add("/base.tar", Resource(busybox_tar()))
+        write_manifest(work / "m.json", [{"type": "image", "url": url}])
+        acigen(work, "--cache-dir", str(cache), "m.json")
+        run_ninja(work)
+        first = (work / "m.aci").read_bytes()
+        [cached] = (cache / "fetch" / "sha256").iterdir()
+        os.truncate(cached, cached.stat().st_size // 2)
+        for stamp in (work / ".acigen" / "layers").glob("*.stamp"):
+            stamp.unlink()  # the unpack runs again; the fetch's ref is up to date
+        run_ninja(work)
+        assert len(server.requests) == 2
+    assert cached.read_bytes() == busybox_tar()
+    validate_aci(work / "m.aci")
+    assert (work / "m.aci").read_bytes() == first
