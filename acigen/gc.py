@@ -12,9 +12,10 @@ files, so the next build starts from scratch.  Neither touches anything
 outside the build directory, not the images, not the download cache, except
 the hidden partial images (.NAME.aci.tmp-*) a killed pack left beside them.
 
-Both refuse, removing nothing, while anything under the build directory is
-mounted or a layer's or the chunk cache's lock is held: a build is running,
-or one was killed in a way that left a mount behind.
+Both refuse, removing nothing, while a build runs there: a ninja has its
+log open, a helper holds the build directory's lock (helpers/buildlock.py),
+a layer's or the chunk cache's lock is held, or anything under it is mounted
+(or a killed build left a mount behind).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 
 from acigen import records
 from acigen.errors import AcigenError
+from acigen.helpers.buildlock import lock_path
 from acigen.mounts import mounted_under
 
 STATE = ("layers", "logs", "steps", "fetch", "images", "mnt")   # gc looks in these
@@ -82,7 +84,23 @@ def builddir_of(args: argparse.Namespace) -> str:
     return path
 
 
+def ninja_building(builddir: str) -> int | None:
+    """The pid of a ninja building in BUILDDIR: between two steps no helper
+    holds a lock, but ninja keeps BUILDDIR/.ninja_log open until it ends."""
+    log = os.path.join(builddir, ".ninja_log")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        fds = f"/proc/{pid}/fd"
+        with contextlib.suppress(OSError):
+            if any(os.readlink(os.path.join(fds, fd)) == log for fd in os.listdir(fds)):
+                return int(pid)
+    return None
+
+
 def refuse_if_busy(builddir: str) -> None:
+    builder = ninja_building(builddir)
+    if builder is not None:
+        raise AcigenError(f"a build is running in {builddir} (ninja, pid {builder}); "
+                          "nothing was removed", "try again when the build has finished")
     mounted = mounted_under(builddir)
     if mounted:
         more = f" (and {len(mounted) - 1} more)" if len(mounted) > 1 else ""
@@ -155,6 +173,7 @@ def everything_built(builddir: str) -> Doomed:
 def held(builddir: str, doomed: Doomed) -> Iterator[None]:
     """Hold the locks of the layers (and chunk cache) being removed."""
     paths = [os.path.join(builddir, p) for p in doomed.layer_locks()]
+    paths.append(lock_path(builddir))  # every running helper holds it
     if doomed.chunks:
         paths.append(os.path.join(builddir, CHUNKS, "lock"))
     with contextlib.ExitStack() as stack:

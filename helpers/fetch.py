@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from acigen.helpers import lockfile
+from acigen.helpers import buildlock, lockfile
 from acigen.helpers.common import (
     HelperError,
     json_bytes,
@@ -259,6 +259,8 @@ def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:
 
 def _run(argv: list[str]) -> int:
     spec, ref_path = _parse(argv)
+    if ref_path:
+        buildlock.hold_for(ref_path)
     watch_for_orphaning()
     ref, summary = fetch(spec)
     if ref_path:

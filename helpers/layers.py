@@ -82,14 +82,43 @@ def _make_removable(layer: str) -> None:
         os.chmod(work, 0o700)
 
 
-@contextlib.contextmanager
-def locked(layer: str) -> Iterator[None]:
-    """Hold the layer's lock, so a leftover run of the same step (or a
-    second ninja) cannot write it at the same time."""
+# -- locks: who may redo a layer, who reads it --------------------------------
+#
+# LAYER.lock: a step holds its own layer's exclusively and those below it
+# shared; a pack holds all of its layers' shared.  So no layer is redone
+# (wiped) while any process reads it, and two builds never write one layer
+# at once.  Locks are taken bottom layer first, in every process: no deadlock.
+
+def _lock(layer: str, kind: int) -> int:
     os.makedirs(os.path.dirname(layer) or ".", exist_ok=True)
-    with open(layer + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    fd = os.open(layer + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, kind)
+    return fd
+
+
+@contextlib.contextmanager
+def _holding(shared: Sequence[str], exclusive: str | None = None) -> Iterator[None]:
+    """SHARED (nearest first) locked shared, then EXCLUSIVE exclusively."""
+    fds: list[int] = []
+    try:
+        for below in reversed(shared):
+            fds.append(_lock(below, fcntl.LOCK_SH))
+        if exclusive is not None:
+            fds.append(_lock(exclusive, fcntl.LOCK_EX))
         yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def locked(layer: str, lower: Sequence[str] = ()) -> contextlib.AbstractContextManager[None]:
+    """Hold LAYER to redo it, and the layers LOWER (nearest first) to read them."""
+    return _holding(lower, layer)
+
+
+def reading(layers: Sequence[str]) -> contextlib.AbstractContextManager[None]:
+    """Hold LAYERS (nearest first) so that nobody redoes them while we read."""
+    return _holding(layers)
 
 
 def _overlay(lower: Sequence[str], mnt: str, upper: str | None = None,
@@ -123,6 +152,7 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     """A fresh LAYER over LOWER (nearest first); yields the root to change."""
     if not _in_private_namespace:
         raise RuntimeError("enter_private_mount_namespace() first")
+    _check_present(lower)
     wipe(layer)
     os.makedirs(tree(layer))
     if mode == "copy":
@@ -141,6 +171,13 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     yield mnt
 
 
+def _check_present(layers: Sequence[str]) -> None:
+    missing = [p for p in layers if not os.path.isdir(tree(p))]
+    if missing:
+        raise HelperError(f"layer {missing[0]} is missing",
+                          hint="remove the build directory's stamps, or run `acigen clean`")
+
+
 def _same_root_attrs(src: str, dst: str) -> None:
     """overlayfs shows the upper dir's owner, mode and times for the root of
     the merged view: give the fresh upper those of the root below."""
@@ -155,10 +192,7 @@ def readonly_view(layers: Sequence[str], mode: str, mnt: str) -> Iterator[str]:
     """The merged root of LAYERS (nearest first), read-only where mounted."""
     if not layers:
         raise HelperError("the image has no build steps, so no root filesystem")
-    missing = [p for p in layers if not os.path.isdir(tree(p))]
-    if missing:
-        raise HelperError(f"layer {missing[0]} is missing",
-                          hint="remove the build directory's stamps, or run `acigen clean`")
+    _check_present(layers)
     if mode == "copy" or len(layers) == 1:
         yield tree(layers[0])
         return

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from acigen.helpers import layers
+from acigen.helpers import buildlock, layers
 from acigen.helpers.chunks import ChunkCache, MiB
 from acigen.helpers.common import (
     HelperError,
@@ -380,12 +380,14 @@ def remove_outputs(req: OciRequest) -> None:
 
 def from_layers(args: argparse.Namespace) -> int:
     req, dirs, requested = load_image_file(args.image, args)
+    buildlock.hold_for(dirs[0])
     remove_outputs(req)
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(dirs[0])))
     missing = [d for d in dirs if not os.path.isdir(layers.tree(d))]
     _check(not missing, f"layer {missing[0] if missing else ''} is missing; build the "
            "image's steps first")
     with contextlib.ExitStack() as stack:
+        stack.enter_context(layers.reading(dirs))
         root = None
         if needs_root_view(req):
             layers.enter_private_mount_namespace()  # before any thread starts

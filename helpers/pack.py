@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from acigen.helpers import layers
+from acigen.helpers import buildlock, layers
 from acigen.helpers.chunks import (
     COMPRESSIONS,
     ChunkCache,
@@ -211,10 +211,12 @@ def _mount_dir(first_layer: str, out: str) -> str:
 
 def pack_layers(image_file: str, out: str) -> int:
     req, layer_dirs, requested = load_image_file(image_file, out)
+    buildlock.hold_for(layer_dirs[0])
     layers.enter_private_mount_namespace()  # before any thread starts
     watch_for_orphaning()
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(layer_dirs[0])))
-    with layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out)) as root:
+    with layers.reading(layer_dirs), \
+            layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out)) as root:
         result = write_image(root, req)
     print(summary(out, req, result))
     return 0

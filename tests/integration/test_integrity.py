@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 from tests.support.build import acigen, run_ninja
-from tests.support.busybox import busybox_tar, image_file, write_manifest
+from tests.support.busybox import busybox_tar, image_file, shell, write_manifest
 from tests.support.httpserver import FileServer, Resource
 from tests.support.tools import ninja, validate_aci
 
@@ -87,3 +88,66 @@ def test_the_unpack_fetches_a_damaged_download_again(tmp_path: Path) -> None:
     assert cached.read_bytes() == busybox_tar()
     validate_aci(work / "m.aci")
     assert (work / "m.aci").read_bytes() == first
+
+
+def slow_steps(work: Path, seconds: float = 1.0) -> Path:
+    """WORK/m.json: the busybox root, then three steps that take SECONDS each."""
+    work.mkdir(parents=True, exist_ok=True)
+    base_tar(work)
+    return write_manifest(work / "m.json", [
+        {"type": "image", "path": "base.tar"},
+        *(shell(f"sleep {seconds}; echo {n} > /{n}") for n in ("one", "two", "three"))])
+
+
+def start_ninja(work: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([ninja()], cwd=work, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_step(work: Path, number: int, proc: subprocess.Popen[str]) -> None:
+    """Until step NUMBER's log exists: ninja is running it."""
+    deadline = time.monotonic() + 60
+    while not list((work / ".acigen" / "logs").glob(f"{number:02d}-*.log")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_two_ninjas_at_once_both_make_the_right_image(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    slow_steps(work)
+    acigen(work, "m.json")
+    first = start_ninja(work)
+    wait_for_step(work, 3, first)  # step 2 runs: it reads the first two layers
+    second = start_ninja(work)
+    outputs = [proc.communicate(timeout=120)[0] for proc in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    # each waited for the layers the other was making: every step ran once
+    both = "".join(outputs)
+    assert both.count("done in") == 3 and both.count("unpacked base.tar") == 1, outputs
+    assert "built meanwhile by another build" in both
+    validate_aci(work / "m.aci")
+    for n in ("one", "two", "three"):
+        assert image_file(work / "m.aci", f"rootfs/{n}") == f"{n}\n".encode()
+
+
+def test_clean_and_gc_refuse_all_through_a_running_build(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    slow_steps(work, seconds=0.3)
+    acigen(work, "m.json")
+    build = start_ninja(work)
+    wait_for_step(work, 1, build)
+    refusals = set()
+    while build.poll() is None:  # during steps and between them
+        for command in ("clean", "gc"):
+            tried = acigen(work, command, check=False)
+            if build.poll() is not None:
+                break
+            assert tried.returncode == 1, tried.stdout + tried.stderr
+            line, hint = tried.stderr.splitlines()
+            assert "nothing was removed" in line and hint.startswith("hint: ")
+            refusals.add(line.split(":")[0])
+    output = build.communicate()[0]
+    assert build.returncode == 0, output
+    assert refusals
+    validate_aci(work / "m.aci")
+    assert image_file(work / "m.aci", "rootfs/three") == b"three\n"
