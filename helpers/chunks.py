@@ -159,6 +159,15 @@ def codec(compression: str) -> Codec:
 
 # -- the cache ----------------------------------------------------------------
 
+def checked_blob(data: bytes) -> bytes | None:
+    """The compressed bytes of a cached chunk file's DATA, if its digest holds."""
+    blob = data[_HEAD:]
+    if data[:len(CHUNK_MAGIC)] == CHUNK_MAGIC and \
+            hashlib.sha256(blob).digest() == data[len(CHUNK_MAGIC):_HEAD]:
+        return blob
+    return None
+
+
 class ChunkCache:
     """Compressed chunks by content: DIR/<sha256 of the chunk>.<codec tag>,
     each with the digest of its compressed bytes, checked on reuse (`load`).
@@ -199,9 +208,8 @@ class ChunkCache:
                 data = src.read()
         except (FileNotFoundError, IsADirectoryError):
             return None
-        blob = data[_HEAD:]
-        if data[:len(CHUNK_MAGIC)] == CHUNK_MAGIC and \
-                hashlib.sha256(blob).digest() == data[len(CHUNK_MAGIC):_HEAD]:
+        blob = checked_blob(data)
+        if blob is not None:
             return blob
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

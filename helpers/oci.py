@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from acigen.helpers import buildlock, layers
+from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.chunks import ChunkCache, MiB
 from acigen.helpers.common import (
     HelperError,
@@ -388,6 +388,7 @@ def from_layers(args: argparse.Namespace) -> int:
            "image's steps first")
     with contextlib.ExitStack() as stack:
         stack.enter_context(layers.reading(dirs))
+        layerrecord.check(dirs)
         root = None
         if needs_root_view(req):
             layers.enter_private_mount_namespace()  # before any thread starts

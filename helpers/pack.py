@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from acigen.helpers import buildlock, layers
+from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.chunks import (
     COMPRESSIONS,
     ChunkCache,
@@ -215,9 +215,11 @@ def pack_layers(image_file: str, out: str) -> int:
     layers.enter_private_mount_namespace()  # before any thread starts
     watch_for_orphaning()
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(layer_dirs[0])))
-    with layers.reading(layer_dirs), \
-            layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out)) as root:
-        result = write_image(root, req)
+    with layers.reading(layer_dirs):
+        layerrecord.check(layer_dirs)
+        view = layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out))
+        with view as root:
+            result = write_image(root, req)
     print(summary(out, req, result))
     return 0
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from acigen.helpers import buildlock, layers
+from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.common import (
     atomic_write,
     read_json,
@@ -89,6 +89,7 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
                 layers.writable_view(layer, lower, mode) as root:
             ctx = StepContext(spec, root, log)
             summary = action(ctx)
+        layerrecord.write(layer, layers.tree(layer))  # what pack and verify check
         if args.depfile:
             write_depfile(args.depfile, args.stamp, ctx.inputs_read)
         stamp = {"layer": os.path.basename(layer), "mode": mode, "summary": summary,

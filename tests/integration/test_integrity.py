@@ -151,3 +151,26 @@ def test_clean_and_gc_refuse_all_through_a_running_build(tmp_path: Path) -> None
     assert refusals
     validate_aci(work / "m.aci")
     assert image_file(work / "m.aci", "rootfs/three") == b"three\n"
+
+
+def test_a_damaged_layer_never_reaches_the_image(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    slow_steps(work, seconds=0)
+    acigen(work, "m.json")
+    run_ninja(work)
+    image_id = (work / "m.aci.id").read_text()
+    assert acigen(work, "verify").stdout.endswith(": no problems\n")
+    [one] = (work / ".acigen" / "layers").glob("02-cmd-*/tree/one")
+    os.truncate(one, 2)  # "one\n" cut short, as by a full disk or a crash
+    found = acigen(work, "verify", check=False)
+    assert found.returncode == 1
+    assert f"layer {one.parent.parent}: changed since its step made it: one has 2 bytes, " \
+           "not 4" in found.stdout, found.stdout
+    (work / "m.aci").unlink()
+    stopped = run_ninja(work, check=False)
+    assert stopped.returncode == 1 and "one has 2 bytes, not 4" in stopped.stdout
+    assert not (work / "m.aci").exists()
+    run_ninja(work)  # the damaged layer lost its stamp: redone, with the ones after it
+    validate_aci(work / "m.aci")
+    assert (work / "m.aci.id").read_text() == image_id
+    assert acigen(work, "verify").returncode == 0
