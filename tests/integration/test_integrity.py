@@ -3,7 +3,9 @@ damaged or busy build directory, can do to an image (issue 15)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tarfile
 import time
@@ -174,3 +176,32 @@ def test_a_damaged_layer_never_reaches_the_image(tmp_path: Path) -> None:
     validate_aci(work / "m.aci")
     assert (work / "m.aci.id").read_text() == image_id
     assert acigen(work, "verify").returncode == 0
+
+
+def interrupt_after(work: Path, delay: float) -> tuple[int, str]:
+    """Start ninja as a terminal would (its own session), Ctrl-C it after DELAY
+    seconds: SIGINT to its whole process group.  (exit code, output)."""
+    proc = subprocess.Popen([ninja()], cwd=work, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    time.sleep(delay)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    output = proc.communicate(timeout=60)[0]
+    return proc.returncode, output
+
+
+def test_ctrl_c_during_regeneration_is_a_clean_interruption(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    slow_steps(work, seconds=0)
+    acigen(work, "m.json")
+    interrupted = 0
+    for step in range(25):
+        os.utime(work / "m.json")  # ninja regenerates build.ninja first
+        code, output = interrupt_after(work, 0.01 * step)
+        assert "Fatal Python error" not in output and "Traceback" not in output, output
+        if "rebuilding 'build.ninja': interrupted" in output:
+            interrupted += 1
+            assert code == 1, output  # ninja's own exit code for this case
+    assert interrupted
+    run_ninja(work)  # the build file is whole: the next build goes on
+    validate_aci(work / "m.aci")

@@ -57,6 +57,6 @@ image/.acigen/images/hello-944784b2.json \
     image/.acigen/steps/01-copy-9c6ff7a5dcd3.json \
     image/.acigen/steps/02-copy-b00419584961.json \
     image/.acigen/steps/03-cmd-3945a6541798.json &:
-	$(ACIGEN_PYTHON) -I -m acigen -f image/image.mk -B image/.acigen -C gzip --format make --embed image image/hello.json
+	trap '' INT && ACIGEN_SIGINT=deferred $(ACIGEN_PYTHON) -I -m acigen -f image/image.mk -B image/.acigen -C gzip --format make --embed image image/hello.json
 
 .DEFAULT_GOAL := $(acigen_saved_goal)
