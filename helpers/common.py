@@ -51,29 +51,74 @@ def install_signal_handlers() -> None:
 
 
 def watch_for_orphaning() -> None:
-    """Stop this helper when the ninja that started it dies.
+    """Stop this helper when the ninja or make that started it dies.
 
     Ninja reads a job's output through a pipe.  If ninja is killed with
     SIGKILL it cannot signal its jobs, but the pipe's read end closes: poll
-    reports POLLERR on our write end and we interrupt ourselves, so no
-    orphaned step keeps running (and mounting, and writing) behind the user.
+    reports POLLERR on our write end.  Make gives its jobs the terminal, so
+    under make we watch the make process itself (the nearest ancestor named
+    make).  Either way we interrupt ourselves, so no orphaned step keeps
+    running (and mounting, and writing its stamp) behind the user.
     """
-    try:
-        if not _is_pipe(1):
-            return
-    except OSError:
-        return
     poller = select.poll()
-    poller.register(1, 0)  # POLLERR and POLLHUP are always reported
+    piped = _stdout_is_pipe()
+    if piped:
+        poller.register(1, 0)  # POLLERR and POLLHUP are always reported
+    tool = _make_process() if "MAKELEVEL" in os.environ else None
+    if tool is None and not piped:
+        return
 
     def wait() -> None:
         while True:
-            for _fd, events in poller.poll():
-                if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
+            hung_up = any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL)
+                          for _fd, events in poller.poll(WATCH_INTERVAL_MS))
+            if hung_up or (tool is not None and _process_start(tool[0]) != tool[1]):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     threading.Thread(target=wait, name="orphan-watch", daemon=True).start()
+
+
+WATCH_INTERVAL_MS = 200
+
+
+def _stdout_is_pipe() -> bool:
+    try:
+        return _is_pipe(1)
+    except OSError:
+        return False
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: [state, ppid, ...]; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as src:
+            return src.read().rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError):
+        return None
+
+
+def _process_start(pid: int) -> str | None:
+    """When PID started (ticks since boot): a pid reused later differs."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields else None
+
+
+def _make_process() -> tuple[int, str] | None:
+    """(pid, start) of the nearest ancestor that is make."""
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as src:
+                name = src.read().strip()
+        except OSError:
+            return None
+        start = _process_start(pid)
+        if name in ("make", "gmake") and start is not None:
+            return pid, start
+        fields = _stat_fields(pid)
+        pid = int(fields[1]) if fields else 0
+    return None
 
 
 def _is_pipe(fd: int) -> bool:

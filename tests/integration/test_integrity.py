@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.support.build import acigen, run_ninja
 from tests.support.busybox import busybox_tar, image_file, shell, write_manifest
 from tests.support.httpserver import FileServer, Resource
+from tests.support.procs import pids_with
 from tests.support.tools import ninja, validate_aci
 
 
@@ -205,3 +206,24 @@ def test_ctrl_c_during_regeneration_is_a_clean_interruption(tmp_path: Path) -> N
     assert interrupted
     run_ninja(work)  # the build file is whole: the next build goes on
     validate_aci(work / "m.aci")
+
+
+def test_kill_9_of_make_stops_the_running_step(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    base_tar(work)
+    write_manifest(work / "m.json", [{"type": "image", "path": "base.tar"},
+                                     shell("sleep 4; echo late > /late")])
+    acigen(work, "--format", "make", "m.json")
+    build = subprocess.Popen(["make"], cwd=work, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_step(work, 2, build)
+    time.sleep(0.5)  # the step's command runs
+    build.kill()
+    build.wait()
+    time.sleep(5)  # past the step's own end
+    assert not list((work / ".acigen" / "layers").glob("02-*.stamp"))
+    assert pids_with(str(work / ".acigen")) == []
+    again = subprocess.run(["make"], cwd=work, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert image_file(work / "m.aci", "rootfs/late") == b"late\n"
