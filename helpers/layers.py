@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from acigen.helpers.common import HelperError
 from acigen.helpers.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
 
-MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
 OVERLAYFS_MAGIC = 0x794C7630
 LAYER_MODES = ("auto", "overlay", "copy")
 
@@ -34,7 +34,8 @@ _in_private_namespace = False
 
 def enter_private_mount_namespace() -> None:
     """Give this process its own mount namespace; nothing we mount is
-    visible to (or left behind on) the host.
+    visible to (or left behind on) the host, and what the host unmounts
+    leaves ours too.
 
     Call it in the main thread before any other thread starts: threads
     created later inherit the namespace, earlier ones would not.
@@ -46,7 +47,10 @@ def enter_private_mount_namespace() -> None:
         raise HelperError("this step needs root (it mounts the layers of the image)",
                           hint="run the build with sudo")
     unshare(CLONE_NEWNS)
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # slave, not private: our mounts still never reach the host, but a host
+    # unmount reaches us, so the copies of unrelated host mounts that every
+    # new namespace starts with never keep a filesystem the user unmounts busy
+    mount(None, "/", None, MS_REC | MS_SLAVE)
     _in_private_namespace = True
 
 

@@ -9,7 +9,10 @@ import signal
 import subprocess
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.support.build import acigen, run_ninja
 from tests.support.busybox import busybox_tar, image_file, shell, write_manifest
@@ -227,3 +230,42 @@ def test_kill_9_of_make_stops_the_running_step(tmp_path: Path) -> None:
     again = subprocess.run(["make"], cwd=work, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert image_file(work / "m.aci", "rootfs/late") == b"late\n"
+
+
+@pytest.fixture
+def shared_area(tmp_path: Path) -> Iterator[Path]:
+    """A shared mount, as / is on a systemd host, for unrelated filesystems."""
+    area = tmp_path / "area"
+    area.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(area)], check=True)
+    subprocess.run(["mount", "--make-shared", str(area)], check=True)
+    try:
+        yield area
+    finally:
+        subprocess.run(["umount", "-R", str(area)], check=True)
+
+
+def test_a_running_step_lets_the_host_unmount_unrelated_filesystems(
+        tmp_path: Path, shared_area: Path) -> None:
+    unrelated = shared_area / "usb"
+    unrelated.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(unrelated)], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    base_tar(work)
+    write_manifest(work / "m.json", [{"type": "image", "path": "base.tar"},
+                                     shell("sleep 3")])
+    acigen(work, "m.json")
+    build = start_ninja(work)
+    wait_for_step(work, 2, build)
+    ours = os.readlink("/proc/self/ns/mnt")
+    [helper] = [p for p in pids_with("acigen.helpers.chroot_run")  # ours, in its namespace
+                if os.readlink(f"/proc/{p}/cwd") == str(work)
+                and os.readlink(f"/proc/{p}/ns/mnt") != ours][:1]
+    assert str(unrelated) in Path(f"/proc/{helper}/mountinfo").read_text()
+    subprocess.run(["umount", str(unrelated)], check=True)
+    time.sleep(0.2)
+    held = Path(f"/proc/{helper}/mountinfo").read_text()
+    output = build.communicate(timeout=60)[0]
+    assert build.returncode == 0, output
+    assert str(unrelated) not in held  # released in the step's namespace too
