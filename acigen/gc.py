@@ -13,9 +13,10 @@ outside the build directory, not the images, not the download cache, except
 the hidden partial images (.NAME.aci.tmp-*) a killed pack left beside them.
 
 Both refuse, removing nothing, while a build runs there: a ninja has its
-log open, a helper holds the build directory's lock (helpers/buildlock.py),
-a layer's or the chunk cache's lock is held, or anything under it is mounted
-(or a killed build left a mount behind).
+log open, a make runs beside a build file that uses it, a helper holds the
+build directory's lock (helpers/buildlock.py), a layer's or the chunk
+cache's lock is held, or anything under it is mounted (or a killed build
+left a mount behind).
 """
 
 from __future__ import annotations
@@ -84,23 +85,32 @@ def builddir_of(args: argparse.Namespace) -> str:
     return path
 
 
-def ninja_building(builddir: str) -> int | None:
-    """The pid of a ninja building in BUILDDIR: between two steps no helper
-    holds a lock, but ninja keeps BUILDDIR/.ninja_log open until it ends."""
+def building(builddir: str) -> str | None:
+    """A ninja or make building in BUILDDIR, as "ninja (pid N)".  Between two
+    steps no helper holds a lock, but ninja keeps BUILDDIR/.ninja_log open
+    until it ends, and make runs in the directory of its Makefile."""
     log = os.path.join(builddir, ".ninja_log")
+    make_dirs = {os.path.dirname(r.file) for r in records.all_records(builddir)}
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        fds = f"/proc/{pid}/fd"
         with contextlib.suppress(OSError):
+            if _is_make(pid) and os.readlink(f"/proc/{pid}/cwd") in make_dirs:
+                return f"make (pid {pid})"
+            fds = f"/proc/{pid}/fd"
             if any(os.readlink(os.path.join(fds, fd)) == log for fd in os.listdir(fds)):
-                return int(pid)
+                return f"ninja (pid {pid})"
     return None
 
 
+def _is_make(pid: str) -> bool:
+    with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as src:
+        return src.read().strip() in ("make", "gmake")
+
+
 def refuse_if_busy(builddir: str) -> None:
-    builder = ninja_building(builddir)
+    builder = building(builddir)
     if builder is not None:
-        raise AcigenError(f"a build is running in {builddir} (ninja, pid {builder}); "
-                          "nothing was removed", "try again when the build has finished")
+        raise AcigenError(f"a build is running in {builddir}: {builder}; nothing was removed",
+                          "try again when the build has finished")
     mounted = mounted_under(builddir)
     if mounted:
         more = f" (and {len(mounted) - 1} more)" if len(mounted) > 1 else ""

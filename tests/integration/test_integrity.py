@@ -136,11 +136,13 @@ def test_two_ninjas_at_once_both_make_the_right_image(tmp_path: Path) -> None:
         assert image_file(work / "m.aci", f"rootfs/{n}") == f"{n}\n".encode()
 
 
-def test_clean_and_gc_refuse_all_through_a_running_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tool", ["ninja", "make"])
+def test_clean_and_gc_refuse_all_through_a_running_build(tool: str, tmp_path: Path) -> None:
     work = tmp_path / "work"
     slow_steps(work, seconds=0.3)
-    acigen(work, "m.json")
-    build = start_ninja(work)
+    acigen(work, "--format", tool, "m.json")
+    build = subprocess.Popen([ninja() if tool == "ninja" else "make"], cwd=work,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_step(work, 1, build)
     refusals = set()
     while build.poll() is None:  # during steps and between them
