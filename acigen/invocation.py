@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from acigen import manifest
+from acigen import manifest, records
 from acigen.errors import UsageError
 from acigen.plan import Options
 from acigen.render import Setup
@@ -167,7 +167,7 @@ class Invocation:
 
     def setup(self, options: Options) -> Setup:
         builddir = options.builddir
-        name = os.path.basename(self.build_file)
+        name = records.own_name(self.builddir, self.build_file)  # the regeneration's stamp
         return Setup(
             python=os.environ.get("ACIGEN_PYTHON") or sys.executable,
             regen_args=self.regen_args(), build_file=self.rel(self.build_file),

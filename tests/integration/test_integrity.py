@@ -271,3 +271,21 @@ def test_a_running_step_lets_the_host_unmount_unrelated_filesystems(
     output = build.communicate(timeout=60)[0]
     assert build.returncode == 0, output
     assert str(unrelated) not in held  # released in the step's namespace too
+
+
+def test_a_regeneration_for_one_build_file_never_hides_anothers_edit(tmp_path: Path) -> None:
+    x, y = tmp_path / "x", tmp_path / "y"
+    for work in (x, y):
+        copy_data(work, f"from {work.name}\n")
+        acigen(work, "-B", "../shared", "m.json")
+        run_ninja(work)
+    time.sleep(0.01)
+    write_manifest(y / "m.json", [
+        {"type": "image", "path": "../base.tar"},
+        {"type": "copy_host_files", "files": [["data.txt", "/edited.txt"]]}])
+    time.sleep(0.01)
+    os.utime(x / "m.json")
+    run_ninja(x)  # regenerates x's build file
+    run_ninja(y)
+    validate_aci(y / "m.aci")
+    assert image_file(y / "m.aci", "rootfs/edited.txt") == b"from y\n"
