@@ -185,7 +185,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with writing(path), os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)

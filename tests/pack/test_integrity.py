@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acigen.helpers.common import HelperError, atomic_write
 
 from tests.pack.run import SUMMARY, pack, pack_tree
 from tests.pack.trees import text_tree, write_manifest
@@ -107,3 +108,10 @@ def test_the_next_pack_removes_what_a_killed_pack_left(manifest: Path, tmp_path:
         pack_tree(tree, manifest, out)
         assert not leftover.exists() and live.exists()
     validate_aci(out)
+
+
+def test_every_atomic_write_names_its_file_on_a_full_disk(small_disk: Path) -> None:
+    target = small_disk / "layers" / "01.stamp"
+    with pytest.raises(HelperError, match=f"^{target}: No space left on device$"):
+        atomic_write(str(target), os.urandom(2 << 20))
+    assert [p.name for p in (small_disk / "layers").iterdir()] == []  # no temporary left
