@@ -38,11 +38,17 @@ def copy_data(work: Path, content: str) -> Path:
         {"type": "copy_host_files", "files": [["data.txt", "/data.txt"]]}])
 
 
-def test_same_relative_input_in_two_directories_gives_two_layers(tmp_path: Path) -> None:
+def sharing_one_builddir(tmp_path: Path) -> tuple[Path, Path]:
+    """Two build files, x/ and y/, each copying its own data.txt, one -B."""
     x, y = tmp_path / "x", tmp_path / "y"
     for work in (x, y):
         copy_data(work, f"from {work.name}\n")
         acigen(work, "-B", "../shared", "m.json")
+    return x, y
+
+
+def test_same_relative_input_in_two_directories_gives_two_layers(tmp_path: Path) -> None:
+    x, y = sharing_one_builddir(tmp_path)
     run_ninja(x)
     run_ninja(y)
     for work in (x, y):
@@ -234,6 +240,21 @@ def test_kill_9_of_make_stops_the_running_step(tmp_path: Path) -> None:
     assert image_file(work / "m.aci", "rootfs/late") == b"late\n"
 
 
+def step_helper(work: Path) -> int:
+    """The pid of WORK's running step helper, once it is in its own mount
+    namespace (it may be between its start and its unshare, or chdir'd)."""
+    ours = os.readlink("/proc/self/ns/mnt")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for pid in pids_with("acigen.helpers.chroot_run"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/cwd").startswith(str(work)) and \
+                        os.readlink(f"/proc/{pid}/ns/mnt") != ours:
+                    return pid
+        time.sleep(0.05)
+    raise AssertionError("no step helper of this build in its own namespace")
+
+
 @pytest.fixture
 def shared_area(tmp_path: Path) -> Iterator[Path]:
     """A shared mount, as / is on a systemd host, for unrelated filesystems."""
@@ -260,10 +281,7 @@ def test_a_running_step_lets_the_host_unmount_unrelated_filesystems(
     acigen(work, "m.json")
     build = start_ninja(work)
     wait_for_step(work, 2, build)
-    ours = os.readlink("/proc/self/ns/mnt")
-    [helper] = [p for p in pids_with("acigen.helpers.chroot_run")  # ours, in its namespace
-                if os.readlink(f"/proc/{p}/cwd") == str(work)
-                and os.readlink(f"/proc/{p}/ns/mnt") != ours][:1]
+    helper = step_helper(work)
     assert str(unrelated) in Path(f"/proc/{helper}/mountinfo").read_text()
     subprocess.run(["umount", str(unrelated)], check=True)
     time.sleep(0.2)
@@ -274,11 +292,9 @@ def test_a_running_step_lets_the_host_unmount_unrelated_filesystems(
 
 
 def test_a_regeneration_for_one_build_file_never_hides_anothers_edit(tmp_path: Path) -> None:
-    x, y = tmp_path / "x", tmp_path / "y"
-    for work in (x, y):
-        copy_data(work, f"from {work.name}\n")
-        acigen(work, "-B", "../shared", "m.json")
-        run_ninja(work)
+    x, y = sharing_one_builddir(tmp_path)
+    run_ninja(x)
+    run_ninja(y)
     time.sleep(0.01)
     write_manifest(y / "m.json", [
         {"type": "image", "path": "../base.tar"},
