@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "gc": "acigen.gc:gc_main",
     "clean": "acigen.gc:clean_main",
     "run": "acigen.run:main",
+    "verify": "acigen.verify:verify_main",
 }
 EPILOG = """\
 other commands:
@@ -38,6 +39,8 @@ other commands:
                                         run an image's app with runc or crun
   acigen gc [-f FILE] [-B DIR] [-n]     remove what no current build file uses
   acigen clean [-f FILE] [-B DIR] [-n]  remove everything the build made
+  acigen verify [-f FILE] [-B DIR]      check the layers and cached chunks against
+                                        what the build recorded
 (a manifest named like a command is given as ./NAME)"""
 
 

@@ -9,11 +9,14 @@ generated file, in BUILDDIR/generated/) still matches the file's text.
 clean removes everything the build made in the build directory (layers,
 stamps, logs, download refs, the chunk cache) and keeps the generated
 files, so the next build starts from scratch.  Neither touches anything
-outside the build directory: not the images, not the download cache.
+outside the build directory, not the images, not the download cache, except
+the hidden partial images (.NAME.aci.tmp-*) a killed pack left beside them.
 
-Both refuse, removing nothing, while anything under the build directory is
-mounted or a layer's or the chunk cache's lock is held: a build is running,
-or one was killed in a way that left a mount behind.
+Both refuse, removing nothing, while a build runs there: a ninja has its
+log open, a make runs beside a build file that uses it, a helper holds the
+build directory's lock (helpers/buildlock.py), a layer's or the chunk
+cache's lock is held, or anything under it is mounted (or a killed build
+left a mount behind).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 
 from acigen import records
 from acigen.errors import AcigenError
+from acigen.helpers.buildlock import lock_path
 from acigen.mounts import mounted_under
 
 STATE = ("layers", "logs", "steps", "fetch", "images", "mnt")   # gc looks in these
@@ -42,6 +46,7 @@ class Doomed:
 
     paths: list[str] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)   # under chunks/, incl. uses/
+    temps: list[str] = field(default_factory=list)    # absolute: killed packs' partial images
 
     def layer_locks(self) -> list[str]:
         return [p for p in self.paths if p.startswith("layers/") and p.endswith(".lock")]
@@ -81,7 +86,32 @@ def builddir_of(args: argparse.Namespace) -> str:
     return path
 
 
+def building(builddir: str) -> str | None:
+    """A ninja or make building in BUILDDIR, as "ninja (pid N)".  Between two
+    steps no helper holds a lock, but ninja keeps BUILDDIR/.ninja_log open
+    until it ends, and make runs in the directory of its Makefile."""
+    log = os.path.join(builddir, ".ninja_log")
+    make_dirs = {os.path.dirname(r.file) for r in records.all_records(builddir)}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if _is_make(pid) and os.readlink(f"/proc/{pid}/cwd") in make_dirs:
+                return f"make (pid {pid})"
+            fds = f"/proc/{pid}/fd"
+            if any(os.readlink(os.path.join(fds, fd)) == log for fd in os.listdir(fds)):
+                return f"ninja (pid {pid})"
+    return None
+
+
+def _is_make(pid: str) -> bool:
+    with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as src:
+        return src.read().strip() in ("make", "gmake")
+
+
 def refuse_if_busy(builddir: str) -> None:
+    builder = building(builddir)
+    if builder is not None:
+        raise AcigenError(f"a build is running in {builddir}: {builder}; nothing was removed",
+                          "try again when the build has finished")
     mounted = mounted_under(builddir)
     if mounted:
         more = f" (and {len(mounted) - 1} more)" if len(mounted) > 1 else ""
@@ -154,6 +184,7 @@ def everything_built(builddir: str) -> Doomed:
 def held(builddir: str, doomed: Doomed) -> Iterator[None]:
     """Hold the locks of the layers (and chunk cache) being removed."""
     paths = [os.path.join(builddir, p) for p in doomed.layer_locks()]
+    paths.append(lock_path(builddir))  # every running helper holds it
     if doomed.chunks:
         paths.append(os.path.join(builddir, CHUNKS, "lock"))
     with contextlib.ExitStack() as stack:
@@ -192,15 +223,23 @@ def count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def partial_images(images: set[str]) -> list[str]:
+    """Hidden partial images (.NAME.aci.tmp-*) that killed packs left beside IMAGES."""
+    from acigen.helpers.outfile import stale_temps
+    return [tmp for image in sorted(images) for tmp in stale_temps(image)]
+
+
 def carry_out(prog: str, builddir: str, doomed: Doomed, dry_run: bool) -> int:
     paths = [os.path.join(builddir, p) for p in doomed.paths] + \
-        [os.path.join(builddir, CHUNKS, c) for c in doomed.chunks]
+        [os.path.join(builddir, CHUNKS, c) for c in doomed.chunks] + doomed.temps
     size = sum(size_of(p) for p in paths if os.path.lexists(p))
     layers = len({p.split(".")[0] for p in doomed.paths if p.startswith("layers/")})
     summary = (f"{count(len(doomed.paths), 'entry', 'entries')} "
                f"({count(layers, 'layer', 'layers')}) and "
                f"{count(len(doomed.chunks), 'chunk-cache entry', 'chunk-cache entries')}, "
                f"{size / MIB:.1f} MiB")
+    if doomed.temps:
+        summary += f", and {count(len(doomed.temps), 'partial image', 'partial images')}"
     if dry_run:
         for path in paths:
             print(path)
@@ -223,6 +262,7 @@ def gc_main(argv: list[str]) -> int:
     doomed = Doomed(unreferenced(builddir, keep),
                     unused_chunks(builddir, {i for r in current for i in r.images}))
     doomed.paths += [os.path.relpath(r.path, builddir) for r in stale]
+    doomed.temps = partial_images({i for r in current + stale for i in r.images})
     return carry_out("gc", builddir, doomed, args.dry_run)
 
 
@@ -230,4 +270,6 @@ def clean_main(argv: list[str]) -> int:
     args = parse("clean", argv)
     builddir = builddir_of(args)
     refuse_if_busy(builddir)
-    return carry_out("clean", builddir, everything_built(builddir), args.dry_run)
+    doomed = everything_built(builddir)
+    doomed.temps = partial_images({i for r in records.all_records(builddir) for i in r.images})
+    return carry_out("clean", builddir, doomed, args.dry_run)

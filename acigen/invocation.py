@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from acigen import manifest
+from acigen import manifest, records
 from acigen.errors import UsageError
 from acigen.plan import Options
 from acigen.render import Setup
@@ -125,7 +125,8 @@ class Invocation:
             cache_dir=os.path.abspath(a.cache_dir) if a.cache_dir else None,
             offline=a.offline, oci_outputs=oci, docker_outputs=docker, squash=a.squash,
             oci_compression=a.oci_compression, sign=sign,
-            chunk_size=a.chunk_size * 2**20 if a.chunk_size else None)
+            chunk_size=a.chunk_size * 2**20 if a.chunk_size else None,
+            base_from_builddir=os.path.relpath(self.base_dir, self.builddir))
 
     def regen_args(self) -> list[str]:
         """acigen's arguments as the build must repeat them (from the base dir)."""
@@ -168,7 +169,7 @@ class Invocation:
 
     def setup(self, options: Options) -> Setup:
         builddir = options.builddir
-        name = os.path.basename(self.build_file)
+        name = records.own_name(self.builddir, self.build_file)  # the regeneration's stamp
         return Setup(
             python=os.environ.get("ACIGEN_PYTHON") or sys.executable,
             regen_args=self.regen_args(), build_file=self.rel(self.build_file),

@@ -1,8 +1,9 @@
 """Manifests -> build graph.  Pure: no I/O, no clock, no environment.
 
 Each step that changes the root filesystem owns a layer named by its chain
-key: a hash of the parent layer's key and the step's normalised definition
-(plus acigen's version).  Editing step k changes the keys of k..N and no
+key: a hash of the parent layer's key, the step's normalised definition and
+the host files it reads as seen from the build directory (plus acigen's
+version).  Editing step k changes the keys of k..N and no
 others; two images whose steps share a prefix share those layers, emitted
 once.  Every path in the graph is relative to the ninja file's directory.
 """
@@ -46,6 +47,8 @@ class Options:
     oci_compression: str | None = None           # None: follow -C (see helpers/oci.py)
     sign: dict[str, Any] | None = None           # signing.SignSpec.to_json(), if asked
     chunk_size: int | None = None                # bytes; None: the compression's default
+    # the base directory as seen from the build directory (see input_paths)
+    base_from_builddir: str = ".."
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,21 @@ def canonical(value: Any) -> bytes:
                       ensure_ascii=False).encode()
 
 
-def chain_key(parent: str | None, definition: dict[str, Any]) -> str:
-    payload = {"acigen": __version__, "parent": parent, "step": definition}
+def chain_key(parent: str | None, definition: dict[str, Any],
+              inputs: list[str] | None = None) -> str:
+    payload: dict[str, Any] = {"acigen": __version__, "parent": parent, "step": definition}
+    if inputs:
+        payload["inputs"] = inputs
     return hashlib.sha256(canonical(payload)).hexdigest()
+
+
+def input_paths(step: Step, base_from_builddir: str) -> list[str]:
+    """STEP's host files and scanned directories as seen from the build
+    directory.  Layers live there, shared by every build file that uses it:
+    two manifests in different directories may both read `data.txt`, and
+    their layers must differ, so keys name the files, not the words."""
+    paths = [*step.inputs, *step.scanned_dirs]
+    return sorted({os.path.normpath(os.path.join(base_from_builddir, p)) for p in paths})
 
 
 def pretty_json(value: Any) -> bytes:
@@ -149,7 +164,8 @@ class Planner:
                                        tuple(products)))
 
     def add_layer(self, step: Step, parent: Layer | None, depth: int, image: str) -> Layer:
-        key = chain_key(parent.key if parent else None, step.definition)
+        key = chain_key(parent.key if parent else None, step.definition,
+                        input_paths(step, self.opt.base_from_builddir))
         self.users.setdefault(key, [])
         if image not in self.users[key]:
             self.users[key].append(image)
@@ -242,8 +258,16 @@ class Planner:
 
     # -- images --------------------------------------------------------------
 
+    def image_spec(self, name: str, output: str, suffix: str) -> str:
+        """images/NAME-TAG.SUFFIX, TAG naming OUTPUT as seen from the build
+        directory: build files in two directories sharing it may both make
+        `m.aci`, each from its own layers."""
+        seen = os.path.normpath(os.path.join(self.opt.base_from_builddir, output))
+        tag = hashlib.sha256(os.fsencode(seen)).hexdigest()[:8]
+        return self.path("images", f"{name}-{tag}{suffix}")
+
     def add_pack(self, image: Image, manifest: Manifest) -> dict[str, Any]:
-        spec_file = self.path("images", image.name + ".json")
+        spec_file = self.image_spec(image.name, image.output, ".json")
         spec = {"acigen": __version__, "manifest": manifest.image,
                 "layers": [self.layer_dir(p) for p in self.chain(image.top)],
                 "layer_mode": self.opt.layer_mode, "compression": self.opt.compression,
@@ -267,7 +291,7 @@ class Planner:
         spec = {**pack_spec, "squash": self.opt.squash, "docker_archive": docker}
         if self.opt.oci_compression:
             spec["oci_compression"] = self.opt.oci_compression
-        spec_file = self.path("images", image.name + ".oci.json")
+        spec_file = self.image_spec(image.name, out, ".oci.json")
         self.graph.files[spec_file] = pretty_json(spec)
         extra = (docker,) if docker else ()
         layers = "1 layer" if self.opt.squash else "a layer per step"
@@ -282,7 +306,7 @@ class Planner:
             return []
         out = []
         for target in signed:
-            spec_file = self.path("images", os.path.basename(target) + ".sign.json")
+            spec_file = self.image_spec(os.path.basename(target), target, ".sign.json")
             self.graph.files[spec_file] = pretty_json({**self.opt.sign, "image": target})
             self.graph.image_edges.append(Edge(
                 "acigen_sign", (target + ".asc",), (spec_file,), (target,),

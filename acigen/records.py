@@ -30,11 +30,18 @@ class Record:
     images: tuple[str, ...]   # absolute
 
 
-def record_path(builddir: str, build_file: str) -> str:
-    """BUILDDIR/generated/HASH-NAME.json, HASH naming FILE's path relative to
-    BUILDDIR (both absolute), so moving the whole tree keeps the name."""
+def own_name(builddir: str, build_file: str) -> str:
+    """HASH-NAME: what BUILD_FILE's own files in BUILDDIR are named after.
+    HASH names its path relative to BUILDDIR (both absolute): moving the whole
+    tree keeps the name, and build files in different directories sharing the
+    build directory (both `build.ninja`) never share a record or a stamp."""
     where = hashlib.sha256(os.fsencode(os.path.relpath(build_file, builddir))).hexdigest()
-    return os.path.join(builddir, RECORDS, f"{where[:12]}-{os.path.basename(build_file)}.json")
+    return f"{where[:12]}-{os.path.basename(build_file)}"
+
+
+def record_path(builddir: str, build_file: str) -> str:
+    """BUILDDIR/generated/HASH-NAME.json (see own_name)."""
+    return os.path.join(builddir, RECORDS, own_name(builddir, build_file) + ".json")
 
 
 def record_bytes(graph: Graph, builddir: str, build_file: str, text: str,

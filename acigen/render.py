@@ -15,7 +15,7 @@ import jinja2
 from acigen import __version__, templates
 from acigen.escape import ninja_path, ninja_value, one_line, shell_words, wrap
 from acigen.plan import Edge, Graph
-from acigen.rules import HELPER_RULES, ISOLATED
+from acigen.rules import DEFER_SIGINT, HELPER_RULES, ISOLATED
 
 OPTIONAL_INPUTS = ("inputs that may be missing: the manifests, the directories acigen lists, a "
                    "lock file\n# the first download writes; a missing one reruns acigen "
@@ -171,6 +171,7 @@ def render_ninja(graph: Graph, setup: Setup) -> str:
         build_file=ninja_value(setup.build_file),
         embed_prefix=ninja_value(setup.embed_prefix or ""), fetch_pool=setup.fetch_pool,
         fetch_jobs=setup.fetch_jobs, variables=variables, rules=used,
-        acigen_module=" ".join([*ISOLATED, "acigen"]), helper_rules=helper_rules(used),
+        acigen_module=" ".join([*ISOLATED, "acigen"]), defer_sigint=DEFER_SIGINT,
+        helper_rules=helper_rules(used),
         sections=sections(graph, setup),
         defaults=" ".join(ninja_path(p) for i in graph.images for p in i.products))

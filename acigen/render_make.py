@@ -14,7 +14,7 @@ from acigen import __version__
 from acigen.escape import make_path, make_recipe, one_line, wrap
 from acigen.plan import Edge, Graph
 from acigen.render import OPTIONAL_INPUTS, Setup, environment, sources
-from acigen.rules import HELPER_RULES, ISOLATED
+from acigen.rules import DEFER_SIGINT, HELPER_RULES, ISOLATED
 
 PYTHON = "$(ACIGEN_AT)$(ACIGEN_PYTHON)"
 
@@ -51,7 +51,8 @@ def helper_rule(edge: Edge) -> MakeRule:
 
 
 def acigen_command(setup: Setup) -> str:
-    return "$(ACIGEN_PYTHON) " + make_recipe([*ISOLATED, "acigen", *setup.regen_args])
+    return f"{DEFER_SIGINT} $(ACIGEN_PYTHON) " + \
+        make_recipe([*ISOLATED, "acigen", *setup.regen_args])
 
 
 def sections(graph: Graph, setup: Setup) -> list[MakeSection]:

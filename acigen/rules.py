@@ -9,6 +9,12 @@ from dataclasses import dataclass
 # holds the repository's acigen/ (without helpers/), which would shadow the
 # installed package.  -I also keeps PYTHON* variables out of the build.
 ISOLATED = ("-I", "-m")
+# Before acigen itself runs again: Ctrl-C while Python starts up interrupts
+# its import of `site`, a "Fatal Python error" with a traceback.  So the
+# shell ignores SIGINT for the interpreter's start, and acigen's __main__
+# takes it back (ACIGEN_SIGINT tells it to): an interrupted regeneration ends
+# with "acigen: interrupted", never half a build file.
+DEFER_SIGINT = "trap '' INT && ACIGEN_SIGINT=deferred"
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ import fcntl
 import hashlib
 import lzma
 import os
-import stat
 import struct
 import tempfile
 import zlib
@@ -56,9 +55,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
 
+from acigen.helpers.common import writing
+
 MiB = 1 << 20
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
-FORMAT_VERSION = "1"  # bump when the bytes we write for a chunk change
+FORMAT_VERSION = "2"  # bump when the bytes we write for a chunk change
+# A cached chunk file: this magic, the SHA-256 of the compressed bytes, then
+# those bytes.  The digest is checked on every reuse: a damaged file (a
+# full disk, a crash, a stray edit) is recompressed, never copied into an image.
+CHUNK_MAGIC = b"acigen-chunk-1\n"
+_HEAD = len(CHUNK_MAGIC) + 32
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,18 @@ def codec(compression: str) -> Codec:
 
 # -- the cache ----------------------------------------------------------------
 
+def checked_blob(data: bytes) -> bytes | None:
+    """The compressed bytes of a cached chunk file's DATA, if its digest holds."""
+    blob = data[_HEAD:]
+    if data[:len(CHUNK_MAGIC)] == CHUNK_MAGIC and \
+            hashlib.sha256(blob).digest() == data[len(CHUNK_MAGIC):_HEAD]:
+        return blob
+    return None
+
+
 class ChunkCache:
-    """Compressed chunks by content: DIR/<sha256 of the chunk>.<codec tag>.
+    """Compressed chunks by content: DIR/<sha256 of the chunk>.<codec tag>,
+    each with the digest of its compressed bytes, checked on reuse (`load`).
 
     Growth is bounded by the outputs: after a successful pack, `record()`
     lists the chunks that output used (DIR/uses/<hash of its path>) and
@@ -168,6 +184,7 @@ class ChunkCache:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock_fd: int | None = None
+        self.damaged: list[str] = []  # chunks found damaged (and recompressed)
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[ChunkCache]:
@@ -182,20 +199,37 @@ class ChunkCache:
             self._lock_fd = None
             os.close(fd)
 
-    def lookup(self, name: str) -> str | None:
+    def load(self, name: str) -> bytes | None:
+        """The compressed chunk NAME if cached and intact.  A damaged one is
+        removed and counted in `damaged`; the caller compresses it again."""
         path = os.path.join(self.path, name)
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
+            with open(path, "rb") as src:
+                data = src.read()
+        except (FileNotFoundError, IsADirectoryError):
             return None
-        return path if stat.S_ISREG(st.st_mode) and st.st_size else None
+        blob = checked_blob(data)
+        if blob is not None:
+            return blob
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self.damaged.append(name)
+        return None
 
-    def store(self, name: str, data: bytes) -> None:
+    def damage_report(self) -> str:
+        """One line on the damaged chunks found, or '' when none were."""
+        if not self.damaged:
+            return ""
+        return (f"{len(self.damaged)} damaged chunk(s) in {self.path} (e.g. "
+                f"{self.damaged[0]}) failed their check and were compressed again")
+
+    def store(self, name: str, blob: bytes) -> None:
         os.makedirs(self.path, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
+            with writing(os.path.join(self.path, name)), os.fdopen(fd, "wb") as out:
+                out.write(CHUNK_MAGIC + hashlib.sha256(blob).digest())
+                out.write(blob)
             os.replace(tmp, os.path.join(self.path, name))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -256,7 +290,8 @@ class ChunkedResult:
     size / digests: the uncompressed stream (hex, by algorithm name);
     compressed_size / compressed_digest: the output (hex of the algorithm
     asked for, else None); chunks / reused: how many chunks, how many came
-    from the cache; names: the cache entries used, in order.
+    from the cache; names: the cache entries used, in order; damaged: cache
+    entries that failed their check and were compressed again.
     """
 
     size: int
@@ -266,13 +301,14 @@ class ChunkedResult:
     chunks: int
     reused: int
     names: tuple[str, ...]
+    damaged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Done:
     name: str
-    blob: bytes | None = None  # freshly compressed
-    path: str | None = None  # reused from the cache
+    blob: bytes
+    reused: bool = False  # from the cache (checked)
 
 
 def default_jobs() -> int:
@@ -306,6 +342,7 @@ class ChunkedCompressor:
         self._run_index = 0
         self._total = self._written = self._chunks = self._reused = 0
         self._names: list[str] = []
+        self._damaged_before = len(self.cache.damaged) if self.cache else 0
         self._closed = False
 
     # -- the stream -----------------------------------------------------------
@@ -362,9 +399,9 @@ class ChunkedCompressor:
             return _Done("", blob=chunk)
         name = f"{hashlib.sha256(chunk).hexdigest()}.{self.codec.tag}"
         if self.cache is not None:
-            path = self.cache.lookup(name)
-            if path is not None:
-                return _Done(name, path=path)
+            cached = self.cache.load(name)
+            if cached is not None:
+                return _Done(name, cached, reused=True)
         blob = self.codec.compress(chunk)
         if self.cache is not None:
             self.cache.store(name, blob)
@@ -380,11 +417,8 @@ class ChunkedCompressor:
             self._chunks += 1
             if done.name:
                 self._names.append(done.name)
-            if done.blob is not None:
-                self._emit(done.blob)
-            else:
-                self._reused += 1
-                self._copy(done.path or "")
+            self._reused += done.reused
+            self._emit(done.blob)
 
     def _emit(self, data: bytes | memoryview) -> None:
         if self._out_digest is not None:
@@ -393,15 +427,6 @@ class ChunkedCompressor:
         while view:
             view = view[os.write(self._fd, view):]
         self._written += len(data)
-
-    def _copy(self, path: str) -> None:
-        with open(path, "rb") as src:
-            size = os.fstat(src.fileno()).st_size
-            if self._out_digest is None and _copy_range(src.fileno(), self._fd, size):
-                self._written += size
-                return
-            while block := src.read(4 * MiB):
-                self._emit(block)
 
     # -- the end ----------------------------------------------------------------
 
@@ -415,7 +440,8 @@ class ChunkedCompressor:
             digests={name: d.hexdigest() for name, d in self._digests.items()},
             compressed_size=self._written,
             compressed_digest=self._out_digest.hexdigest() if self._out_digest else None,
-            chunks=self._chunks, reused=self._reused, names=tuple(self._names))
+            chunks=self._chunks, reused=self._reused, names=tuple(self._names),
+            damaged=tuple(self.cache.damaged[self._damaged_before:]) if self.cache else ())
 
     def abort(self) -> None:
         """Stop: drop queued chunks, wait for the ones being compressed."""
@@ -438,21 +464,3 @@ class ChunkedCompressor:
             self.abort()
         else:
             self._shutdown(cancel=False)
-
-
-def _copy_range(src: int, dst: int, size: int) -> bool:
-    """Copy SIZE bytes in the kernel; False if it cannot (nothing copied)."""
-    copied = 0
-    try:
-        while copied < size:
-            n = os.copy_file_range(src, dst, size - copied)
-            if n == 0:
-                break
-            copied += n
-    except OSError:
-        if copied:
-            raise
-        return False
-    if copied != size:
-        raise OSError(f"short copy from the chunk cache ({copied} of {size} bytes)")
-    return True

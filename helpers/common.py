@@ -8,6 +8,7 @@ failure (plus an optional `hint:` line).  Exit codes: 0 success, 1 failure,
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -15,10 +16,16 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from acigen.errors import report_bug, report_error
+
+# Every helper runs with this umask, whatever the user's: directories and
+# files the helpers (and the steps they run) create get the same modes, so
+# the image, and its ID, never depend on who ran the build (umask 077 made
+# the root 0700: another image, and one a non-root app cannot enter).
+IMAGE_UMASK = 0o022
 
 
 class HelperError(Exception):
@@ -46,29 +53,74 @@ def install_signal_handlers() -> None:
 
 
 def watch_for_orphaning() -> None:
-    """Stop this helper when the ninja that started it dies.
+    """Stop this helper when the ninja or make that started it dies.
 
     Ninja reads a job's output through a pipe.  If ninja is killed with
     SIGKILL it cannot signal its jobs, but the pipe's read end closes: poll
-    reports POLLERR on our write end and we interrupt ourselves, so no
-    orphaned step keeps running (and mounting, and writing) behind the user.
+    reports POLLERR on our write end.  Make gives its jobs the terminal, so
+    under make we watch the make process itself (the nearest ancestor named
+    make).  Either way we interrupt ourselves, so no orphaned step keeps
+    running (and mounting, and writing its stamp) behind the user.
     """
-    try:
-        if not _is_pipe(1):
-            return
-    except OSError:
-        return
     poller = select.poll()
-    poller.register(1, 0)  # POLLERR and POLLHUP are always reported
+    piped = _stdout_is_pipe()
+    if piped:
+        poller.register(1, 0)  # POLLERR and POLLHUP are always reported
+    tool = _make_process() if "MAKELEVEL" in os.environ else None
+    if tool is None and not piped:
+        return
 
     def wait() -> None:
         while True:
-            for _fd, events in poller.poll():
-                if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
+            hung_up = any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL)
+                          for _fd, events in poller.poll(WATCH_INTERVAL_MS))
+            if hung_up or (tool is not None and _process_start(tool[0]) != tool[1]):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     threading.Thread(target=wait, name="orphan-watch", daemon=True).start()
+
+
+WATCH_INTERVAL_MS = 200
+
+
+def _stdout_is_pipe() -> bool:
+    try:
+        return _is_pipe(1)
+    except OSError:
+        return False
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: [state, ppid, ...]; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as src:
+            return src.read().rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError):
+        return None
+
+
+def _process_start(pid: int) -> str | None:
+    """When PID started (ticks since boot): a pid reused later differs."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields else None
+
+
+def _make_process() -> tuple[int, str] | None:
+    """(pid, start) of the nearest ancestor that is make."""
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as src:
+                name = src.read().strip()
+        except OSError:
+            return None
+        start = _process_start(pid)
+        if name in ("make", "gmake") and start is not None:
+            return pid, start
+        fields = _stat_fields(pid)
+        pid = int(fields[1]) if fields else 0
+    return None
 
 
 def _is_pipe(fd: int) -> bool:
@@ -78,6 +130,7 @@ def _is_pipe(fd: int) -> bool:
 
 def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
     """Run a helper's body and map its outcome to one line and an exit code."""
+    os.umask(IMAGE_UMASK)
     install_signal_handlers()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -89,9 +142,43 @@ def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | 
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            return report_bug(prog, exc, bool(os.environ.get("ACIGEN_DEBUG")),
+                              "rerun with ACIGEN_DEBUG=1 for a traceback")
+        full = space_error(exc, None)
+        return report_error(prog, str(full), full.hint)
     except Exception as exc:  # an acigen bug: say so, traceback on request
         return report_bug(prog, exc, bool(os.environ.get("ACIGEN_DEBUG")),
                           "rerun with ACIGEN_DEBUG=1 for a traceback")
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def space_error(exc: OSError, path: str | None) -> HelperError:
+    """A full disk or quota is the user's to fix, not an acigen bug."""
+    where = exc.filename or path
+    reason = os.strerror(exc.errno or errno.ENOSPC)
+    return HelperError(f"{where}: {reason}" if where else reason,
+                       hint="free some space and build again")
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Name PATH in the one-line error when the disk fills while writing it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise space_error(exc, path) from None
+        raise
+
+
+def warn(prog: str, message: str) -> None:
+    """A warning line on stderr (nothing for an empty MESSAGE)."""
+    if message:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -100,7 +187,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with writing(path), os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)

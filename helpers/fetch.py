@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from acigen.helpers import lockfile
+from acigen.helpers import buildlock, lockfile
 from acigen.helpers.common import (
     HelperError,
     json_bytes,
@@ -94,16 +94,6 @@ def _digests_from(meta: dict[str, Any]) -> Digests:
     return Digests(meta["sha256"], meta["sha512"], meta["size"])
 
 
-def _known(cache: Cache, algo: str, digest: str, meta: dict[str, Any] | None) -> Digests | None:
-    """The digests of the cached file named ALGO/DIGEST, if it is cached."""
-    path = cache.find(algo, digest)
-    if path is None:
-        return None
-    if meta and meta.get(algo) == digest:
-        return _digests_from(meta)
-    return digests_of(path)  # cached for another URL: rare, and worth one read
-
-
 def _check(url: str, digests: Digests, expected: dict[str, str], locks: list[str]) -> None:
     for algo, want in expected.items():
         got = digests.get(algo)
@@ -123,7 +113,7 @@ def _from_cache(cache: Cache, spec: FetchSpec, expected: dict[str, str],
     """What the cache alone can answer (pinned, or offline)."""
     if expected and (spec.pins or spec.offline):
         algo, digest = next(iter(sorted(expected.items())))
-        known = _known(cache, algo, digest, meta)
+        known = cache.checked(algo, digest)
         if known is not None:
             _check(spec.url, known, expected, [])
         return known
@@ -156,6 +146,10 @@ def _obtain(cache: Cache, spec: FetchSpec, expected: dict[str, str],
     known = _from_cache(cache, spec, expected, meta)
     if known is not None:
         return Fetched(known, cache.object_path("sha256", known.sha256), "cached")
+    if spec.offline and cache.dropped:
+        raise HelperError(f"{spec.url}: the cached copy {cache.dropped[0]} was damaged "
+                          "(removed), and the build is offline",
+                          hint="build once online to fetch it again")
     if spec.offline:
         raise HelperError(f"{spec.url} is not in the download cache ({cache.root}), and "
                           "the build is offline", hint="build once online, or fetch it by hand")
@@ -214,6 +208,19 @@ def fetch(spec: FetchSpec) -> tuple[dict[str, Any], str]:
     return ref, summary
 
 
+def refetch(ref_path: str, problem: str) -> dict[str, Any]:
+    """Fetch again what the ref at REF_PATH names (the unpack found its copy
+    damaged or gone: PROBLEM); the fetch spec lies beside it.  The new ref."""
+    spec_path = ref_path.removesuffix(".ref") + ".json"
+    if not os.path.isfile(spec_path):
+        raise HelperError(f"{problem}, and {spec_path} (how to fetch it) is missing",
+                          hint="run acigen again, then the build")
+    spec = FetchSpec.from_json(read_json(spec_path), spec_path)
+    ref, _summary = fetch(spec)
+    write_if_changed(ref_path, json_bytes(ref))
+    return ref
+
+
 def _agreeing_holders(url: str, recorded: dict[str, str | None]) -> list[str]:
     """The lock files that record URL's digest; they must all record the same."""
     holders = [lock for lock, digest in recorded.items() if digest is not None]
@@ -252,6 +259,8 @@ def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:
 
 def _run(argv: list[str]) -> int:
     spec, ref_path = _parse(argv)
+    if ref_path:
+        buildlock.hold_for(ref_path)
     watch_for_orphaning()
     ref, summary = fetch(spec)
     if ref_path:

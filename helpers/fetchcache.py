@@ -11,8 +11,11 @@ else $XDG_CACHE_HOME/acigen, else ~/.cache/acigen (of the user running the
 build: root's under sudo).  A download grows in partial/ (where an
 interrupted one resumes); it enters sha256/ only after its digests were
 computed and checked against the pin, by rename, so a reader never sees
-half a file, and the wrong content never gets a name.  Nothing is ever
-removed automatically; deleting CACHE/fetch is always safe.
+half a file, and the wrong content never gets a name.  A cached file is
+read and checked against its name whenever a build uses it: a damaged one
+(cut short by a full disk, changed by hand) is removed with its other
+name, and fetched again.  Nothing else is ever removed automatically;
+deleting CACHE/fetch is always safe.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def digests_of(path: str) -> Digests:
 class Cache:
     def __init__(self, root: str | None) -> None:
         self.root = os.path.join(os.path.abspath(root or default_cache_dir()), "fetch")
+        self._checked: dict[str, Digests] = {}  # path -> digests, read once per run
+        self.dropped: list[str] = []  # damaged files removed
         for sub in (*ALGORITHMS, "urls", "partial", "locks"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
 
@@ -74,8 +79,36 @@ class Cache:
         return os.path.join(self.root, algo, digest)
 
     def find(self, algo: str, digest: str) -> str | None:
+        """The cached file named ALGO/DIGEST, if it is there and intact."""
+        return self.object_path(algo, digest) if self.checked(algo, digest) else None
+
+    def checked(self, algo: str, digest: str) -> Digests | None:
+        """The digests of the cached file ALGO/DIGEST, read and checked
+        against its name; a damaged file is dropped (None)."""
         path = self.object_path(algo, digest)
-        return path if os.path.isfile(path) else None
+        if path in self._checked:
+            return self._checked[path]
+        if not os.path.isfile(path):
+            return None
+        actual = digests_of(path)
+        if actual.get(algo) != digest:
+            self._drop(path)
+            return None
+        self._checked[path] = actual
+        return actual
+
+    def _drop(self, path: str) -> None:
+        """Remove PATH and its other names (hard links in the other folder)."""
+        st = os.stat(path)
+        for algo in ALGORITHMS:
+            folder = os.path.join(self.root, algo)
+            with os.scandir(folder) as names:
+                for entry in names:
+                    same = entry.inode() == st.st_ino and entry.stat().st_dev == st.st_dev
+                    if same:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+        self.dropped.append(path)
 
     def store(self, path: str, digests: Digests) -> str:
         """Move the verified file at PATH into the cache; its final path."""
@@ -83,10 +116,10 @@ class Cache:
         os.chmod(path, 0o644)
         os.replace(path, final)  # same content under the same name: a race is harmless
         alias = self.object_path("sha512", digests.sha512)
-        if not os.path.exists(alias):
-            tmp = alias + f".tmp-{os.getpid()}"
-            os.link(final, tmp)
-            os.replace(tmp, alias)
+        tmp = alias + f".tmp-{os.getpid()}"  # replaced even if there: it may be damaged
+        os.link(final, tmp)
+        os.replace(tmp, alias)
+        self._checked[final] = self._checked[alias] = digests
         return final
 
     # -- per URL ------------------------------------------------------------

@@ -24,7 +24,7 @@ from acigen.helpers.common import HelperError
 from acigen.helpers.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
 from acigen.helpers.treeremove import remove_tree
 
-MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
 OVERLAYFS_MAGIC = 0x794C7630
 LAYER_MODES = ("auto", "overlay", "copy")
 
@@ -34,7 +34,8 @@ _in_private_namespace = False
 
 def enter_private_mount_namespace() -> None:
     """Give this process its own mount namespace; nothing we mount is
-    visible to (or left behind on) the host.
+    visible to (or left behind on) the host, and what the host unmounts
+    leaves ours too.
 
     Call it in the main thread before any other thread starts: threads
     created later inherit the namespace, earlier ones would not.
@@ -46,7 +47,10 @@ def enter_private_mount_namespace() -> None:
         raise HelperError("this step needs root (it mounts the layers of the image)",
                           hint="run the build with sudo")
     unshare(CLONE_NEWNS)
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # slave, not private: our mounts still never reach the host, but a host
+    # unmount reaches us, so the copies of unrelated host mounts that every
+    # new namespace starts with never keep a filesystem the user unmounts busy
+    mount(None, "/", None, MS_REC | MS_SLAVE)
     _in_private_namespace = True
 
 
@@ -90,14 +94,43 @@ def _make_removable(layer: str) -> None:
         os.chmod(work, 0o700)
 
 
-@contextlib.contextmanager
-def locked(layer: str) -> Iterator[None]:
-    """Hold the layer's lock, so a leftover run of the same step (or a
-    second ninja) cannot write it at the same time."""
+# -- locks: who may redo a layer, who reads it --------------------------------
+#
+# LAYER.lock: a step holds its own layer's exclusively and those below it
+# shared; a pack holds all of its layers' shared.  So no layer is redone
+# (wiped) while any process reads it, and two builds never write one layer
+# at once.  Locks are taken bottom layer first, in every process: no deadlock.
+
+def _lock(layer: str, kind: int) -> int:
     os.makedirs(os.path.dirname(layer) or ".", exist_ok=True)
-    with open(layer + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    fd = os.open(layer + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, kind)
+    return fd
+
+
+@contextlib.contextmanager
+def _holding(shared: Sequence[str], exclusive: str | None = None) -> Iterator[None]:
+    """SHARED (nearest first) locked shared, then EXCLUSIVE exclusively."""
+    fds: list[int] = []
+    try:
+        for below in reversed(shared):
+            fds.append(_lock(below, fcntl.LOCK_SH))
+        if exclusive is not None:
+            fds.append(_lock(exclusive, fcntl.LOCK_EX))
         yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def locked(layer: str, lower: Sequence[str] = ()) -> contextlib.AbstractContextManager[None]:
+    """Hold LAYER to redo it, and the layers LOWER (nearest first) to read them."""
+    return _holding(lower, layer)
+
+
+def reading(layers: Sequence[str]) -> contextlib.AbstractContextManager[None]:
+    """Hold LAYERS (nearest first) so that nobody redoes them while we read."""
+    return _holding(layers)
 
 
 def _overlay(lower: Sequence[str], mnt: str, upper: str | None = None,
@@ -131,6 +164,7 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     """A fresh LAYER over LOWER (nearest first); yields the root to change."""
     if not _in_private_namespace:
         raise RuntimeError("enter_private_mount_namespace() first")
+    _check_present(lower)
     wipe(layer)
     os.makedirs(tree(layer))
     if mode == "copy":
@@ -149,6 +183,13 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     yield mnt
 
 
+def _check_present(layers: Sequence[str]) -> None:
+    missing = [p for p in layers if not os.path.isdir(tree(p))]
+    if missing:
+        raise HelperError(f"layer {missing[0]} is missing",
+                          hint="remove the build directory's stamps, or run `acigen clean`")
+
+
 def _same_root_attrs(src: str, dst: str) -> None:
     """overlayfs shows the upper dir's owner, mode and times for the root of
     the merged view: give the fresh upper those of the root below."""
@@ -163,10 +204,7 @@ def readonly_view(layers: Sequence[str], mode: str, mnt: str) -> Iterator[str]:
     """The merged root of LAYERS (nearest first), read-only where mounted."""
     if not layers:
         raise HelperError("the image has no build steps, so no root filesystem")
-    missing = [p for p in layers if not os.path.isdir(tree(p))]
-    if missing:
-        raise HelperError(f"layer {missing[0]} is missing",
-                          hint="remove the build directory's stamps, or run `acigen clean`")
+    _check_present(layers)
     if mode == "copy" or len(layers) == 1:
         yield tree(layers[0])
         return

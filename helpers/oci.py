@@ -31,18 +31,18 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from acigen.helpers import layers
+from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.chunks import ChunkCache, MiB
 from acigen.helpers.common import (
     HelperError,
     read_json,
     remove_file,
     run_main,
+    warn,
     watch_for_orphaning,
 )
 from acigen.helpers.ociarchive import OCI_COMPRESSIONS, ArchiveWriter, Blob, compressor
@@ -54,6 +54,7 @@ from acigen.helpers.ocilayer import (
     write_full,
     write_upper,
 )
+from acigen.helpers.outfile import temporary_beside
 from acigen.helpers.rootfs import Root
 
 from acigen import oci_config
@@ -294,21 +295,6 @@ def finish_docker(docker: ArchiveWriter, req: OciRequest, config: bytes,
     docker.end()
 
 
-@contextlib.contextmanager
-def temporary_beside(path: str) -> Iterator[tuple[BinaryIO, str]]:
-    """An unbuffered file beside PATH, renamed to PATH if the block succeeds."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w+b", buffering=0) as out:
-            yield out, tmp
-    except BaseException:
-        remove_file(tmp)
-        raise
-
-
 @dataclass(frozen=True)
 class OciResult:
     manifest_digest: str
@@ -354,6 +340,7 @@ def write_image(req: OciRequest, dirs: list[str], mode: str, root: str | None) -
                 if out:
                     cache.record(os.path.abspath(out), written.chunk_names.get(name, []))
             cache.collect()
+            warn(PROG, cache.damage_report())
     return OciResult(digest, written, size)
 
 
@@ -393,12 +380,15 @@ def remove_outputs(req: OciRequest) -> None:
 
 def from_layers(args: argparse.Namespace) -> int:
     req, dirs, requested = load_image_file(args.image, args)
+    buildlock.hold_for(dirs[0])
     remove_outputs(req)
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(dirs[0])))
     missing = [d for d in dirs if not os.path.isdir(layers.tree(d))]
     _check(not missing, f"layer {missing[0] if missing else ''} is missing; build the "
            "image's steps first")
     with contextlib.ExitStack() as stack:
+        stack.enter_context(layers.reading(dirs))
+        layerrecord.check(dirs)
         root = None
         if needs_root_view(req):
             layers.enter_private_mount_namespace()  # before any thread starts

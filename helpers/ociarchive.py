@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from acigen.helpers.chunks import (
+    FORMAT_VERSION,
     ChunkCache,
     ChunkedCompressor,
     ChunkPolicy,
@@ -68,7 +69,7 @@ def zstd_codec() -> Codec:
     if _zstd_codec is None:
         sample = b"".join(b"%08d acigen zstd sample\n" % i for i in range(3000))
         print_ = hashlib.sha256(_zstd_frame(sample)).hexdigest()[:12]
-        _zstd_codec = Codec("zstd", _zstd_frame, f"zst{ZSTD_LEVEL}-v1-{print_}")
+        _zstd_codec = Codec("zstd", _zstd_frame, f"zst{ZSTD_LEVEL}-v{FORMAT_VERSION}-{print_}")
     return _zstd_codec
 
 

@@ -21,12 +21,11 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
-from acigen.helpers import layers
+from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.chunks import (
     COMPRESSIONS,
     ChunkCache,
@@ -41,8 +40,11 @@ from acigen.helpers.common import (
     read_json,
     remove_file,
     run_main,
+    warn,
     watch_for_orphaning,
+    writing,
 )
+from acigen.helpers.outfile import temporary_beside
 from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, write_end, write_entry
 
 PROG = "acigen-pack"
@@ -154,11 +156,10 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def _stream_image(root: str, req: PackRequest, cache: ChunkCache | None,
-                  tmp: str) -> tuple[ChunkedResult, int]:
+                  out: BinaryIO) -> tuple[ChunkedResult, int]:
     policy = ChunkPolicy.for_average(req.chunk_size) if req.chunk_size else None
     data = manifest_bytes(req.manifest)
-    with open(tmp, "wb", buffering=0) as out, \
-            ChunkedCompressor(out, req.compression, cache, req.jobs, policy) as stream:
+    with ChunkedCompressor(out, req.compression, cache, req.jobs, policy) as stream:
         write_entry(stream, Entry(b"manifest", REGULAR, 0o644, 0, 0, req.epoch, len(data)),
                     data)
         tree = TreeWriter(stream, req.epoch)
@@ -177,22 +178,18 @@ def write_image(root: str, req: PackRequest) -> PackResult:
     with contextlib.ExitStack() as stack:
         if cache is not None:
             stack.enter_context(cache.in_use())
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.tmp-",
-                                   dir=os.path.dirname(out))
-        os.close(fd)
-        try:
-            result, entries = _stream_image(root, req, cache, tmp)
+        with temporary_beside(out) as (file, tmp):
+            with writing(out):
+                result, entries = _stream_image(root, req, cache, file)
             os.chmod(tmp, 0o644)
             remove_file(out + ".id")  # never beside an image it does not name
             os.replace(tmp, out)
-        except BaseException:
-            remove_file(tmp)
-            raise
         image_id = "sha512-" + result.digests["sha512"]
         atomic_write(out + ".id", (image_id + "\n").encode())
         if cache is not None:
             cache.record(out, result.names)
             cache.collect()
+            warn(PROG, cache.damage_report())
     return PackResult(image_id, entries, result)
 
 
@@ -214,11 +211,15 @@ def _mount_dir(first_layer: str, out: str) -> str:
 
 def pack_layers(image_file: str, out: str) -> int:
     req, layer_dirs, requested = load_image_file(image_file, out)
+    buildlock.hold_for(layer_dirs[0])
     layers.enter_private_mount_namespace()  # before any thread starts
     watch_for_orphaning()
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(layer_dirs[0])))
-    with layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out)) as root:
-        result = write_image(root, req)
+    with layers.reading(layer_dirs):
+        layerrecord.check(layer_dirs)
+        view = layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out))
+        with view as root:
+            result = write_image(root, req)
     print(summary(out, req, result))
     return 0
 

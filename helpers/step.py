@@ -14,11 +14,12 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from acigen.helpers import layers
+from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.common import (
     atomic_write,
     read_json,
@@ -69,23 +70,46 @@ def _log(path: str | None) -> Iterator[TextIO]:
 
 
 def run_layer_step(action: Action, args: argparse.Namespace) -> int:
-    remove_file(args.stamp)  # a failed or interrupted run must not look done
+    started = time.time_ns()
     spec = read_json(args.step)
-    layer = spec["layer"]
+    layer, lower = spec["layer"], spec.get("lower", [])
+    buildlock.hold_for(layer)
     mode = layers.choose_mode(spec.get("layer_mode", "auto"), os.path.dirname(layer))
     layers.enter_private_mount_namespace()
     watch_for_orphaning()
-    with layers.locked(layer), _log(spec.get("log")) as log:
-        remove_file(args.stamp)  # a leftover run may have finished meanwhile
-        with layers.writable_view(layer, spec.get("lower", []), mode) as root:
+    with layers.locked(layer, lower):
+        done = built_meanwhile(args.stamp, started)
+        if done is not None:  # by another build, while we waited for the lock
+            if args.depfile:
+                write_depfile(args.depfile, args.stamp, done.get("inputs", []))
+            print(f"{os.path.basename(layer)}: built meanwhile by another build")
+            return 0
+        remove_file(args.stamp)  # a failed or interrupted run must not look done
+        with _log(spec.get("log")) as log, \
+                layers.writable_view(layer, lower, mode) as root:
             ctx = StepContext(spec, root, log)
             summary = action(ctx)
+        layerrecord.write(layer, layers.tree(layer))  # what pack and verify check
         if args.depfile:
             write_depfile(args.depfile, args.stamp, ctx.inputs_read)
-        stamp = {"layer": os.path.basename(layer), "mode": mode, "summary": summary}
+        stamp = {"layer": os.path.basename(layer), "mode": mode, "summary": summary,
+                 "inputs": sorted(set(ctx.inputs_read))}
         atomic_write(args.stamp, (json.dumps(stamp, sort_keys=True) + "\n").encode())
     print(f"{os.path.basename(layer)}: {summary}")
     return 0
+
+
+def built_meanwhile(stamp: str, started: int) -> dict[str, Any] | None:
+    """The stamp another build wrote after STARTED (ns), if any: that layer is
+    finished and maybe in use; doing it again would wipe it under its user."""
+    try:
+        if os.stat(stamp).st_mtime_ns < started:
+            return None
+        with open(stamp, encoding="utf-8") as src:
+            done = json.load(src)
+    except (FileNotFoundError, ValueError):
+        return None
+    return done if isinstance(done, dict) else None
 
 
 def step_main(prog: str, action: Action, argv: Sequence[str] | None) -> int:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError, read_json, run_main
-from acigen.helpers.pins import pins_of, verify
+from acigen.helpers.pins import file_digest, pins_of, verify
 from acigen.helpers.rootfs import Root, split
 from acigen.helpers.tarread import Member, Stream, TarReader
 from acigen.helpers.treeremove import remove_tree
@@ -166,10 +166,12 @@ def archive_of(step: dict[str, Any]) -> tuple[str, str]:
         if ref.get(algo) != expected:
             raise HelperError(f"{step['ref']} is for {algo} {ref.get(algo)}, the step pins "
                               f"{expected}", hint="rebuild: the fetch step comes first")
-    if not os.path.isfile(path):
-        raise HelperError(f"{url}: the cached copy {path} is gone",
-                          hint=f"rebuild after removing {step['ref']}")
-    verify(path, {"sha256": ref["sha256"]}, f"{url}: cached copy {path}")
+    if not os.path.isfile(path) or file_digest(path, "sha256") != ref["sha256"]:
+        from acigen.helpers.fetch import refetch  # the cached copy is damaged or gone
+        ref = refetch(step["ref"], f"{url}: the cached copy {path} is not the file with "
+                                   f"sha256 {ref['sha256']}")
+        path = ref["path"]
+        verify(path, {"sha256": ref["sha256"]}, f"{url}: cached copy {path}")
     return path, url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -334,3 +335,39 @@ def test_concurrent_fetches_record_into_one_lock_file(server: FileServer, cache:
     recorded = json.loads(lock.read_text())["urls"]
     assert recorded == {server.url(f"/{name}.tar"): {"sha256": sha256(body)}
                         for name, body in bodies.items()}
+
+
+def truncate(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("pin", ["sha256", "sha512", None])
+def test_a_damaged_cache_entry_is_dropped_and_fetched_again(
+        server: FileServer, cache: Path, tmp_path: Path, pin: str | None) -> None:
+    url = server.add("/a.tar", Resource(BODY, etag='"a1"'))
+    pins = {pin: hashlib.new(pin, BODY).hexdigest()} if pin else {}
+    spec = write_spec(tmp_path / "spec.json", url=url, cache_dir=str(cache), **pins)
+    assert fetch_cli(spec, tmp_path / "build")[0].returncode == 0
+    truncate(cache / "fetch" / "sha256" / DIGEST)  # its sha512/ name is the same file
+    result, ref = fetch_cli(spec, tmp_path / "build")
+    assert result.returncode == 0, result.stderr
+    assert "downloaded" in result.stdout and len(server.requests) == 2
+    sha512 = hashlib.sha512(BODY).hexdigest()
+    for name in (f"sha256/{DIGEST}", f"sha512/{sha512}"):
+        assert (cache / "fetch" / name).read_bytes() == BODY, name
+    assert json.loads(ref.read_text())["sha256"] == DIGEST
+
+
+def test_a_damaged_cache_entry_offline_is_one_line(server: FileServer, cache: Path,
+                                                   tmp_path: Path) -> None:
+    url = server.add("/a.tar", Resource(BODY))
+    online = write_spec(tmp_path / "on.json", url=url, sha256=DIGEST, cache_dir=str(cache))
+    assert fetch_cli(online, tmp_path / "build")[0].returncode == 0
+    truncate(cache / "fetch" / "sha256" / DIGEST)
+    offline = write_spec(tmp_path / "off.json", url=url, sha256=DIGEST, offline=True,
+                         cache_dir=str(cache))
+    result, _ = fetch_cli(offline, tmp_path / "build")
+    assert result.returncode == 1
+    line = error_lines(result)[0]
+    assert f"the cached copy {cache}/fetch/sha256/{DIGEST} was damaged" in line, line
+    assert len(server.requests) == 1

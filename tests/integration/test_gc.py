@@ -79,8 +79,9 @@ def test_gc_keeps_what_the_build_file_uses_and_removes_the_rest(built: Path,
     assert layer_names(built).isdisjoint(dropped) and len(layer_names(built)) == 3
     (name,) = dropped
     for gone in (f"layers/{name}.stamp", f"layers/{name}.lock", f"layers/{name}.stamp.d",
-                 f"logs/{name}.log", f"steps/{name}.json", "images/drop.json"):
+                 f"logs/{name}.log", f"steps/{name}.json"):
         assert not (state / gone).exists(), gone
+    assert not list((state / "images").glob("drop-*.json"))
     uses = [p.read_text().splitlines() for p in (state / "chunks" / "uses").iterdir()]
     assert [u[0] for u in uses] == [str(built / "keep.aci")]
     live = set(uses[0][1:])
@@ -158,3 +159,16 @@ def test_gc_refuses_a_build_file_changed_by_hand(built: Path) -> None:
     assert result.returncode == 1
     assert f"{built / 'build.ninja'} changed since acigen wrote it" in result.stderr
     assert listing(built) == before
+
+
+@pytest.mark.parametrize("command", ["gc", "clean"])
+def test_gc_and_clean_remove_partial_images_of_killed_packs(built: Path, command: str) -> None:
+    left = built / ".keep.aci.tmp-x1y2z3"  # what a SIGKILLed pack leaves: nobody holds it
+    left.write_bytes(b"half an image")
+    writing = built / ".keep.aci.tmp-a1b2c3"  # a pack still writing holds its lock
+    with open(writing, "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        out = gc(built, command).stdout
+    assert "and 1 partial image" in out, out
+    assert not left.exists() and writing.exists()
+    assert (built / "keep.aci").exists()

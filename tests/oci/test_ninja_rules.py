@@ -25,7 +25,7 @@ rule acigen_sign
   command = $acigen_python -m acigen.helpers.sign --spec $sign_spec $in --out $out
   description = $desc
 
-build bash.oci.tar | bash.docker.tar: acigen_oci .acigen/images/bash.json | bash.aci
+build bash.oci.tar | bash.docker.tar: acigen_oci {pack_spec} | bash.aci
   oci = bash.oci.tar
   oci_flags = --docker-archive bash.docker.tar
   desc = bash: OCI image bash.oci.tar
@@ -44,7 +44,8 @@ def test_oci_and_sign_edges_under_ninja(tmp_path: Path, no_mount_leaks) -> None:
     work = tmp_path / "bash"
     shutil.copytree(EXAMPLES / "bash", work)
     acigen(work, "bash.json")
-    (work / "extra.ninja").write_text(EXTRA)
+    [pack_spec] = (work / ".acigen" / "images").glob("bash-*.json")  # acigen's own
+    (work / "extra.ninja").write_text(EXTRA.format(pack_spec=pack_spec.relative_to(work)))
     for home in keyring(None):
         spec = check_signing(KEY, str(home))
         (work / ".acigen" / "sign.json").write_text(json.dumps(spec.to_json()))

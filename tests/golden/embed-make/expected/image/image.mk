@@ -13,35 +13,35 @@ ACIGEN_AT ?= @
 .DELETE_ON_ERROR:
 
 # layers: one per step; its stamp is written last, when the layer is complete
-image/.acigen/layers/01-copy-f569fb5a202e.stamp: \
-    image/.acigen/steps/01-copy-f569fb5a202e.json /bin/busybox
+image/.acigen/layers/01-copy-9c6ff7a5dcd3.stamp: \
+    image/.acigen/steps/01-copy-9c6ff7a5dcd3.json /bin/busybox
 	@printf '%s\n' 'hello: step 1 copy_host_files busybox'
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.copy_host --step image/.acigen/steps/01-copy-f569fb5a202e.json --stamp image/.acigen/layers/01-copy-f569fb5a202e.stamp --depfile image/.acigen/layers/01-copy-f569fb5a202e.stamp.d
--include image/.acigen/layers/01-copy-f569fb5a202e.stamp.d
-image/.acigen/layers/02-copy-b8714ee241ee.stamp: \
-    image/.acigen/steps/02-copy-b8714ee241ee.json \
-    image/.acigen/layers/01-copy-f569fb5a202e.stamp hello/hello
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.copy_host --step image/.acigen/steps/01-copy-9c6ff7a5dcd3.json --stamp image/.acigen/layers/01-copy-9c6ff7a5dcd3.stamp --depfile image/.acigen/layers/01-copy-9c6ff7a5dcd3.stamp.d
+-include image/.acigen/layers/01-copy-9c6ff7a5dcd3.stamp.d
+image/.acigen/layers/02-copy-b00419584961.stamp: \
+    image/.acigen/steps/02-copy-b00419584961.json \
+    image/.acigen/layers/01-copy-9c6ff7a5dcd3.stamp hello/hello
 	@printf '%s\n' 'hello: step 2 copy_host_files /usr/bin/hello'
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.copy_host --step image/.acigen/steps/02-copy-b8714ee241ee.json --stamp image/.acigen/layers/02-copy-b8714ee241ee.stamp --depfile image/.acigen/layers/02-copy-b8714ee241ee.stamp.d
--include image/.acigen/layers/02-copy-b8714ee241ee.stamp.d
-image/.acigen/layers/03-cmd-1f0622895509.stamp: \
-    image/.acigen/steps/03-cmd-1f0622895509.json \
-    image/.acigen/layers/02-copy-b8714ee241ee.stamp image/greet.sh
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.copy_host --step image/.acigen/steps/02-copy-b00419584961.json --stamp image/.acigen/layers/02-copy-b00419584961.stamp --depfile image/.acigen/layers/02-copy-b00419584961.stamp.d
+-include image/.acigen/layers/02-copy-b00419584961.stamp.d
+image/.acigen/layers/03-cmd-3945a6541798.stamp: \
+    image/.acigen/steps/03-cmd-3945a6541798.json \
+    image/.acigen/layers/02-copy-b00419584961.stamp image/greet.sh
 	@printf '%s\n' 'hello: step 3 cmd greet.sh --to '"'"'$$USER'"'"'"'"'"'"'"'"'s world'"'"''
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.chroot_run --step image/.acigen/steps/03-cmd-1f0622895509.json --stamp image/.acigen/layers/03-cmd-1f0622895509.stamp
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.chroot_run --step image/.acigen/steps/03-cmd-3945a6541798.json --stamp image/.acigen/layers/03-cmd-3945a6541798.stamp
 
 # images
-image/hello.aci: image/.acigen/images/hello.json \
-    image/.acigen/layers/03-cmd-1f0622895509.stamp
+image/hello.aci: image/.acigen/images/hello-944784b2.json \
+    image/.acigen/layers/03-cmd-3945a6541798.stamp
 	@printf '%s\n' 'hello: pack image/hello.aci (gzip)'
-	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.pack --image image/.acigen/images/hello.json --out image/hello.aci
+	$(ACIGEN_AT)$(ACIGEN_PYTHON) -I -m acigen.helpers.pack --image image/.acigen/images/hello-944784b2.json --out image/hello.aci
 
 # names to build by: an image, or an image up to one of its steps
 .PHONY: hello hello/step-01 hello/step-02 hello/step-03
 hello: image/hello.aci
-hello/step-01: image/.acigen/layers/01-copy-f569fb5a202e.stamp
-hello/step-02: image/.acigen/layers/02-copy-b8714ee241ee.stamp
-hello/step-03: image/.acigen/layers/03-cmd-1f0622895509.stamp
+hello/step-01: image/.acigen/layers/01-copy-9c6ff7a5dcd3.stamp
+hello/step-02: image/.acigen/layers/02-copy-b00419584961.stamp
+hello/step-03: image/.acigen/layers/03-cmd-3945a6541798.stamp
 
 # inputs that may be missing: the manifests, the directories acigen lists, a lock file
 # the first download writes; a missing one reruns acigen (which says what is wrong)
@@ -53,10 +53,10 @@ image/hello.json:
 image/image.mk: image/hello.json
 
 # side files: recreated when one is missing
-image/.acigen/images/hello.json \
-    image/.acigen/steps/01-copy-f569fb5a202e.json \
-    image/.acigen/steps/02-copy-b8714ee241ee.json \
-    image/.acigen/steps/03-cmd-1f0622895509.json &:
-	$(ACIGEN_PYTHON) -I -m acigen -f image/image.mk -B image/.acigen -C gzip --format make --embed image image/hello.json
+image/.acigen/images/hello-944784b2.json \
+    image/.acigen/steps/01-copy-9c6ff7a5dcd3.json \
+    image/.acigen/steps/02-copy-b00419584961.json \
+    image/.acigen/steps/03-cmd-3945a6541798.json &:
+	trap '' INT && ACIGEN_SIGINT=deferred $(ACIGEN_PYTHON) -I -m acigen -f image/image.mk -B image/.acigen -C gzip --format make --embed image image/hello.json
 
 .DEFAULT_GOAL := $(acigen_saved_goal)
