@@ -57,7 +57,8 @@ class Context:
         if self.check_files:
             exists = os.path.isdir(path) if kind == "dir" else os.path.exists(path)
             if not exists:
-                shown = os.path.relpath(path)
+                # an absolute path is shown as given; a relative one as found from here
+                shown = path if os.path.isabs(value) else os.path.relpath(path)
                 where = "" if shown == value else f" (looked at {shown})"
                 raise node.error(f"{value!r}: no such {kind}{where}")
         if os.path.isabs(value):

@@ -8,11 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from acigen.helpers.container import STATE_ROOT
+from acigen.helpers.container import STATE_ROOT, STOP_GRACE
 
 from tests.oci.imaging import helper, manifest
 from tests.support.leaks import mounts_under
@@ -172,6 +173,38 @@ def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
     assert mounts_under([tmp_path, cache]) == set()
 
 
+@pytest.mark.parametrize("app", [
+    ["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"],  # PID 1, no TERM handler
+    ["/bin/sh", "-c", "trap 'exit 7' TERM; httpd -p 127.0.0.1:{port} -h /www; "
+     "while :; do sleep 0.1; done"],  # traps TERM: it is given the chance
+], ids=["ignores-term", "traps-term"])
+def test_sigterm_stops_the_app_without_the_grace_period_and_exits_143(
+        app: list[str], tmp_path: Path, tree: Path, cache: Path, no_mount_leaks) -> None:
+    port = free_port()
+    aci = make_aci(tmp_path, tree, exec=[arg.format(port=port) for arg in app])
+    before = containers()
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/index.html", timeout=300,
+                        server=proc)[0] == 200
+        started = time.monotonic()
+        proc.terminate()  # a plain `kill PID`
+        _out, err = proc.communicate(timeout=300)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, err) == (143, "acigen run: stopped by SIGTERM\n")
+    # TERM to a PID 1 without a handler is dropped by the kernel: waiting the
+    # grace period for it would only delay the KILL
+    assert took < STOP_GRACE, took
+    assert containers() == before
+
+
 def test_default_network_is_private_with_loopback_up(tmp_path: Path, tree: Path,
                                                       cache: Path) -> None:
     aci = make_aci(tmp_path, tree, exec=["/bin/sh", "-c", (
@@ -207,7 +240,7 @@ def test_not_an_image_is_a_clear_error(tmp_path: Path, cache: Path) -> None:
     result = run(junk, cache=cache)
     assert result.returncode == 125
     assert result.stderr.splitlines() == [
-        "acigen run: error: not a tar archive, nor gzip, bzip2, xz or zstd compressed"]
+        f"acigen run: error: {junk}: not a tar archive, nor gzip, bzip2, xz or zstd compressed"]
     result = run(tmp_path / "missing.aci", cache=cache)
     assert (result.returncode, result.stderr.strip()) == (
         125, f"acigen run: error: {tmp_path / 'missing.aci'}: no such file")
