@@ -85,8 +85,19 @@ def _bools(fields: dict[str, Node], keys: tuple[str, ...]) -> dict[str, bool]:
     return {key: fields[key].boolean() for key in keys if key in fields}
 
 
+def _shown(word: str) -> str:
+    """WORD as a shell would read it back, and as a person reads it: a word
+    holding a single quote (and nothing a shell expands in double quotes) is
+    double-quoted, not spelled '"'"' as shlex.quote spells it."""
+    if not word:
+        return "''"
+    if "'" in word and not any(c in word for c in '"$`\\!'):
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
 def _short(words: list[str], limit: int = 60) -> str:
-    text = " ".join(shlex.quote(w) if w else "''" for w in words)
+    text = " ".join(_shown(w) for w in words)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
