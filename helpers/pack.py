@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from acigen.helpers.common import (
     run_main,
     watch_for_orphaning,
 )
+from acigen.helpers.imagecheck import check_app_identity, root_warnings
 from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, write_end, write_entry
 
 PROG = "acigen-pack"
@@ -171,6 +173,9 @@ def write_image(root: str, req: PackRequest) -> PackResult:
     """Pack ROOT with REQ's manifest into REQ.out (atomically), then OUT.id."""
     if not os.path.isdir(root):
         raise HelperError(f"{root}: not a directory")
+    check_app_identity(root, req.manifest)
+    for warning in root_warnings(root):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     out = os.path.abspath(req.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     cache = ChunkCache(req.cache_dir) if req.cache_dir and req.compression != "none" else None

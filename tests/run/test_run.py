@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -34,13 +35,18 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_aci(work: Path, tree: Path, name: str = "app", **app: object) -> Path:
-    """An ACI of TREE whose app section is manifest()'s updated with APP."""
+def write_manifest(work: Path, name: str = "app", **app: object) -> Path:
+    """manifest()'s, its app section updated with APP, as WORK/NAME.json."""
     doc = manifest()
     doc["app"].update(app)
     (work / f"{name}.json").write_text(json.dumps(doc))
+    return work / f"{name}.json"
+
+
+def make_aci(work: Path, tree: Path, name: str = "app", **app: object) -> Path:
+    """An ACI of TREE whose app section is manifest()'s updated with APP."""
     out = work / f"{name}.aci"
-    helper("pack", "--manifest", str(work / f"{name}.json"), "--rootfs", str(tree),
+    helper("pack", "--manifest", str(write_manifest(work, name, **app)), "--rootfs", str(tree),
            "-o", str(out))
     return out
 
@@ -92,11 +98,27 @@ def test_user_and_group_names_resolve_in_the_image(tmp_path: Path, tree: Path,
 
 
 def test_unknown_user_is_a_clear_error(tmp_path: Path, tree: Path, cache: Path) -> None:
-    aci = make_aci(tmp_path, tree, user="nosuchuser")
+    # acigen-pack refuses such an image (tests/pack/test_errors.py); another tool's ACI
+    made = helper("pack", "--manifest", str(write_manifest(tmp_path, user="nosuchuser")),
+                  "--rootfs", str(tree), "-o", str(tmp_path / "app.aci"), check=False)
+    assert made.returncode == 1, made.stderr
+    aci = tmp_path / "other.aci"
+    with tarfile.open(aci, "w:gz") as out:
+        out.add(tmp_path / "app.json", "manifest")
+        out.add(tree, "rootfs")
     result = run(aci, cache=cache)
     assert result.returncode == 125
     assert result.stderr.splitlines()[0] == ("acigen run: error: user 'nosuchuser' is "
                                              "neither in the image's /etc/passwd nor a number")
+
+
+def test_root_is_0_in_an_image_without_passwd(tmp_path: Path, cache: Path) -> None:
+    """The original's bash image: no /etc at all, user and group "root"."""
+    bare = busybox_tree(tmp_path / "bare")
+    shutil.rmtree(bare / "etc")
+    aci = make_aci(tmp_path, bare, user="root", group="root", exec=["/bin/id"])
+    result = run(aci, cache=cache)
+    assert (result.returncode, result.stdout) == (0, "uid=0 gid=0\n"), result.stderr
 
 
 def test_volumes_are_mounted_at_the_mount_points(tmp_path: Path, tree: Path,
