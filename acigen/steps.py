@@ -128,10 +128,12 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
 
 
 def _devices(fields: dict[str, Node]) -> bool | str:
-    """What to do with the archive's device nodes: false (an error), true
-    (keep them) or "skip" (leave them out: an executor provides /dev)."""
+    """What to do with the archive's device nodes: "skip" (the default: leave
+    them out; an appc executor provides /dev, and a rootfs tarball like the
+    original's nginx base holds nodes no image should carry), true (keep
+    them) or false (an error)."""
     if "devices" not in fields:
-        return False
+        return "skip"
     value = fields["devices"].value
     if value == "skip" or isinstance(value, bool):
         return value  # type: ignore[no-any-return]
