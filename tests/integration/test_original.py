@@ -19,6 +19,7 @@ from tests.support.net import private_network, serve_inside
 from tests.support.tools import validate_aci
 
 ORIGINAL = Path(__file__).parent / "original"
+TORNADO_DEMO = Path(__file__).parent.parent.parent / "examples" / "tornado" / "helloworld.py"
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +28,8 @@ def build(tmp_path: Path, name: str) -> Path:
     """`acigen -C xz -b NAME.json`: aci-packer's `-C xz NAME.json NAME.aci`."""
     work = tmp_path / name
     shutil.copytree(ORIGINAL, work)
+    # the original fetched tornado's demo with wget; the example's stands in
+    shutil.copyfile(TORNADO_DEMO, work / "helloworld.py")
     shell(f"acigen -C xz -b {name}.json", work)
     validate_aci(work / f"{name}.aci")
     return work

@@ -166,16 +166,21 @@ def test_a_changed_image_is_unpacked_again(tmp_path: Path, tree: Path, cache: Pa
     assert len(list((cache / "acigen" / "run").glob("sha512-*[0-9a-f]"))) == 2
 
 
+def serve(aci: Path, cache: Path) -> subprocess.Popen[str]:
+    """`acigen run --net host ACI` in the background (a server)."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    return subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
 def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
         tmp_path: Path, tree: Path, cache: Path, no_mount_leaks) -> None:
     port = free_port()
     aci = make_aci(tmp_path, tree, exec=["/bin/httpd", "-f", "-p", f"127.0.0.1:{port}",
                                          "-h", "/www"])
     before = containers()
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    proc = subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
+    proc = serve(aci, cache)
     try:
         status, body = http_get(f"http://127.0.0.1:{port}/index.html", timeout=300,
                                 server=proc)
@@ -205,10 +210,7 @@ def test_sigterm_stops_the_app_without_the_grace_period_and_exits_143(
     port = free_port()
     aci = make_aci(tmp_path, tree, exec=[arg.format(port=port) for arg in app])
     before = containers()
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    proc = subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
+    proc = serve(aci, cache)
     try:
         assert http_get(f"http://127.0.0.1:{port}/index.html", timeout=300,
                         server=proc)[0] == 200
