@@ -8,8 +8,9 @@ the process's (128+N when a signal N killed it); its own errors go to a
 JSON log in the bundle, so a program that could not start is told apart
 from one that failed.  If we are interrupted (Ctrl-C, SIGTERM) the
 container is stopped (for `acigen run`, TERM first and KILL after a grace
-period) and deleted, with further signals held back until that is done;
-if we are killed outright, a guard process does it (Container).
+period, or KILL at once when its PID 1 has no TERM handler) and deleted,
+with further signals held back until that is done; if we are killed
+outright, a guard process does it (Container).
 
 For `acigen run`, the root the app sees is a throw-away writable view of a
 cached, read-only root: an overlay whose upper dir is a scratch directory
