@@ -142,8 +142,10 @@ def require_runtime(requested: str | None) -> None:
     not in the middle of the build, when there is none."""
     from acigen.helpers.common import HelperError
     from acigen.helpers.container import find_runtime
+    from acigen.helpers.seccomp import profile_path
     try:
         find_runtime(requested)
+        profile_path()
     except HelperError as exc:
         raise UsageError(f"{exc}; cmd and ansible steps run in its containers",
                          exc.hint) from None

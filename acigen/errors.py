@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Sequence
 
 
 class AcigenError(Exception):
@@ -33,9 +34,14 @@ class UsageError(AcigenError):
     """Options that do not fit together."""
 
 
-def report_error(prog: str, message: str, hint: str | None = None) -> int:
-    """Print PROG's one-line error (and hint) to stderr; the exit code, 1."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+def report_error(prog: str, message: str, hint: str | None = None,
+                 detail: Sequence[str] = ()) -> int:
+    """Print PROG's one-line error (and hint) to stderr; the exit code, 1.
+    Control characters (a newline in a file name) are escaped: one line.
+    DETAIL (a failed program's last lines of output) follows, quoted."""
+    print(f"{prog}: error: {printable(message)}", file=sys.stderr)
+    for line in detail:
+        print(f"  | {printable(line)}", file=sys.stderr)
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
     return 1

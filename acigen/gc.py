@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -170,10 +171,8 @@ def held(builddir: str, doomed: Doomed) -> Iterator[None]:
 def size_of(path: str) -> int:
     if os.path.islink(path) or not os.path.isdir(path):
         return os.lstat(path).st_size
-    total = 0
-    for top, _dirs, names in os.walk(path):
-        total += sum(os.lstat(os.path.join(top, n)).st_size for n in names)
-    return total
+    from acigen.helpers.rootfs import iter_tree  # iterative: a layer can be deep
+    return sum(st.st_size for _rel, st in iter_tree(path) if not stat.S_ISDIR(st.st_mode))
 
 
 def remove(path: str) -> None:

@@ -28,6 +28,12 @@ def read_document(path: str) -> Any:
             data = src.read()
     except OSError as exc:
         raise ManifestError(path, "", f"cannot read: {exc.strerror}") from None
+    return parse_document(path, data)
+
+
+def parse_document(path: str, data: bytes) -> Any:
+    """DATA (read from PATH) as JSON: duplicate keys marked, NaN refused, and
+    every failure a ManifestError (too deep a nesting too)."""
     try:
         text = data.decode("utf-8")
         document = json.loads(text, object_pairs_hook=object_pairs,

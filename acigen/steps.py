@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,10 +106,12 @@ def _short(words: list[str], limit: int = 60) -> str:
 
 def parse_image(node: Node, ctx: Context, index: int) -> Step:
     fields = node.obj(required=("type",), optional=("path", "url", "sha256", "sha512",
-                                                    "devices"))
+                                                    "devices", "max_size"))
     if ("path" in fields) == ("url" in fields):
         raise node.error("an image step needs exactly one of 'path' and 'url'")
     definition: dict[str, Any] = {"type": "image", "devices": _devices(fields)}
+    if "max_size" in fields:  # bytes, uncompressed: a bound on decompression bombs
+        definition["max_size"] = fields["max_size"].integer(low=1)
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
             digest = fields[algo].string().lower()
@@ -288,12 +291,18 @@ def _tree_files(path: str, ctx: Context) -> tuple[list[str], tuple[str, ...]]:
     directories listed; ([], ()) if PATH is not a directory."""
     if not os.path.isdir(path) or os.path.islink(path):
         return [], ()
-    files, dirs = [], []
-    for top, subdirs, names in os.walk(path):
-        subdirs.sort()
-        dirs.append(os.path.relpath(top, ctx.ninja_dir))
-        files += [os.path.relpath(os.path.join(top, n), ctx.ninja_dir) for n in sorted(names)]
-    return files, tuple(dirs)
+    from acigen.helpers.rootfs import iter_tree  # iterative: os.walk recurses (3.11)
+    names: dict[str, list[str]] = {"": []}  # directory -> its files, as os.walk orders them
+    for rel, st in iter_tree(path):
+        if stat.S_ISDIR(st.st_mode):
+            names[rel] = []
+        elif not (stat.S_ISLNK(st.st_mode) and os.path.isdir(os.path.join(path, rel))):
+            names[os.path.dirname(rel)].append(rel)  # a link to a directory is neither
+
+    def local(rel: str) -> str:
+        return os.path.relpath(os.path.join(path, rel) if rel else path, ctx.ninja_dir)
+    files = [local(rel) for found in names.values() for rel in found]
+    return files, tuple(local(rel) for rel in names)
 
 
 PARSERS: dict[str, Callable[[Node, Context, int], Step]] = {

@@ -1,4 +1,4 @@
-"""Benchmark: what the chroot-run sandbox costs per step.
+"""Benchmark: what a chroot step costs per step, and what of it is ours.
 
     sudo .venv/bin/python bench/chroot_run.py [--runs 20] [--debian]
 
@@ -10,16 +10,18 @@ so what is timed is the fixed cost of a step, not the program:
                     throwaway mount namespace so the host is safe: mount
                     proc, rbind + rslave /dev and /sys, copy resolv.conf and
                     hosts in, chroot, put the files back, umount -l;
-- 2 interpreters    starting Python twice with our imports, nothing else: the
-                    floor of a helper plus its namespace's init;
-- by hand           `acigen-chroot-run ROOT /bin/true`: our sandbox (fresh
-                    proc/dev/sys, build-time files, PID namespace and init,
-                    teardown) on a plain directory;
+- bare runc         `runc run` of a bundle made by `runc spec` (the runtime's
+                    own defaults, no seccomp profile): the container alone;
+- interpreter       starting Python with the helper's imports, nothing else;
+- by hand           `acigen-chroot-run ROOT /bin/true`: the step's container
+                    (confinement, build-time files, teardown) on a plain
+                    directory;
 - step              `python -m acigen.helpers.chroot_run --step ...`: what
                     ninja runs, i.e. the above plus wiping and mounting the
                     step's overlay layer and writing the stamp.
 
-Prints medians and ratios against `chroot` and the aci-packer style.
+Prints medians and ratios against `chroot`, the aci-packer style and a bare
+`runc run` (bench/run's row 9 reports the last).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ umount "$R/proc"; umount -l "$R/dev"; umount -l "$R/sys"
 
 
 IMPORT_HELPER = "import acigen.helpers.chroot_run"
-IMPORT_INIT = "import acigen.helpers.pidns_init"
+BARE_NAME = "acigen-bench-bare"
 
 
 def check(argv: list[str], cwd: Path | None = None) -> None:
@@ -83,6 +85,26 @@ def step_setup(work: Path, root: Path) -> list[str]:
             "--stamp", "01-true.stamp"]
 
 
+def bare_runc_setup(work: Path, root: Path) -> list[str]:
+    """A bundle of the runtime's own defaults, running /bin/true in a copy of ROOT."""
+    bundle = work / "bare"
+    (bundle / "rootfs").mkdir(parents=True)
+    check(["cp", "-a", f"{root}/.", str(bundle / "rootfs")])
+    check(["runc", "spec", "--bundle", str(bundle)])
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"].update(args=["/bin/true"], terminal=False)
+    (bundle / "config.json").write_text(json.dumps(config))
+    return ["runc", "run", "--bundle", str(bundle), BARE_NAME]
+
+
+def step_variants(work: Path, root: Path) -> dict[str, Variant]:
+    """A bare `runc run` and a whole cmd step, both running /bin/true in ROOT."""
+    bare = bare_runc_setup(work, root)
+    step = step_setup(work / "build", root)
+    return {"bare runc": Variant(lambda: check(bare)),
+            "step": Variant(lambda: check(step, cwd=work / "build"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -95,27 +117,26 @@ def main() -> None:
         (debian_minbase_tree if args.debian else busybox_tree)(root)
         by_hand = shutil.which("acigen-chroot-run", path=str(Path(sys.executable).parent))
         assert by_hand, "install acigen (pip install -e .) first"
-        step = step_setup(work / "build", root)
         variants = {
-            "chroot": lambda: check(["chroot", str(root), "/bin/true"]),
-            "aci-packer style": lambda: check(["unshare", "-m", "--propagation", "private",
-                                               "sh", "-c", ACI_PACKER_STYLE, "-", str(root)]),
-            "2 interpreters": lambda: (check([sys.executable, "-c", IMPORT_HELPER]),
-                                       check([sys.executable, "-c", IMPORT_INIT])),
-            "by hand": lambda: check([by_hand, "--log", str(work / "log"), str(root),
-                                      "/bin/true"]),
-            "step": lambda: check(step, cwd=work / "build"),
+            "chroot": Variant(lambda: check(["chroot", str(root), "/bin/true"])),
+            "aci-packer style": Variant(lambda: check(["unshare", "-m", "--propagation",
+                                                       "private", "sh", "-c", ACI_PACKER_STYLE,
+                                                       "-", str(root)])),
+            "interpreter": Variant(lambda: check([sys.executable, "-c", IMPORT_HELPER])),
+            "by hand": Variant(lambda: check([by_hand, "--log", str(work / "log"), str(root),
+                                              "/bin/true"])),
+            **step_variants(work, root),
         }
-        samples = interleaved({name: Variant(run) for name, run in variants.items()},
-                              args.runs, warm_up=True)
+        samples = interleaved(variants, args.runs, warm_up=True)
         medians = {name: statistics.median(s.wall for s in runs)
                    for name, runs in samples.items()}
-    floor, old = medians["chroot"], medians["aci-packer style"]
+    floor, old, bare = medians["chroot"], medians["aci-packer style"], medians["bare runc"]
     print(f"root: {'Debian minbase' if args.debian else 'busybox'}, {args.runs} runs each, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'variant':<18} {'median':>9} {'x chroot':>9} {'x aci-packer':>13}")
+    print(f"{'variant':<18} {'median':>9} {'x chroot':>9} {'x aci-packer':>13} {'x runc':>7}")
     for name, median in medians.items():
-        print(f"{name:<18} {median * 1000:>7.1f}ms {median / floor:>9.1f} {median / old:>13.2f}")
+        print(f"{name:<18} {median * 1000:>7.1f}ms {median / floor:>9.1f} {median / old:>13.2f}"
+              f" {median / bare:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """bench/run: measure acigen against the alternatives, side by side, in one table.
 
 The rows (issue 10): no-op ninja, incremental rebuild, regeneration, pack, unpack,
-extract-deps, parallel fetch, image sizes.  Prints the table and writes it, with the
+extract-deps, parallel fetch, image sizes; and (issue 13) a chroot step against
+a bare `runc run`.  Prints the table and writes it, with the
 machine and the date, to bench/RESULTS.md (which git keeps the history of).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import machine
 import prose
 import rows_build
+import rows_step
 import rows_tools
 from common import REPO
 from context import FULL, QUICK, Context, Skip
@@ -38,6 +40,7 @@ ROWS: list[tuple[int, str, Callable[[Context], list[Row]]]] = [
     (6, "extract-deps", rows_tools.dependencies),
     (7, "parallel fetch", rows_tools.fetching),
     (8, "image sizes", rows_build.sizes),
+    (9, "a chroot step's cost over its container", rows_step.step_overhead),
 ]
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -56,7 +56,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from acigen.helpers.ansible_connection import acigen_runc as acigen_runc_plugin
+from acigen.helpers import ansible_connection  # the package only: the plugin imports ansible
 from acigen.helpers.chroot_job import (
     BASE_ENV,
     DEFAULT_PATH,
@@ -104,6 +104,9 @@ def _step_container(job: Job, box: Sandbox, network: str) -> Iterator[Container]
     try:
         container = start_container(job, box, Process(["/bin/sh", "-c", "read -r _"],
                                                       dict(BASE_ENV), "/", network), hold_r)
+    except BaseException:
+        os.close(hold_w)
+        raise
     finally:
         os.close(hold_r)
     try:
@@ -160,7 +163,7 @@ def ansible_env(program: str, scratch: str, remote_tmp: str,
         "ACIGEN_CONTAINER_RUNTIME": container.runtime,
         "ACIGEN_CONTAINER_STATE": container.state,
         "ACIGEN_CONTAINER_NAME": container.name,
-        "ANSIBLE_CONNECTION_PLUGINS": os.path.dirname(acigen_runc_plugin.__file__),
+        "ANSIBLE_CONNECTION_PLUGINS": os.path.dirname(ansible_connection.__file__),
         "PATH": f"{os.path.dirname(program)}:{DEFAULT_PATH}",
         "HOME": home,
         "LANG": "C.UTF-8",

@@ -123,12 +123,17 @@ def step_config(settings: ChrootSettings, process: Process) -> dict[str, Any]:
     }
 
 
+def step_container(job: Job, box: Sandbox, process: Process) -> Container:
+    """The step's container, its bundle written, not started yet."""
+    bundle = write_bundle(job.scratch, step_config(box.settings, process), box.path)
+    return Container(find_runtime(job.runtime), bundle)
+
+
 def start_container(job: Job, box: Sandbox, process: Process,
                     stdin: int | None = None) -> Container:
     """The step's container, started (for a program that keeps running
     while acigen talks to it: the ansible step)."""
-    bundle = write_bundle(job.scratch, step_config(box.settings, process), box.path)
-    container = Container(find_runtime(job.runtime), bundle)
+    container = step_container(job, box, process)
     _, out, err = job.streams()
     container.start(stdin, out, err)
     return container
@@ -140,8 +145,7 @@ def run_program(job: Job, box: Sandbox, process: Process) -> Ended:
                                process.cwd)
     if reason is not None:
         return Ended(127, reason)
-    bundle = write_bundle(job.scratch, step_config(box.settings, process), box.path)
-    container = Container(find_runtime(job.runtime), bundle)
+    container = step_container(job, box, process)
     with _terminal_signals_go_to_the_program(job.streams()[0]):
         return container.run(*job.streams())
 
@@ -167,12 +171,9 @@ def require_success(job: Job, what: str, ended: Ended) -> None:
     """Raise the step's error when the program failed."""
     if ended.ok:
         return
-    message = f"{job.label}: {what} {ended.describe()}"
-    tail = log_tail(job.log_path)
-    if tail:
-        message += "\n" + "\n".join(f"  | {line}" for line in tail)
     hint = f"the whole output is in {job.log_path}" if job.log_path else None
-    raise HelperError(message, hint=hint)
+    raise HelperError(f"{job.label}: {what} {ended.describe()}", hint=hint,
+                      detail=log_tail(job.log_path))
 
 
 def summary(what: str, seconds: float) -> str:

@@ -24,9 +24,11 @@ from acigen.errors import report_bug, report_error
 class HelperError(Exception):
     """A failure the user can act on; reported in one line."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None,
+                 detail: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.hint = hint
+        self.detail = tuple(detail)  # lines shown under the error (a log's tail)
 
 
 class Interrupted(BaseException):
@@ -81,7 +83,7 @@ def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | 
     try:
         return body(args)
     except HelperError as exc:
-        return report_error(prog, str(exc), exc.hint)
+        return report_error(prog, str(exc), exc.hint, exc.detail)
     except (KeyboardInterrupt, Interrupted):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -127,6 +129,35 @@ def remove_file(path: str) -> None:
 def _unlink_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+# Reading a file an image holds: O_NONBLOCK so that a FIFO (or a device)
+# where a file is expected does not block the open forever; then
+# regular_only() refuses anything but a regular file.
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def regular_only(fd: int, name: str) -> int:
+    """FD (opened with READ_FLAGS) if it is a regular file; else it is
+    closed and an OSError raised (its strerror says why)."""
+    import errno
+    import stat
+    try:
+        mode = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):  # as open() says it
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        raise OSError(errno.EINVAL, "not a regular file", name)
+    return fd
+
+
+def open_regular(path: str) -> int:
+    """An fd of the regular file at PATH (see READ_FLAGS)."""
+    return regular_only(os.open(path, READ_FLAGS), path)
 
 
 def json_bytes(data: Any) -> bytes:

@@ -168,7 +168,7 @@ class Container:
         self.grace = grace  # seconds between TERM and KILL when we stop it; 0: KILL at once
         self.name = f"acigen-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.state = os.path.join(STATE_ROOT, os.path.basename(runtime))
-        self.log = os.path.join(bundle, "runtime.log")
+        self.log = os.path.abspath(os.path.join(bundle, "runtime.log"))
         self._proc: subprocess.Popen[bytes] | None = None
         self._guard_w: int | None = None
         self._guard: subprocess.Popen[bytes] | None = None
@@ -243,7 +243,11 @@ class Container:
 
     def _finish(self) -> None:
         with uninterrupted():
-            subprocess.run(self.command("delete", "--force", self.name), capture_output=True)
+            if os.path.lexists(os.path.join(self.state, self.name)):
+                # `run` deletes a container whose process ended; one it
+                # could not start, or that we stopped, may still be there
+                subprocess.run(self.command("delete", "--force", self.name),
+                               capture_output=True)
             if self._guard_w is not None:
                 with contextlib.suppress(OSError):
                     os.write(self._guard_w, b"done\n")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from acigen.helpers import elf
 from acigen.helpers.common import HelperError, run_main
 from acigen.helpers.hostcopy import Copier
-from acigen.helpers.rootfs import Root
+from acigen.helpers.rootfs import Root, split
 from acigen.helpers.step import StepContext, step_main
 
 # What the loader needs.  Not NSS: the host's nsswitch.conf names modules for
@@ -51,6 +51,7 @@ def copy_into(root_dir: str, binaries: Sequence[str], files: Sequence[Sequence[s
             copier.copy(path, path)
             read.append(path)
         for src, dst in files:
+            _check_destination(dst)
             if not os.path.lexists(src):
                 raise HelperError(f"{src}: no such file on the host")
             if os.path.isdir(src):
@@ -61,6 +62,16 @@ def copy_into(root_dir: str, binaries: Sequence[str], files: Sequence[Sequence[s
     for path in copier.replaced:
         say(f"replaced {path} in the image with the host's file")
     return read, copier
+
+
+def _check_destination(dst: str) -> None:
+    """The compiler checks the manifest's pairs; a pair given by hand is
+    checked here, with the same rule."""
+    parts = split(dst)
+    if ".." in parts:
+        raise HelperError(f"{dst!r}: an image path may not hold '..'")
+    if not parts:
+        raise HelperError(f"{dst!r}: the image path names no entry in the image")
 
 
 def check_in_image(root_dir: str, binaries: Sequence[str]) -> None:

@@ -203,7 +203,7 @@ def _table_entry(walker: Walker, table: str, name: str) -> str | None:
     walk = walker.resolve(table)
     if walk.status != FILE:
         return None
-    with open(walker.host(walk.path), "rb") as src:
+    with walker.open(walk.path) as src:
         for line in src.read().decode("utf-8", "replace").splitlines():
             fields = line.split(":")
             if len(fields) > 2 and fields[0] == name:

@@ -18,6 +18,8 @@ import sys
 from acigen.helpers.common import HelperError, run_main
 from acigen.helpers.elf import CACHE_MODES, DEFAULT_RULES, RULES, closure
 
+from acigen.errors import printable
+
 PROG = "acigen-extract-deps"
 
 
@@ -71,14 +73,16 @@ def _body(argv: list[str]) -> int:
                      allow_unresolved=args.allow_unresolved, rules=rules)
     if args.verbose:
         for warning in result.warnings:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+            print(f"{PROG}: warning: {printable(warning)}", file=sys.stderr)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif not result.problems:
-        sys.stdout.write("".join(path + "\n" for path in result.files))
-    for problem in result.problems:
-        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    elif not result.problems:  # a name's own bytes, even when not UTF-8
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"".join(os.fsencode(path) + b"\n" for path in result.files))
+        sys.stdout.buffer.flush()
+    for problem in result.problems:  # names from the image: escaped, one line each
+        print(f"{PROG}: error: {printable(problem)}", file=sys.stderr)
     return 1 if result.problems else 0
 
 

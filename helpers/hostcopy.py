@@ -14,7 +14,7 @@ import os
 import stat
 
 from acigen.helpers.common import HelperError
-from acigen.helpers.rootfs import Root, split
+from acigen.helpers.rootfs import Root, iter_tree, split
 
 
 class Copier:
@@ -81,14 +81,10 @@ class Copier:
         """Copy directory SRC to DST recursively; returns the host files read."""
         read = []
         self.copy(src, dst, os.stat(src), model_on_host=False)
-        for top, dirs, files in os.walk(src):
-            dirs.sort()
-            rel_top = os.path.relpath(top, src)
-            for name in sorted(dirs) + sorted(files):
-                host = os.path.join(top, name)
-                image = os.path.normpath(os.path.join(dst, rel_top, name))
-                self.copy(host, image, model_on_host=False)
-                read.append(host)
+        for rel, _st in iter_tree(src):  # parents first, iteratively
+            host = os.path.join(src, rel)
+            self.copy(host, os.path.normpath(os.path.join(dst, rel)), model_on_host=False)
+            read.append(host)
         return read
 
     def _symlink(self, src: str, dst: str) -> None:

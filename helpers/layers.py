@@ -17,12 +17,12 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 
 from acigen.helpers.common import HelperError
 from acigen.helpers.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
+from acigen.helpers.treeremove import remove_tree
 
 MS_PRIVATE = 0x40000
 OVERLAYFS_MAGIC = 0x794C7630
@@ -58,10 +58,18 @@ def fs_magic(path: str) -> int:
 
 def choose_mode(requested: str, layers_dir: str) -> str:
     """overlay unless asked otherwise or the build dir is on overlayfs."""
+    make_private(layers_dir)
     if requested != "auto":
         return requested
-    os.makedirs(layers_dir, exist_ok=True)
     return "copy" if fs_magic(layers_dir) == OVERLAYFS_MAGIC else "overlay"
+
+
+def make_private(directory: str) -> None:
+    """DIRECTORY, made or kept 0700 and root's own.  Layer trees hold an image's
+    setuid programs, file capabilities and device nodes with the image's
+    modes: only root may reach them (as with /var/lib/containers)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
 
 
 def tree(layer: str) -> str:
@@ -72,7 +80,7 @@ def wipe(layer: str) -> None:
     """Remove a layer's contents (an earlier, maybe interrupted, run)."""
     if os.path.lexists(layer):
         _make_removable(layer)
-        shutil.rmtree(layer)
+        remove_tree(layer)  # not shutil.rmtree: it recurses, and a layer can be deep
 
 
 def _make_removable(layer: str) -> None:

@@ -20,19 +20,7 @@ from dataclasses import dataclass
 
 from acigen.helpers.common import HelperError
 from acigen.helpers.keeps import KeepSet
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-@dataclass
-class Removed:
-    entries: int = 0
-    bytes: int = 0
-
-    def count(self, st: os.stat_result) -> None:
-        self.entries += 1
-        if stat.S_ISREG(st.st_mode):
-            self.bytes += st.st_size
+from acigen.helpers.treeremove import DIR_FLAGS, Removed, remove_at, same_filesystem
 
 
 def mounts_below(root_dir: str) -> list[str]:
@@ -68,12 +56,24 @@ def prune(root_dir: str, keeps: KeepSet, dry_run: bool = False) -> Removed:
         raise HelperError(f"{mounted[0]} is a mount point inside the root being pruned",
                           hint="unmount it first; acigen's own steps never leave mounts")
     pruner = _Pruner(keeps, dry_run)
-    fd = os.open(root_dir, _DIR_FLAGS)
+    fd = os.open(root_dir, DIR_FLAGS)
     try:
         pruner.directory(fd, "/", os.fstat(fd))
     finally:
         os.close(fd)
     return pruner.removed
+
+
+@dataclass
+class _Kept:
+    """A kept directory being pruned: its fd, in-root path, lstat, and the
+    names still to look at (reversed: pop() takes them in sorted order)."""
+
+    fd: int
+    path: str
+    st: os.stat_result
+    names: list[str]
+    changed: bool = False
 
 
 class _Pruner:
@@ -84,82 +84,36 @@ class _Pruner:
         self.removed = Removed()
 
     def directory(self, fd: int, path: str, st_dir: os.stat_result) -> None:
-        """Prune the kept directory open at FD (in-root PATH)."""
-        changed = False
-        for name in sorted(os.listdir(fd)):
-            child = path.rstrip("/") + "/" + name
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if child in self.keeps.trees:
-                continue
-            if child in self.keeps.entries or child in self.parents:
-                if stat.S_ISDIR(st.st_mode):
-                    self._enter(fd, name, child, st, st_dir)
-                continue
-            remove_at(fd, name, st, st_dir.st_dev, self.removed, child, self.dry_run)
-            changed = True
-        if changed and not self.dry_run:  # deleting changed its times; we keep those too
-            os.utime(fd, ns=(st_dir.st_atime_ns, st_dir.st_mtime_ns))
-
-    def _enter(self, fd: int, name: str, path: str, st: os.stat_result,
-               st_parent: os.stat_result) -> None:
-        _same_filesystem(st, st_parent, path)
-        sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        """Prune the kept directory open at FD (in-root PATH) and the kept
+        directories below it: iteratively, one fd per level, however deep."""
+        stack = [_Kept(fd, path, st_dir, sorted(os.listdir(fd), reverse=True))]
         try:
-            self.directory(sub, path, st)
+            while stack:
+                top = stack[-1]
+                if top.names:
+                    self._look_at(top, top.names.pop(), stack)
+                    continue
+                stack.pop()
+                if top.changed and not self.dry_run:  # deleting changed its times
+                    os.utime(top.fd, ns=(top.st.st_atime_ns, top.st.st_mtime_ns))
+                if top.fd != fd:
+                    os.close(top.fd)
         finally:
-            os.close(sub)
+            for frame in stack[1:]:
+                os.close(frame.fd)
 
-
-def _same_filesystem(st: os.stat_result, st_parent: os.stat_result, path: str) -> None:
-    if st.st_dev != st_parent.st_dev:
-        raise HelperError(f"{path}: a different filesystem is mounted here; not pruning it")
-
-
-@dataclass
-class _Frame:
-    """One directory being emptied: its parent's fd, its name, its own fd."""
-
-    parent: int
-    name: str
-    fd: int
-    names: list[str] | None = None
-
-
-def remove_at(fd: int, name: str, st: os.stat_result, dev: int, removed: Removed,
-              path: str, dry_run: bool = False) -> None:
-    """Delete NAME in directory FD and, if a directory, all it holds (with
-    DRY_RUN only count them).  Iterative, one fd per level, never following
-    a symlink, never entering another filesystem (DEV is the root's)."""
-    if not stat.S_ISDIR(st.st_mode):
-        if not dry_run:
-            os.unlink(name, dir_fd=fd)
-        removed.count(st)
-        return
-    _same_filesystem(st, os.fstat(fd), path)
-    stack = [_Frame(fd, name, os.open(name, _DIR_FLAGS, dir_fd=fd))]
-    try:
-        while stack:
-            frame = stack[-1]
-            if frame.names is None:
-                frame.names = os.listdir(frame.fd)
-            if not frame.names:
-                os.close(stack.pop().fd)
-                if not dry_run:
-                    os.rmdir(frame.name, dir_fd=frame.parent)
-                removed.entries += 1
-                continue
-            child = frame.names.pop()
-            child_st = os.stat(child, dir_fd=frame.fd, follow_symlinks=False)
-            if not stat.S_ISDIR(child_st.st_mode):
-                if not dry_run:
-                    os.unlink(child, dir_fd=frame.fd)
-                removed.count(child_st)
-            elif child_st.st_dev != dev:
-                raise HelperError(f"{path}: a different filesystem is mounted inside it; "
-                                  "not pruning it")
-            else:
-                stack.append(_Frame(frame.fd, child, os.open(child, _DIR_FLAGS,
-                                                             dir_fd=frame.fd)))
-    finally:
-        for frame in stack:
-            os.close(frame.fd)
+    def _look_at(self, top: _Kept, name: str, stack: list[_Kept]) -> None:
+        """Keep, enter (pushed on STACK) or delete NAME in TOP."""
+        child = top.path.rstrip("/") + "/" + name
+        st = os.stat(name, dir_fd=top.fd, follow_symlinks=False)
+        if child in self.keeps.trees:
+            return
+        if child in self.keeps.entries or child in self.parents:
+            if stat.S_ISDIR(st.st_mode):
+                same_filesystem(st, top.st, child)
+                sub = os.open(name, DIR_FLAGS, dir_fd=top.fd)
+                stack.append(_Kept(sub, child, st, []))  # closed by directory() if listdir fails
+                stack[-1].names = sorted(os.listdir(sub), reverse=True)
+            return
+        remove_at(top.fd, name, st, self.removed, child, self.dry_run)
+        top.changed = True

@@ -17,6 +17,9 @@ import fnmatch
 import os
 import stat
 from dataclasses import dataclass
+from typing import BinaryIO
+
+from acigen.helpers.common import open_regular
 
 MAX_HOPS = 40  # the kernel's MAXSYMLINKS: ELOOP after 40 links in one lookup
 
@@ -64,6 +67,11 @@ class Walker:
     def host(self, path: str) -> str:
         """Host path of a link-free in-root path (a Walk's path)."""
         return self._prefix + path if path != "/" else (self._prefix or "/")
+
+    def open(self, path: str) -> BinaryIO:
+        """A link-free in-root path opened for reading, if a regular file
+        (a FIFO there would block a plain open forever)."""
+        return os.fdopen(open_regular(self.host(path)), "rb")
 
     def lstat(self, path: str) -> os.stat_result | None:
         """lstat of a link-free in-root path, None if it cannot be reached."""

@@ -27,16 +27,22 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from acigen.helpers import layers
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError
+from acigen.helpers.tarread import TRAILING_MAX
+from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.unpack import unpack_into_new_dir
+
+from acigen.errors import ManifestError
+from acigen.jsoncheck import Node
+from acigen.manifest import parse_document
 
 MAX_MANIFEST = 1 << 20
 READ_SIZE = 1 << 20
@@ -67,9 +73,15 @@ class _HashingReader:
         self.digest.update(data)
         return data
 
-    def drain(self) -> None:
-        while self.read(READ_SIZE):
-            pass
+    def drain(self, path: str, bounded: bool) -> None:
+        """Hash the rest (padding after the end marker); BOUNDED for a
+        compressed file, which may decompress to a terabyte of it."""
+        left = TRAILING_MAX if bounded else 1 << 62
+        while left >= 0 and (data := self.read(READ_SIZE)):
+            left -= len(data)
+        if left < 0:
+            raise HelperError(f"{path}: more than {TRAILING_MAX >> 20} MiB after its "
+                              "end-of-archive marker: not an image we accept")
 
 
 def _member_name(name: str) -> str:
@@ -90,7 +102,7 @@ def identify(path: str) -> tuple[str, dict[str, Any]]:
 def _identify(path: str) -> tuple[str, dict[str, Any]]:
     manifest: bytes | None = None
     has_rootfs = False
-    with tar_stream(path) as (fd, _compression):
+    with tar_stream(path) as (fd, compression):
         reader = _HashingReader(fd)
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
@@ -104,20 +116,51 @@ def _identify(path: str) -> tuple[str, dict[str, Any]]:
                         manifest = src.read() if src else b""
         except tarfile.TarError as exc:
             raise HelperError(f"{path}: not a valid image archive: {exc}") from None
-        reader.drain()
+        reader.drain(path, bounded=compression != "tar")
     if manifest is None or not has_rootfs:
         raise HelperError(f"{path}: not an ACI (it needs a manifest and a rootfs/ directory)")
     return "sha512-" + reader.digest.hexdigest(), parse_manifest(path, manifest)
 
 
 def parse_manifest(path: str, data: bytes) -> dict[str, Any]:
+    """The image's manifest, checked as acigen checks the ones it writes."""
     try:
-        manifest = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HelperError(f"{path}: its manifest is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("acKind") != "ImageManifest":
-        raise HelperError(f"{path}: its manifest is not an appc ImageManifest")
+        manifest = parse_document(f"{path}: manifest", data)
+        if not isinstance(manifest, dict) or manifest.get("acKind") != "ImageManifest":
+            raise HelperError(f"{path}: its manifest is not an appc ImageManifest")
+        check_image_manifest(Node(f"{path}: manifest", "", manifest))
+    except ManifestError as exc:
+        raise HelperError(str(exc)) from None
     return manifest
+
+
+def check_image_manifest(root: Node) -> None:
+    """The checks acigen makes of the manifests it writes, made of an image's
+    (any image may be given to acigen run: its fields are read as typed)."""
+    from acigen import appc
+
+    fields = root.obj(required=("acKind", "name"), optional=appc.TOP_KEYS)
+    if "acVersion" in fields:
+        appc.check_version(fields["acVersion"])
+    appc.identifier(fields["name"], "a valid image name (an AC Identifier)")
+    for key, check in (("labels", appc.check_labels), ("app", _check_app),
+                       ("dependencies", appc.check_dependencies),
+                       ("annotations", appc.check_annotations)):
+        if key in fields:
+            check(fields[key])
+
+
+def _check_app(app: Node) -> None:
+    """The app section; its isolators only as far as acigen run reads them
+    (it warns of unknown ones, and their values are the isolator's own
+    business: no-new-privileges is a boolean)."""
+    from acigen import appc_app
+
+    fields = app.obj(optional=appc_app.APP_KEYS)
+    appc_app.check_app(Node(app.file, app.pointer, {
+        key: value for key, value in app.value.items() if key != "isolators"}))
+    for item in fields["isolators"].items() if "isolators" in fields else ():
+        item.obj(required=("name", "value"))["name"].string(non_empty=True)
 
 
 @contextlib.contextmanager
@@ -158,7 +201,7 @@ def remember(cache: str, key: str, image_id: str) -> None:
 def cached_image(path: str, cache: str | None = None) -> Iterator[CachedImage]:
     """The image at PATH unpacked in the cache, held (shared) while in use."""
     cache = cache or cache_dir()
-    os.makedirs(cache, mode=0o700, exist_ok=True)
+    layers.make_private(cache)  # unpacked images: their setuid programs are root's alone
     key = file_key(path)  # before reading: a change while we read gives a new key
     image_id, manifest = remembered(cache, path, key) or identify(path)
     entry = os.path.join(cache, image_id)
@@ -183,5 +226,6 @@ def _unpack(path: str, entry: str, manifest: dict[str, Any]) -> None:
             json.dump(manifest, out, indent=2)
         os.rename(tmp, entry)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, HelperError):  # iterative: the tree may be deep
+            remove_tree(tmp)
         raise

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acigen.helpers import confinement
-from acigen.helpers.common import HelperError
+from acigen.helpers.common import READ_FLAGS, HelperError, regular_only
 from acigen.helpers.rootfs import Root
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -69,9 +69,12 @@ def read_in_root(root: str, path: str) -> str:
     """A text file of the image, resolved inside it ('' when absent)."""
     with Root(root) as confined:
         try:
-            fd = confined.open(path, os.O_RDONLY)
+            # a FIFO must not block us: O_NONBLOCK, then regular files only
+            fd = regular_only(confined.open(path, READ_FLAGS), path)
         except (FileNotFoundError, NotADirectoryError):
             return ""
+        except OSError as exc:
+            raise HelperError(f"{path} in the image: {exc.strerror}") from None
         with os.fdopen(fd, "rb") as src:
             return src.read(1 << 22).decode("utf-8", "replace")
 

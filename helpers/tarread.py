@@ -9,6 +9,14 @@ and pax (`x`/`g` records: long names, sub-second times, big ids and sizes,
 `SCHILY.xattr.*` as GNU tar and star write them, `LIBARCHIVE.xattr.*` as
 bsdtar writes them).  Refused: sparse files, multi-volume parts and any
 member type not listed in `_KINDS`.  (The tar *writer* is tarstream.py.)
+
+Hostile headers cost bounded work and end in one line naming the member:
+every size, id, time and device number is checked against what the system
+calls take (a negative size would seek backwards forever), pax records must
+fit their header, names hold no NUL byte, the overlay filesystem's xattrs
+(`trusted.overlay.*`) are refused, reading stops at the end-of-archive
+marker and at most TRAILING_MAX bytes are read after it, and an optional
+`max_size` bounds the whole uncompressed stream.
 """
 
 from __future__ import annotations
@@ -25,10 +33,16 @@ from acigen.helpers.common import HelperError
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
 _MAX_META = 1 << 20  # cap on pax/long-name data we hold in memory
+_MAX_SIZE = 1 << 60  # a member size beyond any disk, still far inside an off_t
+_MAX_ID = (1 << 32) - 2  # uid and gid: (uid_t)-1 means "unchanged" to chown
+_MAX_DEVICE = (1 << 32) - 1  # makedev's major and minor are unsigned ints
+_MAX_SECONDS = (1 << 63) // 1_000_000_000 - 1  # times: their ns fit an int64
+TRAILING_MAX = 16 << 20  # bytes accepted after the end-of-archive marker
 _BUFFER_SIZE = 2 * _MAX_META + BLOCK  # room for a read of _MAX_META after any leftover
 _BULK_MIN = 256 * 1024  # below this, copying through our buffer is cheaper
 _XATTR_KEYS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
 _SPECIAL_KEYS = (*_XATTR_KEYS, "GNU.sparse.")  # pax keys that need a closer look
+_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 # a header's fields, unpacked in one call
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
@@ -148,11 +162,19 @@ class Stream:
             self.offset += take
             n -= take
 
-    def drain(self) -> None:
-        """Read to the end (trailing padding), so that a decompressor finishes."""
+    def drain(self, limit: int = TRAILING_MAX) -> None:
+        """Read to the end (the padding after the end marker), so that a
+        decompressor finishes, but no more than LIMIT bytes: a small archive
+        may decompress to a terabyte of padding."""
+        left = limit + self._pos - self._end
         self._pos = self._end = 0
-        while os.readv(self.fd, [self._view]):
-            pass
+        while left >= 0:
+            got = os.readv(self.fd, [self._view])
+            if not got:
+                return
+            left -= got
+        raise HelperError(f"more than {limit >> 20} MiB after the end-of-archive marker "
+                          f"(at byte {self.offset}): not a tar archive we accept")
 
 
 def _pick_bulk(fd: int) -> Bulk | None:
@@ -211,7 +233,7 @@ def _pax_records(data: bytes) -> dict[str, bytes]:
         length = int(data[pos:space])
         stop = pos + length
         equals = data.index(b"=", space)
-        if length <= 0 or equals >= stop or data[stop - 1] != 0x0A:
+        if length <= 0 or stop > end or equals >= stop or data[stop - 1] != 0x0A:
             raise ValueError("malformed pax record")
         records[data[space + 1:equals].decode("utf-8", "surrogateescape")] = \
             data[equals + 1:stop - 1]
@@ -225,8 +247,26 @@ def _pax_time_ns(value: bytes) -> int:
     whole, _, frac = value.lstrip(b"-").partition(b".")
     if not (whole + frac).isdigit():
         raise ValueError(f"bad time {value!r}")
-    ns = int(whole or b"0") * 1_000_000_000 + int(frac[:9].ljust(9, b"0"))
+    seconds = _bounded(int(whole or b"0"), 0, _MAX_SECONDS, "time")
+    ns = seconds * 1_000_000_000 + int(frac[:9].ljust(9, b"0"))
     return -ns if negative else ns
+
+
+def _header_time_ns(field: bytes) -> int:
+    return _bounded(_number(field), -_MAX_SECONDS, _MAX_SECONDS, "mtime") * 1_000_000_000
+
+
+def _pax_int(value: bytes, what: str, limit: int) -> int:
+    """A pax number: decimal digits only (int() would take "-1" or " 1_0")."""
+    if not value.isdigit():
+        raise ValueError(f"bad {what} {value[:40]!r}")
+    return _bounded(int(value), 0, limit, what)
+
+
+def _bounded(value: int, low: int, high: int, what: str) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"{what} {value} is out of range")
+    return value
 
 
 def _merge(globals_: dict[str, bytes], local: dict[str, bytes]) -> dict[str, bytes]:
@@ -241,8 +281,9 @@ class TarReader:
     """Iterate over the members of a tar stream; copy each one's data before
     asking for the next (unread data is skipped)."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, max_size: int | None = None) -> None:
         self.stream = stream
+        self.max_size = max_size  # bytes the whole uncompressed stream may hold
         self._left = 0  # unread data of the current member
         self._pad = 0
         self._globals: dict[str, bytes] = {}
@@ -280,6 +321,7 @@ class TarReader:
     def _next(self) -> Member | None:
         local: dict[str, bytes] = {}
         long_name = long_link = None
+        meta = 0  # bytes of pax records and long names held for this member
         while True:
             start = self.stream.offset
             block = self.stream.read(BLOCK)
@@ -291,13 +333,17 @@ class TarReader:
                 raise HelperError("not a tar archive, or corrupt: bad header checksum at "
                                   f"byte {start}{after}")
             flag = fields[_FLAG]
-            try:
-                size = _number(fields[_SIZE])
-            except ValueError:
-                raise self._error(f"bad size field {fields[_SIZE]!r}") from None
+            size = self._size(fields)
+            if flag in (b"x", b"g", b"L", b"K"):
+                meta += size
+                if meta > _MAX_META:
+                    raise self._error(f"{meta} bytes of pax headers and long names, "
+                                      "more than we accept")
             if flag in (b"x", b"g"):
                 records = self._parse_pax(self._read_meta(size, "pax header"))
                 (local if flag == b"x" else self._globals).update(records)
+                if sum(map(len, self._globals.values())) > _MAX_META:
+                    raise self._error("its global pax headers hold more than we accept")
             elif flag == b"L":
                 long_name = _cstr(self._read_meta(size, "long name"))
             elif flag == b"K":
@@ -311,10 +357,23 @@ class TarReader:
                     size = self._pax_size(pax["size"])
                 return self._member(fields, size, pax, long_name, long_link)
 
+    def _size(self, fields: tuple[bytes, ...]) -> int:
+        """The header's size field, checked: a negative size would seek back."""
+        try:
+            return _bounded(_number(fields[_SIZE]), 0, _MAX_SIZE, "size")
+        except ValueError:
+            raise self._error(f"bad size field {fields[_SIZE]!r}") from None
+
     def _pax_size(self, value: bytes) -> int:
-        if not value.isdigit():
-            raise self._error(f"bad pax size {value!r}")
-        return int(value)
+        try:
+            return _pax_int(value, "pax size", _MAX_SIZE)
+        except ValueError as exc:
+            raise self._error(str(exc)) from None
+
+    def _check_max_size(self, member: Member, data: int) -> None:
+        if self.max_size is not None and self.stream.offset + data > self.max_size:
+            raise self._error(f"the archive holds more than max_size ({self.max_size} "
+                              "bytes, uncompressed)", member.name)
 
     def _parse_pax(self, data: bytes) -> dict[str, bytes]:
         try:
@@ -329,6 +388,8 @@ class TarReader:
         if long_name is None and fields[_MAGIC] == b"ustar\0" and fields[_PREFIX][0]:
             raw_name = _cstr(fields[_PREFIX]) + b"/" + raw_name
         name = os.fsdecode(pax.get("path", raw_name))
+        if "\0" in name:
+            raise self._error(f"a NUL byte in its name {name!r}")
         kind = _KINDS.get(flag)
         if kind is None:
             why = _NOT_SUPPORTED.get(flag, f"unknown member type {flag.decode('latin-1')!r}")
@@ -341,6 +402,8 @@ class TarReader:
         link = pax.get("linkpath", long_link if long_link is not None
                        else _cstr(fields[_LINKNAME]))
         try:
+            if b"\0" in link:
+                raise ValueError("a NUL byte in its link target")
             member = _make_member(fields, name, kind, size, pax, os.fsdecode(link))
             for key in special:
                 _add_xattr(member, key, pax[key])
@@ -348,38 +411,47 @@ class TarReader:
             raise self._error(f"bad header field ({exc})", name) from None
         # only regular files (and GNU dumpdirs) are followed by data, as in tarfile
         data = member.size if kind == "file" or flag == b"D" else 0
+        self._check_max_size(member, data)
         self._left, self._pad = data, -data % BLOCK
         return member
 
 
 def _make_member(fields: tuple[bytes, ...], name: str, kind: str, size: int,
                  pax: dict[str, bytes], link: str) -> Member:
+    """The member from its header's fields, any pax records overriding them;
+    every number checked against what the system calls will take."""
     devices = kind in ("char", "block")
-    if not pax:
-        return Member(name, kind, size, _number(fields[_MODE]) & 0o7777,
-                      _number(fields[_UID]), _number(fields[_GID]),
-                      _number(fields[_MTIME]) * 1_000_000_000, link,
-                      _number(fields[_DEVMAJOR]) if devices else 0,
-                      _number(fields[_DEVMINOR]) if devices else 0)
-    get = pax.get
-    mtime = get("mtime")
+
+    def number(index: int, key: str, limit: int, low: int = 0) -> int:
+        value = pax.get(key) if pax else None
+        if value:
+            return _pax_int(value, key, limit)
+        return _bounded(_number(fields[index]), low, limit, key)
+
+    mtime = pax.get("mtime") if pax else None
     member = Member(
-        name, kind, size, _number(fields[_MODE]) & 0o7777,
-        int(uid) if (uid := get("uid")) else _number(fields[_UID]),
-        int(gid) if (gid := get("gid")) else _number(fields[_GID]),
-        _pax_time_ns(mtime) if mtime else _number(fields[_MTIME]) * 1_000_000_000, link,
-        int(get("SCHILY.devmajor") or _number(fields[_DEVMAJOR])) if devices else 0,
-        int(get("SCHILY.devminor") or _number(fields[_DEVMINOR])) if devices else 0)
-    if "atime" in pax:
+        name, kind, size, _bounded(_number(fields[_MODE]), 0, _MAX_SIZE, "mode") & 0o7777,
+        number(_UID, "uid", _MAX_ID), number(_GID, "gid", _MAX_ID),
+        _pax_time_ns(mtime) if mtime else _header_time_ns(fields[_MTIME]), link,
+        number(_DEVMAJOR, "SCHILY.devmajor", _MAX_DEVICE) if devices else 0,
+        number(_DEVMINOR, "SCHILY.devminor", _MAX_DEVICE) if devices else 0)
+    if pax and "atime" in pax:
         member.atime_ns = _pax_time_ns(pax["atime"])
     return member
 
 
 def _add_xattr(member: Member, key: str, value: bytes) -> None:
     if key.startswith("SCHILY.xattr."):
-        member.xattrs[key[13:]] = value
-    elif key.startswith("LIBARCHIVE.xattr."):
-        member.xattrs.update([_libarchive_xattr(key[17:], value)])
+        name = key[13:]
+    else:
+        name, value = _libarchive_xattr(key[17:], value)
+    if "\0" in name or not name:
+        raise ValueError(f"bad xattr name {name!r}")
+    if name.startswith(_OVERLAY_XATTRS):
+        # the overlay filesystem's own: in a layer they would whiteout or hide
+        # files, and the pack step cannot store them
+        raise ValueError(f"xattr {name!r} belongs to the overlay filesystem")
+    member.xattrs[name] = value
 
 
 def _libarchive_xattr(name: str, value: bytes) -> tuple[str, bytes]:

@@ -6,6 +6,10 @@ The image step (as acigen writes it into the step file):
     {"type": "image", "ref": ".acigen/fetch/H.ref"}       what acigen-fetch got
     optional "sha256" / "sha512": the archive's digest; checked before unpacking
     "devices": "skip" (acigen's default) | true | false
+    optional "max_size": the most bytes the uncompressed archive may hold
+
+`max_size` bounds what a small compressed archive may cost (2 MiB of gzip
+can inflate to 2 GiB): the member that would pass it is named in the error.
 
 `devices`: an archive's character and block device nodes are left out with
 "skip" (an image rarely needs them: the container runtime provides /dev),
@@ -20,7 +24,7 @@ its `rootfs/` becomes the root and its `manifest` is ignored, so an image
 can start from another image.  Safety rules: see helpers/untar.py.
 
 By hand:
-    acigen-unpack [--devices error|keep|skip] [--sha256 HEX] ARCHIVE DIR
+    acigen-unpack [--devices error|keep|skip] [--max-size BYTES] [--sha256 HEX] ARCHIVE DIR
 unpacks into DIR (which must not exist, or be empty), all or nothing.
     python -m acigen.helpers.unpack --step STEPFILE --stamp STAMP
 is what ninja runs (see helpers/step.py).
@@ -29,8 +33,8 @@ is what ninja runs (see helpers/step.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
@@ -41,6 +45,7 @@ from acigen.helpers.common import HelperError, read_json, run_main
 from acigen.helpers.pins import pins_of, verify
 from acigen.helpers.rootfs import Root, split
 from acigen.helpers.tarread import Member, Stream, TarReader
+from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.untar import DEVICE_POLICIES, Extractor, Stats, extract
 
 if TYPE_CHECKING:
@@ -65,18 +70,20 @@ class Unpacked:
         return line
 
 
-def unpack_archive(path: str, root_dir: str, devices: str = "error") -> Unpacked:
+def unpack_archive(path: str, root_dir: str, devices: str = "error",
+                   max_size: int | None = None) -> Unpacked:
     """Unpack the archive at PATH into ROOT_DIR (see the module docstring)."""
     umask = os.umask(0)  # entries get exactly the archive's modes, without a chmod each
     try:
         with Root(root_dir) as root, tar_stream(path) as (fd, compression):
             stream = Stream(fd)
-            reader = TarReader(stream)
+            reader = TarReader(stream, max_size)
             extractor = Extractor(root, devices)
             try:
                 members, aci = _root_members(reader)
                 stats = extract(reader, members, extractor)
-                stream.drain()
+                if compression != "tar":  # let the decompressor finish and judge its input
+                    stream.drain()
             finally:
                 extractor.close()
     finally:
@@ -130,6 +137,15 @@ def devices_policy(value: object) -> str:
     return policy
 
 
+def max_size_of(value: object) -> int | None:
+    """The step's `max_size` field: absent, or a positive number of bytes."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise HelperError(f"max_size must be a positive number of bytes, got {value!r}")
+    return value
+
+
 def archive_of(step: dict[str, Any]) -> tuple[str, str]:
     """(path of the archive to unpack, how to name it), checked."""
     pins = pins_of(step)
@@ -161,18 +177,20 @@ def archive_of(step: dict[str, Any]) -> tuple[str, str]:
 def image_action(ctx: StepContext) -> str:
     step = ctx.step
     devices = devices_policy(step.get("devices", False))
+    max_size = max_size_of(step.get("max_size"))
     path, name = archive_of(step)
     if "path" in step:
         ctx.inputs_read.append(path)
     ctx.say(f"unpacking {name} ({path}) into {ctx.root}")
-    result = unpack_archive(path, ctx.root, devices)
+    result = unpack_archive(path, ctx.root, devices, max_size)
     ctx.say(f"entries by type: {result.stats.kinds}")
     return result.summary(os.path.basename(name.rstrip("/")) or name)
 
 
 # -- by hand --------------------------------------------------------------
 
-def unpack_into_new_dir(path: str, dest: str, devices: str) -> Unpacked:
+def unpack_into_new_dir(path: str, dest: str, devices: str,
+                        max_size: int | None = None) -> Unpacked:
     """Unpack into DEST (absent or empty) all or nothing: into a temporary
     sibling first, renamed into place when complete."""
     if os.path.lexists(dest) and (not os.path.isdir(dest) or os.path.islink(dest)
@@ -185,10 +203,11 @@ def unpack_into_new_dir(path: str, dest: str, devices: str) -> Unpacked:
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
-        result = unpack_archive(path, tmp, devices)
+        result = unpack_archive(path, tmp, devices, max_size)
         os.rename(tmp, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, HelperError):  # iterative: the tree may be deep
+            remove_tree(tmp)
         raise
     return result
 
@@ -201,13 +220,16 @@ def _by_hand(argv: Sequence[str]) -> int:
     parser.add_argument("dest")
     parser.add_argument("--devices", choices=DEVICE_POLICIES, default="error",
                         help="device nodes: error (default), keep or skip")
+    parser.add_argument("--max-size", type=int, metavar="BYTES",
+                        help="refuse an archive holding more, uncompressed")
     parser.add_argument("--sha256")
     parser.add_argument("--sha512")
     args = parser.parse_args(argv)
     pins = pins_of({"sha256": args.sha256, "sha512": args.sha512})
     if pins:
         verify(args.archive, pins)
-    result = unpack_into_new_dir(args.archive, args.dest, args.devices)
+    result = unpack_into_new_dir(args.archive, args.dest, args.devices,
+                                 max_size_of(args.max_size))
     print(f"{PROG}: {result.summary(args.archive)} into {args.dest}")
     return 0
 

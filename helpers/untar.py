@@ -8,7 +8,9 @@ is held to these rules, each failure naming the member:
 - `..` in a member's path or a hard link's target is an error; a leading `/`
   is dropped (absolute names are made relative, as tar does).
 - A member may not be written through a symlink that the archive itself
-  created (`link -> /etc`, then `link/passwd`), nor may a hard link's target.
+  created (`link -> /etc`, then `link/passwd`), nor may a hard link's target
+  be reached through one.  A hard link to such a symlink is such a symlink
+  too (`h` linked to `link`, then `h/passwd` is refused).
 - A hard link must point at an earlier member of the archive.
 - Device nodes are an error unless allowed (`devices`: "keep" or "skip").
 - An unknown member type is an error (see tarread).
@@ -112,10 +114,14 @@ class Extractor:
             raise HelperError(f"member {member.name!r}: {exc.strerror or exc}") from None
         key = "/".join(parts)
         self._seen.add(key)
-        if member.kind == "symlink":
+        if member.kind == "symlink" or self._links_to_own_symlink(member):
             self._symlinks.add(key)
         self.stats.members += 1
         self.stats.kinds[member.kind] = self.stats.kinds.get(member.kind, 0) + 1
+
+    def _links_to_own_symlink(self, member: Member) -> bool:
+        """A hard link to a symlink the archive made is that symlink too."""
+        return member.kind == "hardlink" and "/".join(split(member.linkname)) in self._symlinks
 
     def _refuse_archive_symlinks(self, parts: list[str], member: str,
                                  what: str = "written through") -> None:
@@ -333,17 +339,39 @@ class Extractor:
         return fd
 
     def _make_dir(self, parts: list[str], member: str) -> int:
-        """A directory the archive did not list before its contents."""
-        parent = self._dir_fd(parts[:-1], member, True)
-        key = "/".join(parts)
+        """A directory the archive did not list before its contents, and its
+        missing parents (like mkdir -p), however deep: the deepest existing
+        one found by bisection (a path that resolves has parents that do),
+        the rest made and opened one below the other, never resolved again."""
+        have, missing = 0, len(parts)  # parts[:have] resolves, parts[:missing] does not
+        while missing - have > 1:
+            middle = (have + missing) // 2
+            if self._is_dir_inside("/".join(parts[:middle])):
+                have = middle
+            else:
+                missing = middle
+        fd = self._dir_fd(parts[:have], member, False)  # the cache's: not closed here
+        for depth in range(have, len(parts)):
+            try:
+                child = self._make_one_dir(fd, parts, depth, member)
+            finally:
+                if depth > have:  # ours, not the cache's
+                    os.close(fd)
+            fd = child
+        return fd
+
+    def _make_one_dir(self, parent: int, parts: list[str], depth: int, member: str) -> int:
+        """Make parts[depth] in PARENT (parts[:depth]); an O_PATH fd of it."""
+        name, key = parts[depth], "/".join(parts[:depth + 1])
         try:
-            os.mkdir(parts[-1], 0o755, dir_fd=parent)
-            if "/".join(parts[:-1]) in self._plain_dirs:
+            os.mkdir(name, 0o755, dir_fd=parent)
+            if "/".join(parts[:depth]) in self._plain_dirs:
                 self._plain_dirs.add(key)
         except FileExistsError:
             pass  # a dangling symlink, probably: the open below says so
-        try:
-            return self.root.open(key, os.O_PATH | os.O_DIRECTORY)
+        try:  # made just now, by us: opened without following anything
+            return os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           dir_fd=parent)
         except (FileNotFoundError, NotADirectoryError):
             raise HelperError(f"member {member!r}: cannot make directory {key!r}: "
                               "something else is in the way") from None

@@ -57,7 +57,7 @@ def _entry(ctx: Context, program: str, depth: int) -> None:
     elif walk.status == OTHER:
         ctx.out.warn(f"{path}: not a regular file; kept as it is")
     else:
-        with open(ctx.walker.host(walk.path), "rb") as stream:
+        with ctx.walker.open(walk.path) as stream:
             head = stream.read(scripts.BUF_SIZE)
         if head.startswith(b"#!"):
             _script(ctx, path, head, depth)
@@ -175,7 +175,7 @@ def _loader_files(proc: Process) -> None:
         preload = ctx.walker.resolve(facts.preload_path)
         if preload.status == FILE:
             proc.edge(proc.program, facts.preload_path, preload, "ld.so.preload")
-            with open(ctx.walker.host(preload.path), "rb") as stream:
+            with ctx.walker.open(preload.path) as stream:
                 text = stream.read().decode("utf-8", "surrogateescape")
             names += re.split(r"[ \t\n:]+", text)
     for name in names:

@@ -100,7 +100,7 @@ class Context:
             parsed = None
             if walk.status == FILE:
                 try:
-                    with open(self.walker.host(walk.path), "rb") as stream:
+                    with self.walker.open(walk.path) as stream:
                         parsed = ldcache.parse(stream.read())
                 except (OSError, ldcache.CacheError) as exc:
                     self.out.warn(f"{facts.cache_path}: unreadable ({exc}); the loader "

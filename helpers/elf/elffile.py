@@ -13,6 +13,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
+from acigen.helpers.common import open_regular
 from elftools.common.exceptions import ELFError as _PyElfError
 from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
@@ -95,7 +96,7 @@ def forget() -> None:
 
 def _parse(host_path: str) -> ElfInfo:
     try:
-        with open(host_path, "rb") as stream:
+        with os.fdopen(open_regular(host_path), "rb") as stream:
             magic = stream.read(4)
             if len(magic) < 4:
                 raise ElfError("file too short")
@@ -136,6 +137,7 @@ class _Reader:
 
     def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
         self.stream = stream
+        self.size = os.fstat(stream.fileno()).st_size  # every read is checked against it
         ident = stream.read(20)
         if len(ident) < 20:
             raise ElfError("file too short")
@@ -168,6 +170,9 @@ class _Reader:
         return ElfInfo(**base, **self._dynamic_fields())
 
     def _read(self, offset: int, size: int) -> bytes:
+        # sizes and offsets come from the file: check them before asking for memory
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise ElfError("file too short")
         self.stream.seek(offset)
         data = self.stream.read(size)
         if len(data) != size:
@@ -177,6 +182,8 @@ class _Reader:
     def _read_phdrs(self) -> None:
         header = self.header
         phdr = self.structs.Elf_Phdr
+        if header["e_phoff"] + header["e_phnum"] * header["e_phentsize"] > self.size:
+            raise ElfError("file too short")
         for index in range(header["e_phnum"]):
             seg = struct_parse(phdr, self.stream,
                                header["e_phoff"] + index * header["e_phentsize"])
@@ -237,9 +244,13 @@ class _Reader:
         if DT_VERNEED not in first:
             return ()
         out, offset = [], self._offset(first[DT_VERNEED])
+        budget = self.size // 16  # entries the file can hold: links that loop run out
         for _ in range(first.get(DT_VERNEEDNUM, 0)):
             _, count, file, aux, nxt = struct.unpack(self.end + "HHIII", self._read(offset, 16))
             versions, where = [], offset + aux
+            budget -= 1 + count
+            if budget < 0:
+                raise ElfError("version tables larger than the file")
             for _ in range(count):
                 _, flags, _, name, anext = struct.unpack(self.end + "IHHII",
                                                          self._read(where, 16))
@@ -255,7 +266,7 @@ class _Reader:
         if DT_VERDEF not in first:
             return ()
         out, offset = [], self._offset(first[DT_VERDEF])
-        for _ in range(first.get(DT_VERDEFNUM, 0)):
+        for _ in range(min(first.get(DT_VERDEFNUM, 0), self.size // 20)):
             _, flags, _, count, _, aux, nxt = struct.unpack(self.end + "HHHHIII",
                                                            self._read(offset, 20))
             if count and not flags & VER_FLG_BASE:  # the base entry is the file's own name

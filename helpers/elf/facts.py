@@ -142,6 +142,21 @@ def family_of(interp: str | None, info: ElfInfo) -> str:
     return "musl" if musl else "glibc"
 
 
+def _musl_loader(walker: Walker, walk: Walk | None, loader: ElfInfo | None) -> bool:
+    """A musl loader under a name not starting with ld-musl-: reached through
+    a link that has that name, or known by its own contents (Alpine's
+    SONAME, or musl's banner in a loader defining no GLIBC_ versions)."""
+    if walk is None or walk.status != FILE or loader is None:
+        return False
+    if posixpath.basename(walk.path).startswith("ld-musl-") or \
+            (loader.soname or "").startswith("libc.musl-"):
+        return True
+    if any(v.startswith("GLIBC_") for v in loader.verdef):
+        return False
+    with walker.open(walk.path) as stream:
+        return b"musl libc (" in stream.read()
+
+
 def default_interp(walker: Walker, info: ElfInfo) -> str | None:
     """The root's loader for an object without PT_INTERP (a shared library): the usual
     interpreter path for its ABI, if the root has it."""
@@ -159,8 +174,10 @@ def learn(walker: Walker, interp: str | None, info: ElfInfo,
     fit = loader or info
     abi = Abi(fit.elfclass, fit.little, fit.e_machine, fit.e_flags)
     arch = arch_of(abi)
-    family = family_of(interp, info)
     walk = walker.resolve(interp) if interp else None
+    family = family_of(interp, info)
+    if family == "glibc" and interp and _musl_loader(walker, walk, loader):
+        family = "musl"
     soname = loader.soname if loader else None
     if family == "musl":
         return LoaderFacts("musl", interp, walk, soname, abi, arch, None, (), None,
@@ -192,7 +209,7 @@ def _scan(walker: Walker, walk: Walk, loader: ElfInfo) -> _Scan:
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st else (0, 0, 0, 0)
     found = _SCANS.get(key)
     if found is None:
-        with open(walker.host(walk.path), "rb") as stream:
+        with walker.open(walk.path) as stream:
             data = stream.read()
         dirs = _system_dirs(data)
         found = _Scan(dirs, _version(data, loader), _lib(data, dirs) if dirs else None,

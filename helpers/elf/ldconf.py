@@ -4,7 +4,9 @@ Grammar: `#` starts a comment anywhere; blank lines are ignored; `include PATTER
 every file the glob patterns match, in sorted order, a relative pattern being relative to the
 directory of the file that contains the include; every other line is one directory, with an
 optional `=type` suffix and trailing blanks and slashes removed.  Include cycles are reported
-and cut; duplicate directories keep their first position.
+and cut; duplicate directories keep their first position.  Each file is read once: reading it
+again could only repeat directories already listed, and files that include each other would
+cost a factorial number of reads.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class _Parser:
         self.warnings: list[str] = []
         self.stack: list[tuple[str, str]] = []  # (path as named, physical path)
         self.files: list[str] = []
+        self.read: set[str] = set()  # physical paths already read
 
     def file(self, path: str) -> None:
         walk = self.walker.resolve(path)
@@ -40,9 +43,13 @@ class _Parser:
             chain = " -> ".join([name for name, _ in self.stack] + [path])
             self.warnings.append(f"ld.so.conf include cycle: {chain} (ignored)")
             return
+        if path not in self.files:
+            self.files.append(path)
+        if walk.path in self.read:
+            return
+        self.read.add(walk.path)
         self.stack.append((path, walk.path))
-        self.files.append(path)
-        with open(self.walker.host(walk.path), "rb") as stream:
+        with self.walker.open(walk.path) as stream:
             text = stream.read().decode("utf-8", "surrogateescape")
         for number, raw in enumerate(text.splitlines(), 1):
             self.line(path, number, raw.split("#", 1)[0].strip())

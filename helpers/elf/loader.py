@@ -35,7 +35,7 @@ from acigen.helpers.elf.search import (
     tidy,
     trusted,
 )
-from acigen.helpers.rootwalk import DIR, FILE, OTHER, Walk
+from acigen.helpers.rootwalk import DIR, FILE, LOOP, NOTDIR, OTHER, Walk
 
 VDSO = frozenset({"linux-vdso.so.1", "linux-gate.so.1", "linux-vdso32.so.1",
                   "linux-vdso64.so.1"})
@@ -235,6 +235,9 @@ class Process:
     def probe(self, search: Search, path: str, how: str, variant: bool) -> bool:
         """Probe one candidate path; True when the search is over (a winner or a fatal)."""
         walk = self.walker.resolve(path)
+        if walk.status == LOOP and self.musl:  # any error but ENOENT, ENOTDIR, EACCES,
+            search.fatal = f"{path}: symbolic link loop (musl stops searching)"  # ENAMETOOLONG
+            return True
         if walk.status in ABSENT:
             return False
         info = None
@@ -364,10 +367,22 @@ class Process:
                 if self.probe(search, f"{directory.text}/{sub}/{name}",
                              how + "+variant" if variant else how, variant):
                     return True
-            if self.probe(search, f"{directory.text}/{name}",
-                         how + "+variant" if directory.variant else how, directory.variant):
+            path = f"{directory.text}/{name}"
+            if self.probe(search, path, how + "+variant" if directory.variant else how,
+                          directory.variant):
                 return True
+            if not self.musl and self._abandons_list(path, directory.text):
+                search.skipped.append(f"{path} (open fails, not with ENOENT: the loader "
+                                      f"abandons the rest of this {how} list)")
+                return False
         return False
+
+    def _abandons_list(self, path: str, directory: str) -> bool:
+        """glibc's open_path gives up on its list when the directory exists but
+        opening the file in it fails with an error other than ENOENT or EACCES:
+        a symlink loop (ELOOP) or a link through a file (ENOTDIR)."""
+        return self.walker.resolve(path).status in (LOOP, NOTDIR) and \
+            self.walker.resolve(directory).status == DIR
 
     def _probe_cache(self, search: Search, requester: Obj, name: str) -> bool:
         cache, _ = self.ctx.ldcache(self.facts)

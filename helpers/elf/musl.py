@@ -80,7 +80,7 @@ def system_path(proc: Process) -> str:
     proc.edge(proc.program, path, walk, "musl-path")
     key = ("musl-path", walk.path)
     if key not in proc.ctx.memo:
-        with open(proc.walker.host(walk.path), "rb") as stream:
+        with proc.walker.open(walk.path) as stream:
             text = stream.read().split(b"\0", 1)[0]
         proc.ctx.memo[key] = text.decode("utf-8", "surrogateescape")
     return str(proc.ctx.memo[key])

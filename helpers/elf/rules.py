@@ -79,7 +79,7 @@ def _nss_config(proc: Process) -> tuple[list[str], Walk]:
         walk = proc.walker.resolve(NSSWITCH)
         services = list(BUILTIN_NSS)  # glibc's defaults without a file
         if walk.status == FILE:
-            with open(proc.walker.host(walk.path), "rb") as stream:
+            with proc.walker.open(walk.path) as stream:
                 services = nss_services(stream.read().decode("utf-8", "surrogateescape"))
         memo = proc.ctx.memo["nss"] = (services, walk)
     return memo  # type: ignore[return-value]
@@ -106,7 +106,7 @@ def _gconv_dirs(proc: Process, libc: Obj) -> list[str]:
     key = ("gconv", libc.walk.path)
     found = proc.ctx.memo.get(key)
     if found is None:
-        with open(proc.walker.host(libc.walk.path), "rb") as stream:
+        with proc.walker.open(libc.walk.path) as stream:
             match = re.search(rb"(?<=\0)(/[\x21-\x7e]*/gconv)\0", stream.read())
         found = match.group(1).decode() if match else f"/usr/{proc.facts.lib}/gconv"
         proc.ctx.memo[key] = found

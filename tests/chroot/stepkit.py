@@ -99,12 +99,13 @@ class Build:
         return layer
 
     def step(self, name: str, step: dict[str, Any], lower: list[Path],
-             layer_mode: str = "auto") -> Step:
+             layer_mode: str = "auto", runtime: str | None = None) -> Step:
         layer = self.layer_dir(name)
         spec = {"acigen": "0.1.0", "label": f"test: {name}",
                 "layer": str(layer.relative_to(self.dir)),
                 "lower": [str(p.relative_to(self.dir)) for p in lower],
-                "layer_mode": layer_mode, "log": f".acigen/logs/{name}.log", "step": step}
+                "layer_mode": layer_mode, "log": f".acigen/logs/{name}.log", "step": step,
+                **({"runtime": runtime} if runtime else {})}
         path = self.dir / ".acigen" / "steps" / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(spec, indent=1))

@@ -174,3 +174,24 @@ def test_bad_steps_get_one_clear_line(build: Build, base: Path, step: dict[str, 
     assert result.stderr.splitlines()[0] == f"acigen-chroot-run: error: {error}"
     assert not made.stamp.exists()
     assert made.changes(base) == []
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_either_runtime_runs_a_step(build: Build, base: Path, runtime: str) -> None:
+    step = build.step("01-rt", sh("grep -c . /proc/self/status > /seen"), [base],
+                      runtime=runtime)
+    result = step.run()
+    if runtime == "crun" and "cgroups in hybrid mode not supported" in result.stderr:
+        pytest.skip("crun cannot run containers on this host's hybrid cgroup hierarchy")
+    assert result.returncode == 0, result.stderr
+    assert int((step.tree / "seen").read_text()) > 10
+
+
+def test_layer_trees_are_roots_alone(build: Build, base: Path) -> None:
+    layers = build.dir / ".acigen" / "layers"
+    layers.chmod(0o755)  # as an older acigen left it
+    (base / "tree" / "bin" / "busybox").chmod(0o4755)  # a setuid program of the image
+    step = build.step("01-any", sh("true"), [base])
+    assert step.run().returncode == 0
+    assert layers.stat().st_mode & 0o777 == 0o700
+    assert (base / "tree" / "bin" / "busybox").stat().st_mode & 0o7777 == 0o4755

@@ -75,7 +75,7 @@ def test_an_ansible_role_installs_a_package_and_writes_a_template(
     assert (step.tree / "usr/bin/hello").is_file()
     greeting = step.tree / "etc/greeting"
     assert greeting.read_text() == \
-        "Hello from acigen on Debian 12 (community.general.chroot)\n"
+        "Hello from acigen on Debian 12 (acigen_runc)\n"
     assert greeting.stat().st_mode & 0o777 == 0o640
     assert_no_build_time_traces(step)
     assert not (step.tree / "root/.ansible").exists()

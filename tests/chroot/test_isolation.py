@@ -166,3 +166,17 @@ def test_copy_mode_layers_come_out_just_as_clean(build: Build, base: Path) -> No
         assert os.stat(step.tree / rel).st_mtime_ns == os.stat(tree / rel).st_mtime_ns, rel
     assert not (step.tree / "usr" / "sbin").exists()
     assert os.readlink(step.tree / "etc" / "resolv.conf") == "../run/resolvconf/resolv.conf"
+
+
+@pytest.mark.parametrize(("network", "interfaces"), [("none", ["lo"]), ("host", None)])
+def test_a_step_without_network_sees_only_loopback(build: Build, base: Path, network: str,
+                                                   interfaces: list[str] | None) -> None:
+    step = build.step("01-net", {**sh("cat /proc/net/dev > /seen"), "network": network},
+                      [base])
+    assert step.run().returncode == 0
+    seen = [line.split(":")[0].strip() for line in
+            (step.tree / "seen").read_text().splitlines()[2:]]
+    host = [line.split(":")[0].strip() for line in
+            Path("/proc/net/dev").read_text().splitlines()[2:]]
+    assert sorted(seen) == sorted(interfaces or host)
+    assert len(host) > 1  # the host has more than loopback, or this test shows nothing

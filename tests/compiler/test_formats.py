@@ -12,11 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from acigen.helpers.treeremove import remove_tree
 
 from acigen import cli
 from acigen.errors import AcigenError
 from acigen.escape import dot_string, make_path, make_recipe
 from acigen.invocation import UNNAMED, embed_base
+from tests.support.trees import deep_tree
 
 STEPS = "-aci-packer-build-steps-"
 
@@ -202,3 +204,19 @@ def test_subcommands_are_dispatched_before_manifests(tmp_path: Path, capsys) -> 
     code, _, err = run(tmp_path, "./gc", capsys=capsys)
     assert code == 0, err  # a manifest named like a command
     assert (tmp_path / "build.ninja").exists()
+
+
+def test_a_deep_local_directory_is_listed(tmp_path: Path, capsys) -> None:
+    """copy_host_files of a 1,200-level directory: os.walk recursed past
+    Python's limit; every file is still an input of the step."""
+    (tmp_path / "base.tar").write_bytes(b"")
+    deep = tmp_path / "deep"
+    deep_tree(deep, 1200)
+    try:
+        manifest(tmp_path / "m.json", [{"type": "image", "path": "base.tar"},
+                                       {"type": "copy_host_files", "files": [["deep", "/d"]]}])
+        code, _out, err = run(tmp_path, "m.json", capsys=capsys)
+        assert (code, err) == (0, "")
+        assert "deep/" + "d/" * 1200 + "f" in (tmp_path / "build.ninja").read_text()
+    finally:
+        remove_tree(str(deep))  # pytest's own cleanup recurses: leave no deep tree

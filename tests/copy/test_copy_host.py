@@ -109,3 +109,19 @@ def test_a_missing_host_file_is_one_clear_line(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[0] == \
         f"acigen-copy-host: error: {tmp_path}/nope: no such file on the host"
     assert list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize(("dst", "why"), [
+    ("../../x", "an image path may not hold '..'"),
+    ("a/../../x", "an image path may not hold '..'"),
+    ("/", "the image path names no entry in the image")])
+def test_a_bad_destination_by_hand_is_one_clear_line(tmp_path: Path, dst: str, why: str) -> None:
+    root = tmp_path / "deep" / "root"
+    root.mkdir(parents=True)
+    host = tmp_path / "host-file"
+    host.write_text("x")
+    for src in (host, tmp_path / "deep"):  # a file, and a directory
+        result = copy_host(root, "--file", str(src), dst)
+        assert (result.returncode, result.stderr) == (
+            1, f"acigen-copy-host: error: {dst!r}: {why}\n")
+    assert list(root.iterdir()) == [] and sorted(os.listdir(tmp_path)) == ["deep", "host-file"]

@@ -629,3 +629,62 @@ def test_32_versions_met_and_libraries_without_version_info(debian):
     result = run(debian, "/usr/bin/app")
     assert result.problems == ()
     assert any("has no version information" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("entry", ["loop", "notdir"])
+def test_33_a_broken_entry_in_an_existing_runpath_directory_ends_that_list(debian, entry):
+    """glibc's open_path: the directory exists, but opening libfoo.so in it fails
+    with ELOOP or ENOTDIR: the rest of the RUNPATH is abandoned, the system
+    directories answer (checked against glibc 2.36's loader)."""
+    debian.exe("/usr/bin/app", needed=["libfoo.so", "libc.so.6"], runpath="/bad:/good")
+    debian.lib("/good/libfoo.so")
+    debian.lib(f"{MULTI}/libfoo.so")
+    debian.text("/afile", "")
+    debian.link("/bad/libfoo.so", "libfoo.so" if entry == "loop" else "../afile/x")
+    files = kept(debian, "/usr/bin/app")
+    assert f"{MULTI}/libfoo.so" in files and "/good/libfoo.so" not in files
+
+
+@pytest.mark.parametrize("bad", ["loop", "afile"])
+def test_33_a_directory_that_is_no_directory_is_only_skipped(debian, bad):
+    """The directory itself a loop or a file: glibc marks it nonexisting and
+    goes on in the same list."""
+    debian.exe("/usr/bin/app", needed=["libfoo.so", "libc.so.6"], runpath=f"/{bad}:/good")
+    debian.lib("/good/libfoo.so")
+    debian.lib(f"{MULTI}/libfoo.so")
+    debian.text("/afile", "")
+    debian.link("/loop", "loop")
+    assert "/good/libfoo.so" in kept(debian, "/usr/bin/app")
+
+
+@pytest.mark.parametrize("where", ["entry", "directory"])
+def test_34_musl_gives_up_at_a_symlink_loop(tree, where):
+    """musl's path_open: any error but ENOENT, ENOTDIR, EACCES or ENAMETOOLONG
+    stops the whole search, the directory itself a loop too."""
+    tree.musl()
+    tree.exe("/usr/bin/app", interp="/lib/ld-musl-x86_64.so.1",
+             needed=["libfoo.so", "libc.musl-x86_64.so.1"], runpath="/bad:/good")
+    tree.lib("/good/libfoo.so")
+    tree.lib("/usr/lib/libfoo.so")
+    tree.link("/bad/libfoo.so" if where == "entry" else "/bad", "libfoo.so"
+              if where == "entry" else "bad")
+    assert run(tree, "/usr/bin/app").problems == (
+        "libfoo.so needed by /usr/bin/app: /bad/libfoo.so: symbolic link loop (musl stops "
+        "searching) (the loader stops at this file)",)
+
+
+@pytest.mark.parametrize("how", ["link", "soname", "banner"])
+def test_35_a_musl_loader_under_another_name_is_musl(tree, how):
+    """PT_INTERP /lib/ld.so: a link to ld-musl-x86_64.so.1, Alpine's loader
+    copied (its SONAME), or upstream musl's (no SONAME, its banner)."""
+    tree.musl()
+    if how == "link":
+        tree.link("/lib/ld.so", "ld-musl-x86_64.so.1")
+    else:
+        tree.lib("/lib/ld.so", soname="libc.musl-x86_64.so.1" if how == "soname" else None,
+                 rodata=b"musl libc (x86_64)\nVersion %s\nDynamic Program Loader\n"
+                 if how == "banner" else b"")
+    tree.exe("/usr/bin/app", interp="/lib/ld.so", needed=["libpthread.so.0"])
+    result = run(tree, "/usr/bin/app")
+    assert result.problems == ()
+    assert {n.name: n.how for n in result.needs}["libpthread.so.0"] == "musl-libc"

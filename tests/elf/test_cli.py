@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -118,3 +119,22 @@ def test_console_script_and_module(app):
                            str(app.root), "--rules=", "/usr/bin/app"],
                           capture_output=True, text=True, check=True)
     assert "/opt/foo/libfoo.so.1\n" in proc.stdout
+
+
+def test_names_that_are_not_text_stay_one_line(app):
+    """A program named in Latin-1 is listed by its bytes; a needed name with a
+    newline is one escaped error line (both were internal errors)."""
+    odd = "/usr/bin/caf\udce9"
+    app.exe(odd, needed=["libc.so.6"])
+    app.exe("/usr/bin/nl", needed=["lib\nx.so", "libc.so.6"])
+    command = [sys.executable, "-m", "acigen.helpers.extract_deps", "--root", str(app.root)]
+    utf8 = dict(os.environ, PYTHONIOENCODING="utf-8:strict")  # as in a UTF-8 locale
+    listed = subprocess.run([*command, os.fsencode(odd)], capture_output=True, env=utf8,
+                            check=False)
+    assert listed.returncode == 0 and b"/usr/bin/caf\xe9\n" in listed.stdout
+    failed = subprocess.run([*command, "/usr/bin/nl"], capture_output=True, check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.decode().splitlines() == [
+        "acigen-extract-deps: error: lib\\nx.so needed by /usr/bin/nl: not found (searched: "
+        "/etc/ld.so.cache (absent), /lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib, "
+        "/usr/lib)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 
 import pytest
 from acigen.helpers.elf import elffile, facts, ldcache, ldconf, scripts
@@ -200,3 +201,50 @@ def test_token_expansion(tree):
     assert expand_musl("${ORIGIN}/a:$ORIGIN/b", "/o") == "/o/a:/o/b"
     assert expand_musl("$ORIGIN/$LIB", "/o") is None
     assert tidy("/a//b/./c/../d/") == "/a/b/c/../d"
+
+
+def _patched(field: str, value: int) -> bytes:
+    """A valid 64-bit file with one size or offset replaced by VALUE."""
+    data = bytearray(build(Elf(interp="/lib/ld.so", needed=["liba.so"],
+                               verneed={"liba.so": ["A_1"]})))
+    phdr = {"interp": 64 + 56, "dynamic": 64 + 2 * 56}  # after PT_LOAD, 56 bytes each
+    if field == "e_phoff":
+        struct.pack_into("<Q", data, 32, value)
+    elif field in phdr:
+        struct.pack_into("<Q", data, phdr[field] + 32, value)  # p_filesz
+    else:  # a dynamic tag's value, or the count of the first version need
+        dynamic = struct.unpack_from("<Q", data, phdr["dynamic"] + 8)[0]
+        tag = {"DT_STRSZ": 10, "vn_cnt": 0x6FFFFFFE}[field]
+        at = next(at for at in range(dynamic, len(data), 16)
+                  if struct.unpack_from("<q", data, at)[0] == tag)
+        if field == "vn_cnt":  # its one entry's vna_next made 0: the same entry, VALUE times
+            verneed = struct.unpack_from("<Q", data, at + 8)[0]
+            struct.pack_into("<H", data, verneed + 2, value)
+            struct.pack_into("<I", data, verneed + 16 + 12, 0)
+        else:
+            struct.pack_into("<Q", data, at + 8, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("interp", 1 << 62), ("dynamic", 1 << 62), ("DT_STRSZ", 1 << 62), ("DT_STRSZ", 1 << 63),
+    ("e_phoff", 1 << 63), ("vn_cnt", 0xFFFF)])
+def test_sizes_beyond_the_file_are_an_error(tmp_path, field, value):
+    """Sizes the file states are checked against its size, before any read
+    (they ended in MemoryError or OverflowError, an internal error)."""
+    with pytest.raises(elffile.ElfError, match=r"file too short|larger than the file"):
+        parse(tmp_path, _patched(field, value))
+
+
+@pytest.mark.parametrize("count", [6, 12])
+def test_ld_so_conf_files_including_each_other_are_read_once(tree, count):
+    """Each file includes all the others: cut along the current path only,
+    that was count! reads (12 files: hours); each file is now read once."""
+    tree.text("/etc/ld.so.conf", "include ld.so.conf.d/*.conf\n")
+    for index in range(count):
+        tree.text(f"/etc/ld.so.conf.d/{index:02}.conf", f"/lib{index}\ninclude *.conf\n")
+    parsed = ldconf.parse(Walker(str(tree.root)))
+    assert parsed.dirs == tuple(f"/lib{index}" for index in range(count))
+    assert len(parsed.files) == count + 1
+    # a cycle is reported where it closes, once per include line at most
+    assert 0 < len(parsed.warnings) <= count * count

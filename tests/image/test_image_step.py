@@ -194,3 +194,23 @@ def test_interrupted_unpack_leaves_nothing_running(tmp_path: Path, compression: 
     assert not (build / stamp).exists()
     for child in children:
         assert not Path(f"/proc/{child}").exists(), f"process {child} was left running"
+
+
+def test_max_size_stops_a_decompression_bomb(tmp_path: Path, no_mount_leaks: None) -> None:
+    """64 KiB of gzip holding 64 MiB: the step stops at its max_size, naming
+    the member, and leaves no stamp."""
+    build = tmp_path / "build"
+    build.mkdir()
+    make_tar(build / "bomb.tar.gz", [("etc", "dir", ""), ("etc/small", "file", "ok"),
+                                      ("bomb", "file", bytes(64 << 20))], gzip=True)
+    assert (build / "bomb.tar.gz").stat().st_size < 128 << 10
+    step = write_step(build, "01-bomb", [], {"path": "bomb.tar.gz", "max_size": 1 << 20},
+                      "copy")
+    result = run_step(build, *step)
+    assert result.returncode == 1
+    assert "member 'bomb': the archive holds more than max_size (1048576 bytes" \
+        in error_lines(result)[0]
+    assert not (build / step[1]).exists()
+    fine = write_step(build, "01-fine", [], {"path": "bomb.tar.gz", "max_size": 65 << 20},
+                      "copy")
+    assert run_step(build, *fine).returncode == 0

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from acigen.helpers.archive import sniff
 from acigen.helpers.common import HelperError
-from acigen.helpers.tarread import Member, Stream, TarReader
+from acigen.helpers.tarread import TRAILING_MAX, Member, Stream, TarReader
+
+from tests.image import rawtar
 
 
 def archive(tmp_path: Path, infos: list[tarfile.TarInfo], fmt: int = tarfile.PAX_FORMAT,
@@ -127,3 +129,89 @@ def test_truncated_data(tmp_path: Path) -> None:
         with pytest.raises(HelperError, match="the archive is truncated"):
             for _member in reader:
                 reader.copy_data(sink.fileno())
+
+
+# -- malformed headers: one line naming the member, never a loop ------------
+
+def raw_members(tmp_path: Path, data: bytes) -> list[Member]:
+    path = tmp_path / "raw.tar"
+    path.write_bytes(data)
+    return members(path)
+
+
+@pytest.mark.parametrize("size", [b"-0001000\0", b"\xff" * 12, b"\x80" + b"\xff" * 11],
+                         ids=["octal-negative", "base256-negative", "base256-huge"])
+def test_size_out_of_range_is_refused(tmp_path: Path, size: bytes) -> None:
+    data = rawtar.member(b"first", b"x") + rawtar.header(b"bad", size=size) + rawtar.END
+    with pytest.raises(HelperError, match=r"the entry after 'first': bad size field"):
+        raw_members(tmp_path, data)
+
+
+@pytest.mark.parametrize(("record", "why"), [
+    (rawtar.pax_record(b"path", b"a\0b"), "a NUL byte in its name"),
+    (rawtar.pax_record(b"linkpath", b"a\0b"), "a NUL byte in its link target"),
+    (rawtar.pax_record(b"uid", b"9" * 30), "uid 9+ is out of range"),
+    (rawtar.pax_record(b"uid", b"-1"), "bad uid"),
+    (rawtar.pax_record(b"gid", b"4294967295"), "gid 4294967295 is out of range"),
+    (rawtar.pax_record(b"mtime", b"9" * 30), "time 9+ is out of range"),
+    (rawtar.pax_record(b"size", b"9" * 30), "pax size 9+ is out of range"),
+    (b"99 path=x\n", "malformed pax header"),  # longer than the header holds
+    (rawtar.pax_record(b"SCHILY.xattr.user.a\0b", b"v"), "bad xattr name"),
+    (rawtar.pax_record(b"LIBARCHIVE.xattr.user.a%00b", b""), "bad xattr name"),
+    (rawtar.pax_record(b"SCHILY.xattr.trusted.overlay.opaque", b"y"),
+     "'trusted.overlay.opaque' belongs to the overlay filesystem"),
+])
+def test_bad_pax_record_is_one_error(tmp_path: Path, record: bytes, why: str) -> None:
+    data = rawtar.pax(record) + rawtar.header(b"victim", typeflag=b"2", linkname=b"t")
+    with pytest.raises(HelperError, match=why):
+        raw_members(tmp_path, data + rawtar.END)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("uid", b"\xff" * 8), ("mtime", b"\x80" + b"\x7f" * 11), ("devmajor", b"\x80" + b"\xff" * 7)])
+def test_header_number_out_of_range(tmp_path: Path, field: str, value: bytes) -> None:
+    data = rawtar.header(b"node", typeflag=b"3", **{field: value}) + rawtar.END
+    with pytest.raises(HelperError, match=r"member 'node': bad header field \(.* out of range"):
+        raw_members(tmp_path, data)
+
+
+def test_metadata_piling_up_is_refused(tmp_path: Path) -> None:
+    record = rawtar.pax_record(b"comment", b"c" * 600_000)
+    data = rawtar.pax(record) + rawtar.pax(record) + rawtar.member(b"f") + rawtar.END
+    with pytest.raises(HelperError, match="bytes of pax headers and long names"):
+        raw_members(tmp_path, data)
+
+
+def test_reading_stops_at_the_end_marker(tmp_path: Path) -> None:
+    """Whatever follows the two zero blocks is not read as members."""
+    data = rawtar.member(b"a", b"1") + rawtar.END + rawtar.member(b"after", b"2")
+    assert [m.name for m in raw_members(tmp_path, data)] == ["a"]
+
+
+def test_trailing_data_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "t.tar"
+    with open(path, "wb") as out:
+        out.write(rawtar.member(b"a", b"1") + rawtar.END)
+        out.truncate(out.tell() + TRAILING_MAX + 1)  # sparse: costs no disk
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        stream = Stream(fd)
+        assert [m.name for m in TarReader(stream)] == ["a"]
+        with pytest.raises(HelperError, match=r"more than 16 MiB after the end-of-archive"):
+            stream.drain()
+    finally:
+        os.close(fd)
+
+
+def test_max_size_names_the_member(tmp_path: Path) -> None:
+    path = tmp_path / "t.tar"
+    path.write_bytes(rawtar.member(b"small", b"x" * 100) + rawtar.member(b"big", b"y" * 5000)
+                     + rawtar.END)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        reader = TarReader(Stream(fd), max_size=4096)
+        with pytest.raises(HelperError, match=r"member 'big': the archive holds more than "
+                                              r"max_size \(4096 bytes"):
+            list(reader)
+    finally:
+        os.close(fd)

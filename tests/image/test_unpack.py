@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 from acigen.helpers.common import HelperError
+from acigen.helpers.runcache import identify
+from acigen.helpers.tarread import TRAILING_MAX
 from acigen.helpers.unpack import unpack_archive
 
+from tests.image import rawtar
 from tests.image.conftest import REPO, error_lines, run_helper
 from tests.image.treediff import describe, differences
 from tests.support.rootfs import debian_minbase_tarball
@@ -294,3 +297,42 @@ def test_a_directory_replaced_by_a_file_then_made_again_starts_afresh(tmp_path: 
     mine = ours(archive, tmp_path / "mine")
     assert (mine / "p" / "a" / "x").stat().st_gid == 0  # the member's, not p's
     assert (mine / "p").stat().st_mode & 0o7777 == 0o2755
+
+
+@pytest.mark.parametrize("compression", ["gzip", "bzip2"])
+def test_padding_after_the_end_marker_is_bounded(tmp_path: Path, compression: str) -> None:
+    """A small archive that decompresses to endless padding fails in one line
+    once the bound is passed, without reading the rest (a terabyte, say)."""
+    tar = tmp_path / "t.tar"
+    with open(tar, "wb") as out:
+        out.write(rawtar.member(b"a", b"1") + rawtar.END)
+        out.truncate(out.tell() + TRAILING_MAX + (1 << 20))
+    packed = tmp_path / "t.tar.z"
+    with open(tar, "rb") as src, open(packed, "wb") as out:
+        subprocess.run(COMPRESS[compression], stdin=src, stdout=out, check=True)
+    with pytest.raises(HelperError, match="MiB after the end-of-archive marker"):
+        ours(packed, tmp_path / "out")
+    with pytest.raises(HelperError, match="MiB after its end-of-archive marker"):
+        identify(str(padded_aci(tmp_path, COMPRESS[compression])))
+
+
+def padded_aci(tmp_path: Path, compress: list[str] | None) -> Path:
+    """An ACI padded with zeros past the bound, maybe compressed."""
+    body = rawtar.member(b"manifest", b'{"acKind": "ImageManifest", "name": "example.com/x"}') \
+        + rawtar.header(b"rootfs/", typeflag=b"5") + rawtar.END
+    data = body + bytes(TRAILING_MAX + (1 << 20))
+    aci = tmp_path / "image.aci"
+    aci.write_bytes(subprocess.run(compress, input=data, capture_output=True,
+                                   check=True).stdout if compress else data)
+    return aci
+
+
+def test_a_plain_tar_is_not_read_past_its_end_marker(tmp_path: Path) -> None:
+    """Nothing to decompress, nothing to drain: padding of any length is fine."""
+    tar = tmp_path / "t.tar"
+    with open(tar, "wb") as out:
+        out.write(rawtar.member(b"a", b"1") + rawtar.END)
+        out.truncate(out.tell() + TRAILING_MAX + (1 << 20))  # sparse
+    assert (ours(tar, tmp_path / "out") / "a").read_bytes() == b"1"
+    image_id, _manifest = identify(str(padded_aci(tmp_path, None)))  # acigen run hashes it all
+    assert image_id.startswith("sha512-")

@@ -39,7 +39,7 @@ def test_playbook_with_role_and_template_and_rerun_on_edit(tmp_path: Path) -> No
     image = tmp_path / "greeting.aci"
     validate_aci(image)
     assert image_file(image, "rootfs/etc/greeting") == \
-        b"Hello from acigen on Debian 12 (community.general.chroot)\n"
+        b"Hello from acigen on Debian 12 (acigen_runc)\n"
     assert image_file(image, "rootfs/usr/bin/hello")
     assert is_noop(tmp_path)
 

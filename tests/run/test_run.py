@@ -313,3 +313,54 @@ def test_a_missing_program_is_our_error_not_the_apps(tmp_path: Path, tree: Path,
     # found through PATH, like an appc executor would
     ok = run(aci, "--exec", "echo", "--", "x", cache=cache)
     assert (ok.returncode, ok.stdout) == (0, "x\n"), ok.stderr
+
+
+def cap_eff() -> list[str]:
+    return ["/bin/sh", "-c", "grep CapEff /proc/self/status; mount -t tmpfs x /tmp 2>&1 "
+            "&& echo mounted || echo no-mount"]
+
+
+def test_an_image_cannot_grant_itself_capabilities(tmp_path: Path, tree: Path,
+                                                   cache: Path) -> None:
+    # CAP_SYS_ADMIN in the image's own retain set: refused, and said
+    aci = make_aci(tmp_path, tree, isolators=[
+        {"name": "os/linux/capabilities-retain-set",
+         "value": {"set": ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_SETUID"]}}], exec=cap_eff())
+    result = run(aci, cache=cache)
+    assert result.returncode == 0, result.stderr
+    # only CHOWN (bit 0) and SETUID (bit 7): the retain set narrowed the default set
+    assert result.stdout.split()[:2] == ["CapEff:", f"{(1 << 0) | (1 << 7):016x}"]
+    assert result.stdout.split()[-1] == "no-mount"
+    assert ("acigen run: warning: the image asks to keep CAP_SYS_ADMIN, which only "
+            "--cap-add CAP_SYS_ADMIN grants; not granted") in result.stderr.splitlines()
+
+
+def test_cap_add_widens_with_a_warning(tmp_path: Path, tree: Path, cache: Path) -> None:
+    aci = make_aci(tmp_path, tree, isolators=[
+        {"name": "os/linux/capabilities-retain-set",
+         "value": {"set": ["CAP_SYS_ADMIN", "CAP_CHOWN"]}}], exec=cap_eff())
+    result = run(aci, "--cap-add", "sys_admin", cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == ["CapEff:", f"{(1 << 0) | (1 << 21):016x}"]
+    assert result.stdout.split()[-1] == "mounted"
+    assert result.stderr.splitlines() == [
+        "acigen run: warning: --cap-add sys_admin: the app holds more than the containers "
+        "default capabilities, and can do more to the host"]
+
+
+def test_the_default_set_is_the_containers_one(tmp_path: Path, tree: Path,
+                                               cache: Path) -> None:
+    from acigen.helpers.confinement import DEFAULT_CAPABILITIES
+    bits = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4,
+            "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
+            "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_CHROOT": 18, "CAP_SETFCAP": 31}
+    assert set(bits) == set(DEFAULT_CAPABILITIES)
+    result = run(make_aci(tmp_path, tree, exec=cap_eff()), cache=cache)
+    assert result.stdout.split()[:2] == ["CapEff:", f"{sum(1 << b for b in bits.values()):016x}"]
+
+
+def test_unpacked_images_are_roots_alone(tmp_path: Path, tree: Path, cache: Path) -> None:
+    (cache / "acigen" / "run").mkdir(parents=True, mode=0o755)  # as an older acigen left it
+    result = run(make_aci(tmp_path, tree), cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert (cache / "acigen" / "run").stat().st_mode & 0o777 == 0o700
