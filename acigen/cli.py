@@ -109,8 +109,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def refuse_images(paths: list[str]) -> None:
+    """aci-packer took `MANIFEST OUT.aci`; acigen takes manifests only.  Say
+    how to write the old command, rather than fail reading an image as JSON."""
+    images = [p for p in paths if p.endswith(".aci")]
+    if images:
+        manifests = " ".join(p for p in paths if p not in images) or "MANIFEST"
+        raise UsageError(f"{images[0]}: an image is not a manifest; to build it, as "
+                         f"aci-packer's `MANIFEST OUT.aci` did: "
+                         f"acigen -b -o {images[0]} {manifests}")
+
+
 def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
     paths = inv.args.manifests
+    refuse_images(paths)
     loaded = [manifest.load(p, inv.base_dir, check_files=inv.embed is None) for p in paths]
     sign = None
     if inv.args.sign:

@@ -19,13 +19,17 @@ The image is unpacked once per image ID into $XDG_CACHE_HOME/acigen/run
 (helpers/container.py); the runtime config comes from the app section
 (helpers/runconfig.py).  Exit status: the app's; 125 when acigen run itself
 fails (the convention of chroot, env and docker run: the app's own 1 stays
-distinguishable), 130 when interrupted.
+distinguishable), 130 when interrupted (Ctrl-C), 143 on SIGTERM (129 on
+SIGHUP): the container is stopped first, TERM then KILL after STOP_GRACE
+seconds, or KILL at once when the app's PID 1 has no TERM handler (the
+kernel would drop TERM for it).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -146,9 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return FAILED
-    except (KeyboardInterrupt, Interrupted):
+    except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:  # SIGTERM or SIGHUP: 128+N, as a shell reports it
+        print(f"{PROG}: stopped by {exc}", file=sys.stderr)
+        return 128 + signal.Signals[str(exc)]
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ class Context:
         if self.check_files:
             exists = os.path.isdir(path) if kind == "dir" else os.path.exists(path)
             if not exists:
-                shown = os.path.relpath(path)
+                # an absolute path is shown as given; a relative one as found from here
+                shown = path if os.path.isabs(value) else os.path.relpath(path)
                 where = "" if shown == value else f" (looked at {shown})"
                 raise node.error(f"{value!r}: no such {kind}{where}")
         if os.path.isabs(value):
@@ -85,8 +86,19 @@ def _bools(fields: dict[str, Node], keys: tuple[str, ...]) -> dict[str, bool]:
     return {key: fields[key].boolean() for key in keys if key in fields}
 
 
+def _shown(word: str) -> str:
+    """WORD as a shell would read it back, and as a person reads it: a word
+    holding a single quote (and nothing a shell expands in double quotes) is
+    double-quoted, not spelled '"'"' as shlex.quote spells it."""
+    if not word:
+        return "''"
+    if "'" in word and not any(c in word for c in '"$`\\!'):
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
 def _short(words: list[str], limit: int = 60) -> str:
-    text = " ".join(shlex.quote(w) if w else "''" for w in words)
+    text = " ".join(_shown(w) for w in words)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -119,10 +131,12 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
 
 
 def _devices(fields: dict[str, Node]) -> bool | str:
-    """What to do with the archive's device nodes: false (an error), true
-    (keep them) or "skip" (leave them out: an executor provides /dev)."""
+    """What to do with the archive's device nodes: "skip" (the default: leave
+    them out; an appc executor provides /dev, and a rootfs tarball like the
+    original's nginx base holds nodes no image should carry), true (keep
+    them) or false (an error)."""
     if "devices" not in fields:
-        return False
+        return "skip"
     value = fields["devices"].value
     if value == "skip" or isinstance(value, bool):
         return value  # type: ignore[no-any-return]

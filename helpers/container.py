@@ -8,8 +8,9 @@ the process's (128+N when a signal N killed it); its own errors go to a
 JSON log in the bundle, so a program that could not start is told apart
 from one that failed.  If we are interrupted (Ctrl-C, SIGTERM) the
 container is stopped (for `acigen run`, TERM first and KILL after a grace
-period) and deleted, with further signals held back until that is done;
-if we are killed outright, a guard process does it (Container).
+period, or KILL at once when its PID 1 has no TERM handler) and deleted,
+with further signals held back until that is done; if we are killed
+outright, a guard process does it (Container).
 
 For `acigen run`, the root the app sees is a throw-away writable view of a
 cached, read-only root: an overlay whose upper dir is a scratch directory
@@ -214,6 +215,8 @@ class Container:
         """Stop the container: TERM first when GRACE is given, then KILL."""
         with uninterrupted():
             proc = self._proc
+            if grace and not self._init_catches(signal.SIGTERM):
+                grace = 0.0  # the kernel drops TERM for a namespace's init without a handler
             signals = (("TERM", grace), ("KILL", STOP_GRACE)) if grace else (("KILL", STOP_GRACE),)
             for name, wait in signals:
                 subprocess.run(self.command("kill", self.name, name), capture_output=True)
@@ -225,6 +228,18 @@ class Container:
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+    def _init_catches(self, signum: int) -> bool:
+        """Whether the container's PID 1 has a handler for SIGNUM (its SigCgt
+        mask); True when that cannot be told, so the grace period is kept."""
+        state = subprocess.run(self.command("state", self.name), capture_output=True, text=True)
+        try:
+            pid = int(json.loads(state.stdout)["pid"])
+            with open(f"/proc/{pid}/status") as src:
+                caught = next(line.split()[1] for line in src if line.startswith("SigCgt:"))
+        except (ValueError, KeyError, TypeError, OSError, StopIteration):
+            return True
+        return bool(int(caught, 16) >> (signum - 1) & 1)
 
     def _finish(self) -> None:
         with uninterrupted():

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -44,6 +45,7 @@ from acigen.helpers.common import (
     watch_for_orphaning,
     writing,
 )
+from acigen.helpers.imagecheck import check_app_identity, root_warnings
 from acigen.helpers.outfile import temporary_beside
 from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, write_end, write_entry
 
@@ -172,6 +174,9 @@ def write_image(root: str, req: PackRequest) -> PackResult:
     """Pack ROOT with REQ's manifest into REQ.out (atomically), then OUT.id."""
     if not os.path.isdir(root):
         raise HelperError(f"{root}: not a directory")
+    check_app_identity(root, req.manifest)
+    for warning in root_warnings(root):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     out = os.path.abspath(req.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     cache = ChunkCache(req.cache_dir) if req.cache_dir and req.compression != "none" else None

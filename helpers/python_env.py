@@ -150,6 +150,8 @@ def _extras(writer: ImageWriter, facts: PythonFacts, read: list[str]) -> list[st
     if bundle:
         read.append(bundle)
         made.append(python_system.IMAGE_CA_BUNDLE)
+    if python_system.pip_trusts_bundle(writer):
+        made.append(python_system.PIP_CONF)
     return made
 
 

@@ -16,6 +16,10 @@ from acigen.helpers.python_probe import IMAGE_PREFIX, PythonFacts
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\n"
 GROUP = b"root:x:0:\n"
 IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+PIP_CONF = "/etc/pip.conf"
+# pip verifies with its own bundled certifi, not OpenSSL's default file: its
+# site-wide configuration points it at the image's bundle
+PIP_CONF_TEXT = f"[global]\ncert = {IMAGE_CA_BUNDLE}\n".encode()
 HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine, Arch
                    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
                    "/etc/ssl/ca-bundle.pem",  # openSUSE
@@ -81,3 +85,13 @@ def ca_certificates(writer: ImageWriter, facts: PythonFacts) -> str | None:
     if cafile and cafile != IMAGE_CA_BUNDLE and not writer.exists(cafile):
         writer.symlink(cafile, IMAGE_CA_BUNDLE)
     return read
+
+
+def pip_trusts_bundle(writer: ImageWriter) -> bool:
+    """/etc/pip.conf naming the image's CA bundle, so pip trusts what
+    ssl.create_default_context() trusts (a TLS-intercepting proxy's CA the
+    host trusts, too).  Not when the image has no bundle or its own pip.conf."""
+    if not writer.exists(IMAGE_CA_BUNDLE) or writer.exists(PIP_CONF):
+        return False
+    writer.file(PIP_CONF, PIP_CONF_TEXT, 0o644)
+    return True

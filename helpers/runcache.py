@@ -89,7 +89,17 @@ def _member_name(name: str) -> str:
 
 
 def identify(path: str) -> tuple[str, dict[str, Any]]:
-    """(image ID, manifest) of the ACI at PATH, reading it once."""
+    """(image ID, manifest) of the ACI at PATH, reading it once.  Every error
+    names PATH: a user running several images must see which one is bad."""
+    try:
+        return _identify(path)
+    except HelperError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise HelperError(f"{path}: {exc}", exc.hint) from None
+
+
+def _identify(path: str) -> tuple[str, dict[str, Any]]:
     manifest: bytes | None = None
     has_rootfs = False
     with tar_stream(path) as (fd, compression):

@@ -112,6 +112,10 @@ def resolve_id(root: str, value: str, what: str) -> tuple[int, list[str] | None]
         return int(table[value][2]), table[value]
     if value.isdigit():
         return int(value), None
+    if value == "root":
+        # the original's images (bash: busybox and bash, no /etc at all) name
+        # "root", and rkt ran them: root is 0 wherever there is no entry
+        return 0, None
     file = "/etc/passwd" if what == "user" else "/etc/group"
     raise HelperError(f"{what} {value!r} is neither in the image's {file} nor a number",
                       "use a numeric id, or add the entry to the image")

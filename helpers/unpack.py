@@ -5,15 +5,16 @@ The image step (as acigen writes it into the step file):
     {"type": "image", "path": "rootfs.tar.gz"}            a local archive
     {"type": "image", "ref": ".acigen/fetch/H.ref"}       what acigen-fetch got
     optional "sha256" / "sha512": the archive's digest; checked before unpacking
-    optional "devices": false (default) | true | "skip"
+    "devices": "skip" (acigen's default) | true | false
     optional "max_size": the most bytes the uncompressed archive may hold
 
 `max_size` bounds what a small compressed archive may cost (2 MiB of gzip
 can inflate to 2 GiB): the member that would pass it is named in the error.
 
-`devices`: an archive's character and block device nodes are an error by
-default (an image rarely needs them: the container runtime provides /dev);
-`true` creates them as they are in the archive, `"skip"` leaves them out.
+`devices`: an archive's character and block device nodes are left out with
+"skip" (an image rarely needs them: the container runtime provides /dev),
+created as they are with `true`, an error with `false` (and by hand, where
+`--devices` defaults to error).
 FIFOs are always created.
 
 The archive may be a tar file, plain or compressed with gzip, bzip2, xz or

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
+
+from tests.support import leaks
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,18 +18,19 @@ def _require_root() -> None:
                     returncode=2)
 
 
-def mountinfo() -> list[str]:
-    with open("/proc/self/mountinfo") as src:
-        return sorted(" ".join(line.split()[3:5]) for line in src)
-
-
 @pytest.fixture
-def no_mount_leaks():
-    """Fail the test if it leaves a mount behind on the host."""
-    before = mountinfo()
+def no_mount_leaks(tmp_path_factory: pytest.TempPathFactory):
+    """Fail the test if it leaves a mount (in any namespace) or a process behind
+    under the session's test directories; other programs' mounts do not count."""
+    directories = [tmp_path_factory.getbasetemp()]
+    before = leaks.snapshot(directories)
     yield
-    after = mountinfo()
-    assert after == before, f"mounts left behind: {sorted(set(after) - set(before))}"
+    # a helper may still be unwinding: wait for it, generously, rather than race it
+    deadline = time.monotonic() + 60
+    while (message := leaks.left_behind(before, leaks.snapshot(directories))) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not message
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -161,8 +161,3 @@ def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "") ->
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or check}")
-
-
-def mountinfo() -> list[str]:
-    with open("/proc/self/mountinfo") as src:
-        return sorted(" ".join(line.split()[3:5]) for line in src)

@@ -63,6 +63,19 @@ def test_dot_of_hostile_file_names_is_accepted_by_graphviz(tmp_path: Path, capsy
     assert "we&quot;ird\\ name $x {}.sh" in svg.stdout
 
 
+def test_dot_labels_show_single_quotes_as_a_person_writes_them(tmp_path: Path,
+                                                               capsys) -> None:
+    manifest(tmp_path / "app.json", [
+        {"type": "copy_host_files", "binaries": ["/bin/sh"]},
+        {"type": "cmd", "copy": False, "path": "/usr/bin/python3",
+         "args": ["-c", "print('Hello World')", "it's $HOME"]}])
+    code, out, err = run(tmp_path, "--dot", "app.json", capsys=capsys)
+    assert code == 0, err
+    [label] = [line for line in out.splitlines() if "step 2 cmd" in line]
+    # still a shell word each (the $ one keeps shlex's spelling: it must not expand)
+    assert """python3 -c \\"print('Hello World')\\" 'it'\\"'\\"'s $HOME'""" in label, label
+
+
 def test_dot_draws_a_shared_layer_once(tmp_path: Path, capsys) -> None:
     (tmp_path / "a.txt").write_text("a")
     base = [{"type": "copy_host_files", "files": [["a.txt", "/a"]]}]
@@ -128,6 +141,24 @@ def test_options_that_do_not_fit_together(tmp_path: Path, capsys, args: list[str
     code, _, err = run(tmp_path, *args, "app.json", capsys=capsys)
     assert code == 1 and err.startswith("acigen: error: "), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.json"]
+
+
+@pytest.mark.parametrize("image_exists", [False, True])
+def test_the_originals_command_line_names_o_and_b(tmp_path: Path, capsys,
+                                                  image_exists: bool) -> None:
+    """aci-packer's `-C xz hello_world.json hello_world.aci`, whether or not
+    the image is there yet: one line saying how acigen writes it."""
+    manifest(tmp_path / "hello_world.json", [{"type": "copy_host_files",
+                                              "binaries": ["/bin/sh"]}])
+    if image_exists:
+        (tmp_path / "hello_world.aci").write_bytes(b"\xfd7zXZ\0 an old image")
+    before = listing(tmp_path)
+    code, _, err = run(tmp_path, "-C", "xz", "hello_world.json", "hello_world.aci",
+                       capsys=capsys)
+    assert (code, err) == (1, "acigen: error: hello_world.aci: an image is not a manifest; "
+                              "to build it, as aci-packer's `MANIFEST OUT.aci` did: "
+                              "acigen -b -o hello_world.aci hello_world.json\n")
+    assert listing(tmp_path) == before
 
 
 def test_embedded_paths_in_side_files_are_prefixed(tmp_path: Path, capsys) -> None:

@@ -28,7 +28,7 @@ EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "embedded"
 IMAGE = "image/hello.aci"
 AFTER_COPY = ["hello: step 2 copy_host_files /usr/bin/hello",
               # summaries are cut at 60 characters
-              "hello: step 3 cmd busybox sh -c '/usr/bin/hello '\"'\"'the image build'\"'\"' >...",
+              "hello: step 3 cmd busybox sh -c \"/usr/bin/hello 'the image build' > /etc/gr...",
               f"hello: pack {IMAGE} (gzip)"]
 
 

@@ -172,3 +172,36 @@ def test_pack_stops_when_ninja_dies(work: Path) -> None:
     assert err == "acigen-pack: interrupted\n"
     assert not (work / "i.aci").exists()
     assert leftovers(work, work / "cache") == []
+
+
+@pytest.mark.parametrize(("user", "group", "error"), [
+    ("www", "0", "user 'www' is neither in the image's /etc/passwd nor a number"),
+    ("0", "staff", "group 'staff' is neither in the image's /etc/group nor a number"),
+    ("/srv/app", "0", "app user/group /srv/app: no such file in the image (No such file or "
+                      "directory)"),
+])
+def test_an_app_identity_the_image_cannot_resolve_is_refused(
+        user: str, group: str, error: str, work: Path) -> None:
+    """What `acigen run` (or any appc executor) would fail on, found at build time."""
+    write_manifest(work / "app.json", {**MANIFEST, "app": {
+        "exec": ["/bin/sh"], "user": user, "group": group}})
+    before = snapshot(work)
+    result = pack("--manifest", "app.json", "--rootfs", "tree", "-o", "out/i.aci",
+                  cwd=work, check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[0] == f"acigen-pack: error: {error}"
+    assert snapshot(work) == before
+
+
+def test_root_without_passwd_packs_and_a_closed_root_warns(work: Path) -> None:
+    """The original's bash image names "root" and has no /etc/passwd: root is 0."""
+    write_manifest(work / "app.json", {**MANIFEST, "app": {
+        "exec": ["/bin/sh"], "user": "root", "group": "root"}})
+    open_tree = pack("--manifest", "app.json", "--rootfs", "tree", "-o", "out/i.aci", cwd=work)
+    assert open_tree.stderr == ""
+    (work / "tree").chmod(0o700)  # what `mktemp -d` gives a debootstrap
+    closed = pack("--manifest", "app.json", "--rootfs", "tree", "-o", "out/i.aci", cwd=work)
+    assert closed.stderr.splitlines() == [
+        "acigen-pack: warning: the image's / has mode 0700: only its owner can reach any "
+        "file in it (a server's unprivileged workers cannot); make the base's / 0755 "
+        "(in a tarball, the mode of ./)"]

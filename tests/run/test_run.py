@@ -8,14 +8,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from acigen.helpers.container import STATE_ROOT
+from acigen.helpers.container import STATE_ROOT, STOP_GRACE
 
-from tests.conftest import mountinfo
 from tests.oci.imaging import helper, manifest
+from tests.support.leaks import mounts_under
 from tests.support.net import free_port, http_get
 from tests.support.rootfs import busybox_tree
 
@@ -33,18 +35,23 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_aci(work: Path, tree: Path, name: str = "app", **app: object) -> Path:
-    """An ACI of TREE whose app section is manifest()'s updated with APP."""
+def write_manifest(work: Path, name: str = "app", **app: object) -> Path:
+    """manifest()'s, its app section updated with APP, as WORK/NAME.json."""
     doc = manifest()
     doc["app"].update(app)
     (work / f"{name}.json").write_text(json.dumps(doc))
+    return work / f"{name}.json"
+
+
+def make_aci(work: Path, tree: Path, name: str = "app", **app: object) -> Path:
+    """An ACI of TREE whose app section is manifest()'s updated with APP."""
     out = work / f"{name}.aci"
-    helper("pack", "--manifest", str(work / f"{name}.json"), "--rootfs", str(tree),
+    helper("pack", "--manifest", str(write_manifest(work, name, **app)), "--rootfs", str(tree),
            "-o", str(out))
     return out
 
 
-def run(aci: Path, *args: str, cache: Path, timeout: float = 60
+def run(aci: Path, *args: str, cache: Path, timeout: float = 300
         ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
     return subprocess.run([sys.executable, "-m", "acigen.run", str(aci), *args],
@@ -91,11 +98,27 @@ def test_user_and_group_names_resolve_in_the_image(tmp_path: Path, tree: Path,
 
 
 def test_unknown_user_is_a_clear_error(tmp_path: Path, tree: Path, cache: Path) -> None:
-    aci = make_aci(tmp_path, tree, user="nosuchuser")
+    # acigen-pack refuses such an image (tests/pack/test_errors.py); another tool's ACI
+    made = helper("pack", "--manifest", str(write_manifest(tmp_path, user="nosuchuser")),
+                  "--rootfs", str(tree), "-o", str(tmp_path / "app.aci"), check=False)
+    assert made.returncode == 1, made.stderr
+    aci = tmp_path / "other.aci"
+    with tarfile.open(aci, "w:gz") as out:
+        out.add(tmp_path / "app.json", "manifest")
+        out.add(tree, "rootfs")
     result = run(aci, cache=cache)
     assert result.returncode == 125
     assert result.stderr.splitlines()[0] == ("acigen run: error: user 'nosuchuser' is "
                                              "neither in the image's /etc/passwd nor a number")
+
+
+def test_root_is_0_in_an_image_without_passwd(tmp_path: Path, cache: Path) -> None:
+    """The original's bash image: no /etc at all, user and group "root"."""
+    bare = busybox_tree(tmp_path / "bare")
+    shutil.rmtree(bare / "etc")
+    aci = make_aci(tmp_path, bare, user="root", group="root", exec=["/bin/id"])
+    result = run(aci, cache=cache)
+    assert (result.returncode, result.stdout) == (0, "uid=0 gid=0\n"), result.stderr
 
 
 def test_volumes_are_mounted_at_the_mount_points(tmp_path: Path, tree: Path,
@@ -143,22 +166,28 @@ def test_a_changed_image_is_unpacked_again(tmp_path: Path, tree: Path, cache: Pa
     assert len(list((cache / "acigen" / "run").glob("sha512-*[0-9a-f]"))) == 2
 
 
+def serve(aci: Path, cache: Path) -> subprocess.Popen[str]:
+    """`acigen run --net host ACI` in the background (a server)."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    return subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
 def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
         tmp_path: Path, tree: Path, cache: Path, no_mount_leaks) -> None:
     port = free_port()
     aci = make_aci(tmp_path, tree, exec=["/bin/httpd", "-f", "-p", f"127.0.0.1:{port}",
                                          "-h", "/www"])
     before = containers()
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    proc = subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
+    proc = serve(aci, cache)
     try:
-        status, body = http_get(f"http://127.0.0.1:{port}/index.html", server=proc)
+        status, body = http_get(f"http://127.0.0.1:{port}/index.html", timeout=300,
+                                server=proc)
         assert (status, body) == (200, b"hello from the image\n")
         assert len(containers()) == len(before) + 1
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        _out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -168,7 +197,36 @@ def test_server_with_host_network_serves_then_ctrl_c_cleans_up(
     assert not os.listdir(cache / "acigen" / "run" / "scratch")
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-    assert not any(f"127.0.0.1:{port}" in line for line in mountinfo())
+    assert mounts_under([tmp_path, cache]) == set()
+
+
+@pytest.mark.parametrize("app", [
+    ["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"],  # PID 1, no TERM handler
+    ["/bin/sh", "-c", "trap 'exit 7' TERM; httpd -p 127.0.0.1:{port} -h /www; "
+     "while :; do sleep 0.1; done"],  # traps TERM: it is given the chance
+], ids=["ignores-term", "traps-term"])
+def test_sigterm_stops_the_app_without_the_grace_period_and_exits_143(
+        app: list[str], tmp_path: Path, tree: Path, cache: Path, no_mount_leaks) -> None:
+    port = free_port()
+    aci = make_aci(tmp_path, tree, exec=[arg.format(port=port) for arg in app])
+    before = containers()
+    proc = serve(aci, cache)
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/index.html", timeout=300,
+                        server=proc)[0] == 200
+        started = time.monotonic()
+        proc.terminate()  # a plain `kill PID`
+        _out, err = proc.communicate(timeout=300)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, err) == (143, "acigen run: stopped by SIGTERM\n")
+    # TERM to a PID 1 without a handler is dropped by the kernel: waiting the
+    # grace period for it would only delay the KILL
+    assert took < STOP_GRACE, took
+    assert containers() == before
 
 
 def test_default_network_is_private_with_loopback_up(tmp_path: Path, tree: Path,
@@ -206,7 +264,7 @@ def test_not_an_image_is_a_clear_error(tmp_path: Path, cache: Path) -> None:
     result = run(junk, cache=cache)
     assert result.returncode == 125
     assert result.stderr.splitlines() == [
-        "acigen run: error: not a tar archive, nor gzip, bzip2, xz or zstd compressed"]
+        f"acigen run: error: {junk}: not a tar archive, nor gzip, bzip2, xz or zstd compressed"]
     result = run(tmp_path / "missing.aci", cache=cache)
     assert (result.returncode, result.stderr.strip()) == (
         125, f"acigen run: error: {tmp_path / 'missing.aci'}: no such file")

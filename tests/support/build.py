@@ -40,3 +40,19 @@ def step_numbers(output: str) -> list[int]:
 
 def is_noop(workdir: Path) -> bool:
     return "no work to do" in run_ninja(workdir, "-n").stdout
+
+
+def user_env() -> dict[str, str]:
+    """A user's shell after the README's first command: acigen and ninja are
+    the ones in the virtualenv's bin."""
+    venv_bin = os.path.dirname(sys.executable)
+    return dict(os.environ, PATH=f"{venv_bin}:{os.environ['PATH']}")
+
+
+def shell(command: str, cwd: Path, timeout: float = 3600) -> str:
+    """Run COMMAND as a user types it (sh -c, user_env); its output."""
+    done = subprocess.run(["sh", "-c", command], cwd=cwd, env=user_env(), capture_output=True,
+                          text=True, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{command}:\n{output[-4000:]}"
+    return output

@@ -39,6 +39,7 @@ class Resource:
     drops: int = 0  # how many responses are cut so
     rate: int | None = None  # bytes per second per connection
     ranges: bool = True
+    content_type: str | None = None  # e.g. text/html for a pip index page
 
     @property
     def last_modified_http(self) -> str | None:
@@ -95,6 +96,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(seen.status)
         self._validators(resource)
         self.send_header("Content-Length", str(len(body)))
+        if resource.content_type:
+            self.send_header("Content-Type", resource.content_type)
         if resource.ranges:
             self.send_header("Accept-Ranges", "bytes")
         if start:
