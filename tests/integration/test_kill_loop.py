@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mountinfo
 from tests.support.build import acigen, run_ninja
 from tests.support.busybox import busybox_tar, shell, write_manifest
+from tests.support.leaks import mounts_under
 from tests.support.tools import actool, ninja
 
 SIGNALS = (signal.SIGKILL, signal.SIGINT, signal.SIGTERM)
@@ -137,6 +137,6 @@ def test_kill_and_corrupt_loop(tmp_path: Path) -> None:
             damage(work, rng)
         finish(work, tally, reference)
         tally.trials += 1
-        assert [m for m in mountinfo() if str(work) in m] == []
+        assert mounts_under([work]) == set()
     print(tally.line(seed))
     assert (tally.wrong, tally.internal) == (0, 0), tally.line(seed)
