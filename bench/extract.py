@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from common import use_repo_support
+
 from acigen.helpers import layers
 from acigen.helpers.extract import (
     Request,
@@ -36,7 +38,6 @@ from acigen.helpers.keeps import KeepSet
 from acigen.helpers.prune import prune
 from acigen.helpers.rootfs import iter_tree
 from acigen.helpers.rootwalk import Walker
-from common import use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 from tests.support.rootfs import debian_minbase_tree

@@ -32,9 +32,9 @@ from common import use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 
-from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
 from common import Sample, median, timed
 
+from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
 from tests.support.rootfs import debian_minbase_tree
 
 REFERENCE = {"gzip": ["gzip", "-6"], "xz": ["xz", "-T0", "-6"], "bzip2": ["bzip2", "-9"]}

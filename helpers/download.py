@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+
 from acigen.helpers.common import HelperError
 from acigen.helpers.fetchcache import Cache
 

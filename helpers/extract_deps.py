@@ -15,10 +15,9 @@ import json
 import os
 import sys
 
+from acigen.errors import printable
 from acigen.helpers.common import HelperError, run_main
 from acigen.helpers.elf import CACHE_MODES, DEFAULT_RULES, RULES, closure
-
-from acigen.errors import printable
 
 PROG = "acigen-extract-deps"
 

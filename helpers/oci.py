@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from acigen import oci_config
+from acigen.errors import AcigenError
 from acigen.helpers import buildlock, layerrecord, layers
 from acigen.helpers.chunks import ChunkCache, MiB
 from acigen.helpers.common import (
@@ -56,9 +58,6 @@ from acigen.helpers.ocilayer import (
 )
 from acigen.helpers.outfile import temporary_beside
 from acigen.helpers.rootfs import Root
-
-from acigen import oci_config
-from acigen.errors import AcigenError
 
 PROG = "acigen-oci"
 STEPS_KEY = "-aci-packer-build-steps-"

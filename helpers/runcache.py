@@ -33,14 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from acigen.errors import ManifestError
 from acigen.helpers import layers
 from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError
 from acigen.helpers.tarread import TRAILING_MAX
 from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.unpack import unpack_into_new_dir
-
-from acigen.errors import ManifestError
 from acigen.jsoncheck import Node
 from acigen.manifest import parse_document
 

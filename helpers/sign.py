@@ -22,9 +22,8 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 
-from acigen.helpers.common import HelperError, atomic_write, read_json, remove_file, run_main
-
 from acigen.errors import AcigenError
+from acigen.helpers.common import HelperError, atomic_write, read_json, remove_file, run_main
 from acigen.signing import SignSpec, check_signing, detach_sign, verify
 
 PROG = "acigen-sign"

@@ -13,10 +13,11 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from acigen.helpers.common import open_regular
 from elftools.common.exceptions import ELFError as _PyElfError
 from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
+
+from acigen.helpers.common import open_regular
 
 ET_EXEC, ET_DYN = 2, 3
 DF_1_NODEFLIB, DF_1_PIE = 0x800, 0x08000000

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers import confinement, seccomp
 from acigen.helpers.common import HelperError
 

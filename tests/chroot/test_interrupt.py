@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from acigen.helpers.container import STATE_ROOT
 
+from acigen.helpers.container import STATE_ROOT
 from tests.chroot.stepkit import (
     Build,
     Step,

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from acigen.helpers.elf import Closure, closure
 
+from acigen.helpers.elf import Closure, closure
 from tests.elf.fixtures import Tree
 
 # what every program of a Debian-layout fixture keeps: the interpreter chain and libc

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 from acigen.helpers.rootwalk import Walker
-
 from tests.elf.fixtures import Tree
 
 HOST_MULTI = "/lib/x86_64-linux-gnu"

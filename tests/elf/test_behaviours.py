@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from acigen.helpers.elf import DATA_HOWS, closure
 
+from acigen.helpers.elf import DATA_HOWS, closure
 from tests.elf.conftest import DEBIAN_BASE, kept, run
 from tests.elf.elfwriter import EM_AARCH64
 from tests.elf.fixtures import Tree, loader_rodata

@@ -7,8 +7,8 @@ decoys are absent.  The numbers in the test names are the case numbers of §10.
 from __future__ import annotations
 
 import pytest
-from acigen.helpers.elf import check_versions
 
+from acigen.helpers.elf import check_versions
 from tests.elf.conftest import DEBIAN_BASE, confined, kept, run
 from tests.elf.elfwriter import (
     DF_1_NODEFLIB,

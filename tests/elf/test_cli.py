@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from acigen.helpers.extract_deps import main
 
+from acigen.helpers.extract_deps import main
 from tests.elf.conftest import DEBIAN_BASE
 
 MULTI = "/usr/lib/x86_64-linux-gnu"

@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers.elf import DATA_HOWS, Closure, closure, elffile
 from acigen.helpers.rootwalk import Walker
-
 from tests.support.rootfs import debian_minbase_tree
 
 pytestmark = pytest.mark.skipif(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from acigen.helpers import rootwalk
 from acigen.helpers.rootwalk import Walk, Walker
-
 from tests.elf.conftest import confined
 
 

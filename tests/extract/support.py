@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from acigen.helpers.rootfs import iter_tree
-
 from tests.support.rootfs import busybox_tree
 
 MODULE = "acigen.helpers.extract"

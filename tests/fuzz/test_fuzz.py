@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers import extract, extract_deps, unpack
 from acigen.helpers.common import HelperError
 from acigen.helpers.elf import elffile
 from acigen.helpers.runcache import identify, parse_manifest
 from acigen.helpers.runconfig import RunOptions, runtime_config
 from acigen.helpers.treeremove import remove_tree
-
 from tests.elf.elfwriter import Elf, build
 from tests.elf.fixtures import Tree
 from tests.fuzz import tars

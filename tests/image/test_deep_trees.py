@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from acigen.gc import size_of
 from acigen.helpers.layers import wipe
 from acigen.helpers.rootfs import Root, iter_tree
 from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.unpack import unpack_archive
-
-from acigen.gc import size_of
 from tests.elf import elfwriter
 from tests.image import rawtar
 from tests.support.trees import deep_tree

@@ -12,11 +12,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers.common import HelperError
 from acigen.helpers.runcache import identify
 from acigen.helpers.tarread import TRAILING_MAX
 from acigen.helpers.unpack import unpack_archive
-
 from tests.image import rawtar
 from tests.image.conftest import REPO, error_lines, run_helper
 from tests.image.treediff import describe, differences

@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers.chunks import (
     ChunkCache,
     ChunkedCompressor,
@@ -17,7 +18,6 @@ from acigen.helpers.chunks import (
     ChunkPolicy,
     codec,
 )
-
 from tests.pack.trees import text
 
 KiB = 1024

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers.tarstream import (
     DIRECTORY,
     HARDLINK,

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from acigen.helpers.python_compile import Source, compile_sources, pyc_path
 from acigen.helpers.python_pip import _compare, console_script, find_wheel
 from acigen.helpers.python_probe import probe
 from acigen.helpers.python_tree import image_shebang
-
 from tests.python.support import PYENV_311
 
 PY38 = "/root/.pyenv/versions/3.8.18/bin/python3.8"

@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from acigen.helpers.container import STATE_ROOT, STOP_GRACE
 
+from acigen.helpers.container import STATE_ROOT, STOP_GRACE
 from tests.oci.imaging import helper, manifest
 from tests.support.leaks import mounts_under
 from tests.support.net import free_port, http_get
