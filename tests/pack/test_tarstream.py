@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from acigen.helpers.tarstream import (
     write_end,
     write_entry,
 )
+from tests.pack.tarstream_child import EPOCH, LONE, OLD, XATTRS
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Buffer:
@@ -137,11 +141,39 @@ def test_pax_record_lengths_count_themselves(size: int) -> None:
     assert member.pax_headers["SCHILY.xattr.user.k"] == "v" * size
 
 
-def test_the_same_entry_gives_the_same_bytes() -> None:
-    entry = Entry(b"rootfs/" + b"x" * 300, REGULAR, 0o644, 5, 6, 7, 8,
-                  xattrs=((b"user.a", b"1"),))
-    assert header(entry) == header(entry)
-    assert b"@PaxHeader" in header(entry)
+# two processes that share nothing a writer could leak into its output
+ENVIRONMENTS = (
+    ({"TZ": "UTC", "LC_ALL": "C", "PYTHONHASHSEED": "1"}, 0o022, "forward", 0),
+    ({"TZ": "Pacific/Kiritimati", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "2"}, 0o077,
+     "reverse", 9 * 86400),
+)
+
+
+def tar_in_a_process(directory: Path, env: dict[str, str], umask: int, order: str,
+                     shift: int) -> bytes:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.pack.tarstream_child", str(directory), order, str(shift)],
+        env=dict(os.environ, **env), umask=umask, cwd=REPO, capture_output=True, check=True)
+    assert result.stderr == b""
+    return result.stdout
+
+
+def test_separate_processes_write_the_same_bytes(tmp_path: Path) -> None:
+    """The same tree, made in another order at another time, written by a process
+    with another time zone, locale, hash seed and umask: the same bytes."""
+    first, second = (tar_in_a_process(tmp_path / str(n), *environment)
+                     for n, environment in enumerate(ENVIRONMENTS))
+    assert first == second
+    lone = header(LONE)
+    assert first.startswith(lone) and b"@PaxHeader" in lone  # as this process writes it
+    with tarfile.open(fileobj=io.BytesIO(first[len(lone):])) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert list(members) == ["rootfs", "rootfs/a", "rootfs/a/hard", "rootfs/a/x", "rootfs/a/y",
+                             "rootfs/b", "rootfs/c", "rootfs/s", "rootfs/zz",
+                             "rootfs/zz/" + "n" * 120]
+    assert members["rootfs/c"].islnk() and members["rootfs/c"].linkname == "rootfs/a/hard"
+    assert {m.mtime for m in members.values()} == {EPOCH, OLD}  # clamped, or older and kept
+    assert list(members["rootfs/b"].pax_headers) == [f"SCHILY.xattr.{k}" for k in sorted(XATTRS)]
 
 
 def test_tree_writer_marks_every_entry(tmp_path: Path) -> None:
