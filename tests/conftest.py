@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 from tests.support import leaks
+from tests.support.privilege import skip_unless_root
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _require_root() -> None:
-    # acigen builds mount and chroot; its tests use real mounts, so they run as root
-    if os.geteuid() != 0:
-        pytest.exit("the tests need root (real mounts, chroots and runc): run them with sudo",
-                    returncode=2)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked needs_root, in a directory that runs as any user."""
+    if item.get_closest_marker("needs_root"):
+        skip_unless_root()
 
 
 @pytest.fixture

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.chroot.stepkit import Build
+from tests.support.privilege import skip_unless_root
 from tests.support.rootfs import busybox_tree
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test here needs root: skip before any fixture runs."""
+    skip_unless_root()
 
 
 @pytest.fixture

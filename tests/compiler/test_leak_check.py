@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import leaks
 
+pytestmark = pytest.mark.needs_root  # every test here mounts
+
 
 @pytest.fixture
 def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

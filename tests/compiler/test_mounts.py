@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from acigen.mounts import mount_points, mounted_under
 
 TABLE = (
@@ -19,6 +21,7 @@ def test_mount_points_are_unescaped() -> None:
                                    "/srv/tab\tand\\back"]
 
 
+@pytest.mark.needs_root
 def test_a_mount_in_another_namespace_is_seen(tmp_path: Path, no_mount_leaks) -> None:
     target = tmp_path / "build dir" / "mnt"
     target.mkdir(parents=True)

@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 
 from tests.support.httpserver import FileServer
+from tests.support.privilege import skip_unless_root
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test here needs root: skip before any fixture runs."""
+    skip_unless_root()
 
 
 @pytest.fixture

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.build import shell
+from tests.support.privilege import skip_unless_root
 
 NGINX_EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "nginx"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test here needs root: skip before any fixture runs."""
+    skip_unless_root()
 
 
 def readme_commands(readme: Path) -> list[str]:

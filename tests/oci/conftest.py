@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.oci.imaging import make_layer, manifest
+from tests.support.privilege import skip_unless_root
 from tests.support.rootfs import busybox_tree
 
 APP = """#!/bin/sh
@@ -47,6 +48,12 @@ ln bin/app.sh bin/app-link.sh
 """
 
 HELLO = manifest(exec_=["/bin/sh", "/bin/app.sh"])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test here needs root: skip before any fixture runs."""
+    skip_unless_root()
 
 
 def build_layers(base: Path, mode: str, tree: Path) -> list[Path]:
