@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from pathlib import Path
 from common import use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
-from common import Variant, interleaved
+from common import Variant, interleaved, median
 
 from tests.support.rootfs import busybox_tree, debian_minbase_tree
 
@@ -128,15 +127,14 @@ def main() -> None:
             **step_variants(work, root),
         }
         samples = interleaved(variants, args.runs, warm_up=True)
-        medians = {name: statistics.median(s.wall for s in runs)
-                   for name, runs in samples.items()}
+        medians = {name: median(runs).wall for name, runs in samples.items()}
     floor, old, bare = medians["chroot"], medians["aci-packer style"], medians["bare runc"]
     print(f"root: {'Debian minbase' if args.debian else 'busybox'}, {args.runs} runs each, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'variant':<18} {'median':>9} {'x chroot':>9} {'x aci-packer':>13} {'x runc':>7}")
-    for name, median in medians.items():
-        print(f"{name:<18} {median * 1000:>7.1f}ms {median / floor:>9.1f} {median / old:>13.2f}"
-              f" {median / bare:>7.2f}")
+    for name, middle in medians.items():
+        print(f"{name:<18} {middle * 1000:>7.1f}ms {middle / floor:>9.1f} {middle / old:>13.2f}"
+              f" {middle / bare:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,12 @@ def interleaved(variants: Mapping[str, Variant], runs: int,
     return samples
 
 
+def repeated(variant: Variant, runs: int) -> list[Sample]:
+    """RUNS samples of one variant, one after another (for variants that must not
+    take turns, e.g. a warm cache timed right after the run that warms it)."""
+    return [_once(variant) for _ in range(runs)]
+
+
 def _once(variant: Variant) -> Sample:
     if variant.prepare is not None:
         variant.prepare()

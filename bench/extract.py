@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import use_repo_support
+from common import Variant, median, repeated, timed, use_repo_support
 
 from acigen.helpers import layers
 from acigen.helpers.extract import (
@@ -77,14 +75,12 @@ def rebuild(root: str, kept: list[str]) -> None:
 
 
 def median_of(runs: int, pristine: Path, work: Path, action: Callable[[str], object]) -> float:
-    times = []
-    for _ in range(runs):
+    """The median wall time of ACTION on WORK, a fresh copy of PRISTINE each run."""
+    def fresh_copy() -> None:
         shutil.rmtree(work, ignore_errors=True)
         subprocess.run(["cp", "-a", str(pristine), str(work)], check=True)
-        start = time.perf_counter()
-        action(str(work))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return median(repeated(Variant(lambda: action(str(work)), fresh_copy), runs)).wall
 
 
 def median_through_overlay(runs: int, lower: Path, keeps: KeepSet) -> float:
@@ -96,20 +92,18 @@ def median_through_overlay(runs: int, lower: Path, keeps: KeepSet) -> float:
     if pid == 0:
         os.close(read)
         layers.enter_private_mount_namespace()
-        times = []
+        samples = []
         for run in range(runs):
             layer = str(lower.parent / f"upper{run}")
             with layers.writable_view(layer, [str(lower)], "overlay") as root:
-                start = time.perf_counter()
-                prune(root, same_keeps(keeps, root))
-                times.append(time.perf_counter() - start)
-        os.write(write, str(statistics.median(times)).encode())
+                samples.append(timed(lambda root=root: prune(root, same_keeps(keeps, root))))
+        os.write(write, str(median(samples).wall).encode())
         os._exit(0)
     os.close(write)
     with os.fdopen(read) as result:
-        median = float(result.read())
+        seconds = float(result.read())
     os.waitpid(pid, 0)
-    return median
+    return seconds
 
 
 def same_keeps(keeps: KeepSet, root: str) -> KeepSet:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import Variant, median, repeated
 
 LDDTREE = "/usr/bin/lddtree"
 
@@ -46,22 +46,19 @@ def lddtree_cmd(root: Path, files: list[str]) -> list[str]:
     return [sys.executable, LDDTREE, "-R", str(root), "-l", "--skip-non-elfs", *files]
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start, proc.returncode
-
-
 def measure(name: str, cmd: list[str], runs: int) -> float:
-    times, codes = [], set()
-    for _ in range(runs):
-        seconds, code = timed(cmd)
-        times.append(seconds)
-        codes.add(code)
-    median = statistics.median(times)
-    print(f"{name:>10}: median {median:6.2f} s over {runs} runs "
+    codes: set[int] = set()
+
+    def run() -> None:
+        codes.add(subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 check=False).returncode)
+
+    samples = repeated(Variant(run), runs)
+    times = [sample.wall for sample in samples]
+    middle = median(samples).wall
+    print(f"{name:>10}: median {middle:6.2f} s over {runs} runs "
           f"(min {min(times):.2f}, max {max(times):.2f}; exit {sorted(codes)})")
-    return median
+    return middle
 
 
 def main() -> int:

@@ -20,15 +20,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import use_repo_support
+from common import Variant, median, repeated, use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 
@@ -38,13 +36,8 @@ PY = sys.executable
 
 
 def median_time(runs: int, prepare: Callable[[], None], action: Callable[[], None]) -> float:
-    times = []
-    for _ in range(runs):
-        prepare()
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """The median wall time of ACTION over RUNS runs, each after PREPARE (untimed)."""
+    return median(repeated(Variant(action, prepare), runs)).wall
 
 
 def sh(cmd: list[str] | str, **kw: object) -> None:

@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from common import use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 
-from common import Sample, median, timed
+from common import Sample, Variant, interleaved, median
 
 from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
 from tests.support.rootfs import debian_minbase_tree
@@ -63,19 +61,26 @@ def bench_compression(tree: Path, compression: str, work: Path, runs: int) -> No
     ref_out, out, cache = work / f"ref.{compression}", work / "image.aci", work / "cache"
     changed = tree / "etc" / "debian_version"
     original = changed.read_bytes()
-    ref, cold, warm = [], [], []
+    sizes: list[int] = []  # of the cold pack's image
+
+    def change_one_file() -> None:
+        sizes.append(out.stat().st_size)
+        changed.write_bytes(original + b"bench %d\n" % len(sizes))
+
+    def pack() -> None:
+        acigen_pack(tree, compression, out, cache, work)
+
     try:
-        for run in range(runs):
-            ref.append(timed(lambda: gnu_tar(tree, compression, ref_out)))
-            shutil.rmtree(cache, ignore_errors=True)
-            cold.append(timed(lambda: acigen_pack(tree, compression, out, cache, work)))
-            size = out.stat().st_size
-            changed.write_bytes(original + b"bench %d\n" % run)
-            warm.append(timed(lambda: acigen_pack(tree, compression, out, cache, work)))
-            changed.write_bytes(original)
+        samples = interleaved({
+            "ref": Variant(lambda: gnu_tar(tree, compression, ref_out),
+                           prepare=lambda: changed.write_bytes(original)),
+            "cold": Variant(pack, prepare=lambda: shutil.rmtree(cache, ignore_errors=True)),
+            "warm": Variant(pack, prepare=change_one_file),
+        }, runs)
     finally:
         changed.write_bytes(original)
-    report(compression, median(ref), ref_out.stat().st_size, median(cold), size, median(warm))
+    report(compression, median(samples["ref"]), ref_out.stat().st_size, median(samples["cold"]),
+           sizes[-1], median(samples["warm"]))
 
 
 def report(compression: str, ref: Sample, ref_size: int, cold: Sample, size: int,
@@ -107,16 +112,16 @@ def bench_executors(tree: Path, work: Path, runs: int, compression: str = "gzip"
     jobs = default_jobs()
     kinds: dict[str, type[Executor]] = {"threads": ThreadPoolExecutor,
                                         "processes": ProcessPoolExecutor}
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    for _ in range(runs):
-        for kind, make in kinds.items():
-            start = time.perf_counter()
-            with make(jobs) as executor:
-                _compress_all(executor, compression, chunks)
-            times[kind].append(time.perf_counter() - start)
+
+    def compress_on(make: type[Executor]) -> None:
+        with make(jobs) as executor:
+            _compress_all(executor, compression, chunks)
+
+    samples = interleaved({kind: Variant(lambda make=make: compress_on(make))
+                           for kind, make in kinds.items()}, runs)
     for kind in kinds:
         print(f"{compression:5}  {len(chunks)} chunks of {size >> 20} MiB on {jobs} {kind:9}"
-              f" {statistics.median(times[kind]):6.2f} s")
+              f" {median(samples[kind]).wall:6.2f} s")
 
 
 def bigger_tree(tree: Path) -> None:

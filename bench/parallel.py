@@ -19,14 +19,12 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import use_repo_support
+from common import Variant, interleaved, median, repeated, use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 
@@ -57,20 +55,24 @@ def manifest(path: Path, base: Path, name: str) -> None:
                 {"type": "cmd", "copy": False, "path": "/bin/sh", "args": ["-c", work]}]}))
 
 
-def one_build(template: Path, jobs: int) -> float:
-    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
-        work = Path(tmp) / "w"
+def clean_build(template: Path, jobs: int) -> Variant:
+    """`ninja -jJOBS` in a fresh copy of TEMPLATE, generated (untimed) before each run."""
+    work = template.parent / f"j{jobs}"
+
+    def prepare() -> None:
+        shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(template, work)
         subprocess.run([sys.executable, "-m", "acigen", "a.json", "b.json"], cwd=work,
                        check=True)
+
+    def build() -> None:
         import ninja as ninja_pkg
-        start = time.monotonic()
         result = subprocess.run([os.path.join(ninja_pkg.BIN_DIR, "ninja"), f"-j{jobs}"],
                                 cwd=work, capture_output=True, text=True)
-        took = time.monotonic() - start
         if result.returncode != 0:
             sys.exit(f"the build failed:\n{result.stdout}{result.stderr}")
-        return took
+
+    return Variant(build, prepare)
 
 
 def main() -> int:
@@ -86,12 +88,11 @@ def main() -> int:
         template.mkdir()
         for name, base in zip("ab", bases(args.base, Path(tmp)), strict=True):
             manifest(template / f"{name}.json", base, name)
-        one_build(template, 2)  # warm the page cache and Python's bytecode
-        times: dict[int, list[float]] = {1: [], 2: []}
-        for _ in range(args.runs):
-            for jobs in (1, 2):  # interleaved, so drift affects both alike
-                times[jobs].append(one_build(template, jobs))
-    medians = {jobs: statistics.median(t) for jobs, t in times.items()}
+        builds = {f"-j{jobs}": clean_build(template, jobs) for jobs in (1, 2)}
+        repeated(builds["-j2"], 1)  # warm the page cache and Python's bytecode
+        samples = interleaved(builds, args.runs)  # in turns, so drift affects both alike
+    times = {jobs: [sample.wall for sample in samples[f"-j{jobs}"]] for jobs in (1, 2)}
+    medians = {jobs: median(samples[f"-j{jobs}"]).wall for jobs in (1, 2)}
     print(f"two independent images ({args.base}), {args.runs} clean builds each, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     for jobs in (1, 2):

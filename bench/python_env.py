@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import use_repo_support
+from common import Variant, interleaved, median, use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 from acigen.helpers.python_compile import Source, compile_sources
@@ -37,18 +35,24 @@ IMPORTS = "import json, asyncio, email.message, http.client, ssl, sqlite3, decim
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 
 
-def helper(root: Path, python: str, *options: str) -> float:
-    start = time.perf_counter()
+def helper(root: Path, python: str, *options: str) -> None:
     subprocess.run([sys.executable, "-m", "acigen.helpers.python_env", "--root", str(root),
                     "--python", python, *options], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
-def startup(root: Path, *flags: str) -> float:
-    start = time.perf_counter()
-    subprocess.run([CHROOT, str(root), "/usr/bin/python", *flags, "-c", IMPORTS], check=True,
-                   env={"PATH": "/usr/bin:/bin"})
-    return time.perf_counter() - start
+def fresh_helper(root: Path, python: str, *options: str) -> Variant:
+    """The helper into an empty ROOT, emptied (untimed) before each run."""
+    def empty() -> None:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+
+    return Variant(lambda: helper(root, python, *options), empty)
+
+
+def startup(root: Path, *flags: str) -> Variant:
+    return Variant(lambda: subprocess.run(
+        [CHROOT, str(root), "/usr/bin/python", *flags, "-c", IMPORTS], check=True,
+        env={"PATH": "/usr/bin:/bin"}))
 
 
 def xz_size(root: Path) -> int:
@@ -64,13 +68,11 @@ def compile_times(python: str, root: Path, rounds: int) -> tuple[float, float]:
     stdlib = root / "usr/lib" / f"python{'.'.join(python_version(python))}"
     sources = [Source("/" + str(p.relative_to(root)), p.read_bytes(), False)
                for p in sorted(stdlib.rglob("*.py")) if "site-packages" not in p.parts]
-    times: dict[int, list[float]] = {1: [], os.cpu_count() or 1: []}
-    for _ in range(rounds):
-        for jobs in times:
-            start = time.perf_counter()
-            compile_sources(python, sources, jobs=jobs)
-            times[jobs].append(time.perf_counter() - start)
-    return statistics.median(times[1]), statistics.median(times[max(times)])
+    workers = {"serial": 1, "parallel": os.cpu_count() or 1}
+    samples = interleaved({name: Variant(lambda jobs=jobs: compile_sources(python, sources,
+                                                                           jobs=jobs))
+                           for name, jobs in workers.items()}, rounds)
+    return median(samples["serial"]).wall, median(samples["parallel"]).wall
 
 
 def python_version(python: str) -> tuple[str, str]:
@@ -86,27 +88,23 @@ def main() -> None:
     python = probe(args.python).executable
     with tempfile.TemporaryDirectory(prefix="acigen-bench-python-") as tmp:
         roots = {name: Path(tmp) / name for name in ("default", "plain", "tests")}
-        build = {"default": [], "plain": []}
-        for _ in range(max(1, args.rounds // 2)):
-            for name, options in (("default", ()), ("plain", ("--no-precompile",))):
-                shutil.rmtree(roots[name], ignore_errors=True)
-                roots[name].mkdir()
-                build[name].append(helper(roots[name], python, *options))
+        build = interleaved({
+            "default": fresh_helper(roots["default"], python),
+            "plain": fresh_helper(roots["plain"], python, "--no-precompile"),
+        }, max(1, args.rounds // 2))
         roots["tests"].mkdir()
         helper(roots["tests"], python, "--keep-tests")
-        warm, cold = [], []
-        for _ in range(args.rounds * 2):
-            warm.append(startup(roots["default"]))
-            cold.append(startup(roots["plain"], "-B"))
+        starts = interleaved({"warm": startup(roots["default"]),
+                              "cold": startup(roots["plain"], "-B")}, args.rounds * 2)
+        warm, cold = median(starts["warm"]).wall, median(starts["cold"]).wall
         serial, parallel = compile_times(python, roots["default"], max(1, args.rounds // 2))
         print(f"python: {python}, {os.cpu_count()} CPUs")
         print(f"start-up, {IMPORTS!r}:")
-        print(f"  precompiled       {statistics.median(warm) * 1000:7.1f} ms")
-        print(f"  compiled at start {statistics.median(cold) * 1000:7.1f} ms  "
-              f"(ratio {statistics.median(cold) / statistics.median(warm):.1f}x)")
+        print(f"  precompiled       {warm * 1000:7.1f} ms")
+        print(f"  compiled at start {cold * 1000:7.1f} ms  (ratio {cold / warm:.1f}x)")
         print("helper wall time:")
-        print(f"  default           {statistics.median(build['default']):7.2f} s")
-        print(f"  --no-precompile   {statistics.median(build['plain']):7.2f} s")
+        print(f"  default           {median(build['default']).wall:7.2f} s")
+        print(f"  --no-precompile   {median(build['plain']).wall:7.2f} s")
         print(f"compiling the standard library: 1 worker {serial:.2f} s, "
               f"{os.cpu_count()} at once {parallel:.2f} s (ratio {serial / parallel:.1f}x)")
         default_size = xz_size(roots["default"])

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import use_repo_support
+from common import Sample, median, timed, use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 from tests.support.rootfs import cache_dir, debian_minbase_tarball
@@ -57,29 +55,20 @@ def acigen_cmd(src: Path, dest: Path) -> list[str]:
             str(dest)]
 
 
-def cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 SETTLE = 3.0  # seconds for the filesystem to finish freeing the previous tree
 
 
-def timed(cmd: list[str], dest: Path, mkdir: bool, settle: float) -> tuple[float, float]:
-    """(wall, cpu) seconds of one extraction."""
+def extraction(cmd: list[str], dest: Path, mkdir: bool, settle: float) -> Sample:
+    """Wall and CPU seconds of one extraction."""
     if mkdir:
         dest.mkdir()
     # ext4 frees a deleted tree's inodes and blocks in the background; an
     # extraction started meanwhile pays for it (measured: 5 s instead of 1.4 s)
     subprocess.run(["sync"], check=True)
     time.sleep(settle)
-    cpu = cpu_of_children()
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    cpu = cpu_of_children() - cpu
+    sample = timed(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL))
     shutil.rmtree(dest)
-    return elapsed, cpu
+    return sample
 
 
 def bench(fmt: str, rounds: int, work: Path,
@@ -91,17 +80,17 @@ def bench(fmt: str, rounds: int, work: Path,
 def compare(src: Path, rounds: int, work: Path,
             settle: float) -> dict[str, tuple[float, float]]:
     """tool -> (median wall, median cpu) of unpacking SRC."""
-    runs: dict[str, list[tuple[float, float]]] = {"tar": [], "acigen": []}
+    runs: dict[str, list[Sample]] = {"tar": [], "acigen": []}
+    # in turns, as common.interleaved does, but alternating which goes first
     for i in range(rounds):
         order = ["tar", "acigen"] if i % 2 == 0 else ["acigen", "tar"]
         for tool in order:
             dest = work / f"{tool}-{i}"
             if tool == "tar":
-                runs[tool].append(timed(tar_cmd(src, dest), dest, True, settle))
+                runs[tool].append(extraction(tar_cmd(src, dest), dest, True, settle))
             else:
-                runs[tool].append(timed(acigen_cmd(src, dest), dest, False, settle))
-    return {tool: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
-            for tool, rs in runs.items()}
+                runs[tool].append(extraction(acigen_cmd(src, dest), dest, False, settle))
+    return {tool: (median(rs).wall, median(rs).cpu) for tool, rs in runs.items()}
 
 
 def main() -> int:
