@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,17 @@ def test_a_mount_under_the_test_directory_is_a_leak(tmp_path: Path) -> None:
     assert leaks.left_behind(before, leaks.snapshot([tmp_path])) == ""
 
 
+def wait_for_exec(pid: int, program: bytes) -> None:
+    """Wait (at most 10 s) until PID's command line starts with PROGRAM."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/cmdline", "rb") as src:
+            if src.read().startswith(program):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} never ran {program!r}")
+
+
 def test_a_process_in_another_namespace_working_there_is_a_leak(tmp_path: Path) -> None:
     before = leaks.snapshot([tmp_path])
     target = tmp_path / "private"
@@ -54,6 +66,7 @@ def test_a_process_in_another_namespace_working_there_is_a_leak(tmp_path: Path) 
                           stdout=subprocess.PIPE, text=True) as holder:
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+            wait_for_exec(holder.pid, b"sleep\0")  # sh said ready just before its exec
             message = leaks.left_behind(before, leaks.snapshot([tmp_path]))
         finally:
             holder.kill()
