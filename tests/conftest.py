@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
 
 from tests.support import leaks
 from tests.support.privilege import skip_unless_root
+
+# A shell that starts pytest in the background (`pytest &`, a CI runner's
+# `sh -c '... &'`) leaves SIGINT ignored, and every program the tests start
+# inherits that: their Ctrl-C tests then wait forever for a SIGINT nobody
+# takes.  The tests send SIGINT on purpose, so they start from the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)
