@@ -6,10 +6,8 @@ import sys
 
 if os.environ.pop("ACIGEN_SIGINT", None) == "deferred":  # see rules.DEFER_SIGINT
     signal.signal(signal.SIGINT, signal.default_int_handler)
-try:
-    from acigen.cli import main
-except KeyboardInterrupt:
-    print("acigen: interrupted", file=sys.stderr)
-    sys.exit(130)
+
+# after the handler: a Ctrl-C while acigen loads is caught (acigen.console)
+from acigen.console import main
 
 sys.exit(main())

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from acigen import __version__, manifest, outputs, records
+from acigen.console import interrupted
 from acigen.errors import AcigenError, UsageError, report_bug, report_error
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
@@ -220,4 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:
+        if interrupted(exc):  # a Ctrl-C that Python wrapped in another error
+            print("acigen: interrupted", file=sys.stderr)
+            return 130
         return report_bug("acigen", exc, debug, "run again with --debug for a traceback")

@@ -158,7 +158,9 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 def space_error(exc: OSError, path: str | None) -> HelperError:
     """A full disk or quota is the user's to fix, not an acigen bug."""
-    where = exc.filename or path
+    # a copy's error names its source first (shutil sets filename, then
+    # filename2): the file written, on the full disk, is the second
+    where = exc.filename2 or exc.filename or path
     reason = os.strerror(exc.errno or errno.ENOSPC)
     return HelperError(f"{where}: {reason}" if where else reason,
                        hint="free some space and build again")

@@ -39,11 +39,10 @@ from acigen.helpers.archive import tar_stream
 from acigen.helpers.common import HelperError
 from acigen.helpers.tarread import TRAILING_MAX
 from acigen.helpers.treeremove import remove_tree
-from acigen.helpers.unpack import unpack_into_new_dir
+from acigen.helpers.unpack import MAX_MANIFEST, unpack_into_new_dir
 from acigen.jsoncheck import Node
 from acigen.manifest import parse_document
 
-MAX_MANIFEST = 1 << 20
 READ_SIZE = 1 << 20
 
 

@@ -411,6 +411,9 @@ class TarReader:
             raise self._error(f"bad header field ({exc})", name) from None
         # only regular files (and GNU dumpdirs) are followed by data, as in tarfile
         data = member.size if kind == "file" or flag == b"D" else 0
+        if flag == b"D" and data > _MAX_META:  # a listing no one reads: skipped, so bounded
+            raise self._error(f"its dumpdir listing is {data} bytes long, more than we accept",
+                              name)
         self._check_max_size(member, data)
         self._left, self._pad = data, -data % BLOCK
         return member

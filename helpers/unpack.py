@@ -93,6 +93,9 @@ def unpack_archive(path: str, root_dir: str, devices: str = "error",
 
 # -- ACIs -----------------------------------------------------------------
 
+MAX_MANIFEST = 1 << 20  # acigen run refuses a bigger one too
+
+
 def _root_members(reader: TarReader) -> tuple[Iterable[Member], bool]:
     """The members to apply, and whether the archive is an ACI."""
     members = iter(reader)
@@ -113,6 +116,8 @@ def _aci_members(members: Iterable[Member]) -> Iterator[Member]:
     for member in members:
         parts = split(member.name)
         if parts == ["manifest"]:
+            if member.size > MAX_MANIFEST:  # its data is skipped: bound what that reads
+                raise HelperError(f"member {member.name!r}: an ACI's manifest is over 1 MiB")
             continue
         if parts[:1] != ["rootfs"]:
             raise HelperError(f"member {member.name!r}: an ACI holds only 'manifest' and "

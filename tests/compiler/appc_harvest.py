@@ -1,6 +1,6 @@
-"""Harvest test vectors from appc's own Go tests into appc_vectors.jsonl.
+"""Harvest test vectors from appc's own Go tests into appc_data/vectors.jsonl.
 
-    .venv/bin/python -m tests.compiler.appc_harvest > tests/compiler/appc_vectors.jsonl
+    .venv/bin/python -m tests.compiler.appc_harvest > tests/compiler/appc_data/vectors.jsonl
 
 Only data is taken: the JSON and string literals of schema/*_test.go (each
 vector names its file and line), placed where the literal belongs in an

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +140,59 @@ def test_names_that_are_not_text_stay_one_line(app):
         "acigen-extract-deps: error: lib\\nx.so needed by /usr/bin/nl: not found (searched: "
         "/etc/ld.so.cache (absent), /lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib, "
         "/usr/lib)"]
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def char_device(path: Path) -> None:
+    os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+
+
+NOT_REGULAR = [pytest.param(fifo, id="fifo"), pytest.param(char_device, id="device")]
+
+
+def extract_deps(root: Path, program: str) -> subprocess.CompletedProcess[str]:
+    """The command as a step runs it; a hang (a FIFO opened for reading blocks
+    until a writer comes) fails the test instead of stopping the suite."""
+    return subprocess.run([sys.executable, "-m", "acigen.helpers.extract_deps", "--root",
+                           str(root), program], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+@pytest.mark.parametrize("make", NOT_REGULAR)
+def test_a_library_that_is_no_regular_file_is_an_error_not_a_hang(app, make) -> None:
+    (app.root / "opt/foo/libfoo.so.1").unlink()
+    make(app.host("/opt/foo/libfoo.so.1"))
+    result = extract_deps(app.root, "/usr/bin/app")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "acigen-extract-deps: error: libfoo.so.1 needed by /usr/bin/app: "
+        "/opt/foo/libfoo.so.1: not a regular file (the loader stops at this file)\n")
+
+
+@pytest.mark.parametrize("make", NOT_REGULAR)
+def test_a_program_that_is_no_regular_file_is_kept_unread(app, make) -> None:
+    make(app.host("/usr/bin/odd"))
+    result = extract_deps(app.root, "/usr/bin/odd")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "/usr/bin/odd\n", "")
+
+
+@pytest.mark.parametrize("make", NOT_REGULAR)
+def test_opening_what_is_no_regular_file_never_blocks(tmp_path: Path, make) -> None:
+    """The resolver reads only what lstat called a regular file; should the
+    file change between the two, the open itself (O_NONBLOCK, then fstat)
+    still refuses it: shown by calling the two openers directly."""
+    make(tmp_path / "odd")
+    code = ("import os, sys\n"
+            "from acigen.helpers.elf import elffile\n"
+            "from acigen.helpers.rootwalk import Walker\n"
+            "try:\n    Walker(sys.argv[1]).open('/odd')\n"
+            "except OSError as exc:\n    print(exc.strerror)\n"
+            "path = os.path.join(sys.argv[1], 'odd')\n"
+            "try:\n    elffile.load(path, os.lstat(path))\n"
+            "except elffile.ElfError as exc:\n    print(exc)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout == "not a regular file\ncannot read file data: not a regular file\n"

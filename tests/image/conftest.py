@@ -35,13 +35,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def run_helper(module: str, *args: str, cwd: Path | None = None,
-               check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_helper(module: str, *args: str, cwd: Path | None = None, check: bool = False,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `python -m acigen.helpers.MODULE ARGS` as ninja would."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, "-m", f"acigen.helpers.{module}", *args],
                             cwd=cwd, env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=120)
+                            stdin=subprocess.DEVNULL, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stderr
     return result

@@ -20,6 +20,8 @@ from acigen.helpers.treeremove import remove_tree
 from acigen.helpers.unpack import unpack_archive
 from tests.elf import elfwriter
 from tests.image import rawtar
+from tests.support.build import acigen, run_ninja
+from tests.support.busybox import write_manifest
 from tests.support.trees import deep_tree
 
 DEPTH = 1500  # past the default recursion limit of 1,000
@@ -74,3 +76,21 @@ def test_extract_prunes_a_deep_tree(tmp_path: Path, kept: str) -> None:
     assert result.returncode == 0, result.stderr
     remaining = sum(1 for _ in iter_tree(str(root)))
     assert remaining == (2 if kept == "/bin/prog" else DEPTH + 4)
+
+
+def test_acigen_clean_removes_a_deep_layer(tmp_path: Path, no_mount_leaks: None) -> None:
+    """A build whose image step makes a 1,500-level tree; `acigen clean`, the
+    command, removes its layer (it once died of RecursionError)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    deep = rawtar.pax(rawtar.pax_record(b"path", b"/".join([b"d"] * DEPTH) + b"/f"))
+    (work / "deep.tar").write_bytes(deep + rawtar.member(b"placeholder", b"x") + rawtar.END)
+    write_manifest(work / "deep.json", [{"type": "image", "path": "deep.tar"}])
+    acigen(work, "deep.json")
+    run_ninja(work)
+    (layer,) = (p for p in (work / ".acigen" / "layers").iterdir() if p.is_dir())
+    assert sum(1 for _ in iter_tree(str(layer))) >= DEPTH
+    result = acigen(work, "clean", check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("acigen clean: removed ") and "(1 layer)" in result.stdout
+    assert list((work / ".acigen" / "layers").iterdir()) == []

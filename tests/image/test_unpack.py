@@ -336,3 +336,63 @@ def test_a_plain_tar_is_not_read_past_its_end_marker(tmp_path: Path) -> None:
     assert (ours(tar, tmp_path / "out") / "a").read_bytes() == b"1"
     image_id, _manifest = identify(str(padded_aci(tmp_path, None)))  # acigen run hashes it all
     assert image_id.startswith("sha512-")
+
+
+# -- members the extractor skips ---------------------------------------------
+
+TIB = 1 << 40
+
+
+def base256(value: int) -> bytes:
+    """A size field too big for octal, as GNU tar writes it."""
+    return b"\x80" + value.to_bytes(11, "big")
+
+
+def sparse_archive(path: Path, head: bytes, tail: bytes) -> Path:
+    """HEAD, a terabyte of zeros (sparse: it costs no disk, but reading it
+    costs minutes), then TAIL."""
+    with open(path, "wb") as out:
+        out.write(head)
+        out.truncate(out.tell() + TIB)
+        out.seek(0, os.SEEK_END)
+        out.write(tail)
+    return path
+
+
+SKIPPED = {  # what the extractor never writes: an ACI's manifest and a GNU dumpdir's listing
+    "aci-manifest": (rawtar.header(b"manifest", size=base256(TIB)),
+                     rawtar.header(b"rootfs/", typeflag=b"5") + rawtar.END),
+    "dumpdir": (rawtar.header(b"dir/", typeflag=b"D", size=base256(TIB)), rawtar.END),
+}
+
+
+@pytest.mark.parametrize("max_size, kind, message", [
+    (None, "aci-manifest", "member 'manifest': an ACI's manifest is over 1 MiB"),
+    (1 << 20, "aci-manifest", "member 'manifest': the archive holds more than max_size "
+                              "(1048576 bytes, uncompressed)"),
+    (None, "dumpdir", f"member 'dir/': its dumpdir listing is {TIB} bytes long, more than "
+                      "we accept"),
+])
+def test_a_skipped_member_is_not_read_unbounded(tmp_path: Path, max_size: int | None,
+                                                kind: str, message: str) -> None:
+    """Its data is skipped, not written, so no full disk stops the read: a
+    bound does, before the first byte of it (a terabyte here: minutes of reading)."""
+    archive = sparse_archive(tmp_path / "skipped.tar", *SKIPPED[kind])
+    limit = [] if max_size is None else ["--max-size", str(max_size)]
+    result = run_helper("unpack", *limit, str(archive), str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 1
+    assert error_lines(result) == [f"acigen-unpack: error: {message}"]
+
+
+def test_a_skipped_device_node_reads_no_data_whatever_its_size(tmp_path: Path) -> None:
+    """A device node is followed by no data, whatever its size field says
+    (as Python's tarfile reads it): skipping one reads nothing."""
+    device = rawtar.header(b"dev/null", typeflag=b"3", size=base256(TIB),
+                           devmajor=rawtar.octal(1, 8), devminor=rawtar.octal(3, 8))
+    archive = sparse_archive(tmp_path / "dev.tar",
+                             device + rawtar.member(b"after", b"x") + rawtar.END, b"")
+    result = run_helper("unpack", "--devices", "skip", str(archive), str(tmp_path / "out"),
+                        timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "1 entries, 0.0 MB, 1 device nodes skipped" in result.stdout
+    assert os.listdir(tmp_path / "out") == ["after"]

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -216,6 +217,92 @@ def test_ctrl_c_during_regeneration_is_a_clean_interruption(tmp_path: Path) -> N
             assert code == 1, output  # ninja's own exit code for this case
     assert interrupted
     run_ninja(work)  # the build file is whole: the next build goes on
+    validate_aci(work / "m.aci")
+
+
+def start_acigen_b(work: Path) -> subprocess.Popen[str]:
+    """`acigen -b m.json` as a user types it (the console script), in its own
+    session, once acigen.console.main (which catches a Ctrl-C while the rest
+    of acigen loads) runs: a Ctrl-C during Python's own start, or in the few
+    lines of the script pip writes, is Python's to report.  Import times
+    tell when (the first acigen module main imports); they are left out of
+    the output."""
+    command = [os.path.join(os.path.dirname(sys.executable), "acigen"), "-b", "m.json"]
+    proc = subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONPROFILEIMPORTTIME="1"))
+    assert proc.stdout is not None
+    for line in proc.stdout:  # a line per finished import, the module's name last
+        if line.rsplit("|", 1)[-1].strip().startswith("acigen.") and "console" not in line:
+            break
+    return proc
+
+
+def ctrl_c(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    return proc.returncode, "".join(line for line in output.splitlines(keepends=True)
+                                    if not line.startswith("import time:"))
+
+
+def assert_interrupted(code: int, output: str) -> None:
+    assert "Traceback" not in output and "Fatal Python error" not in output, output
+    assert (code, output.splitlines()[-1]) == (130, "acigen: interrupted"), output
+
+
+def test_ctrl_c_of_acigen_b_exits_130(tmp_path: Path, no_mount_leaks) -> None:
+    """While acigen loads, generates and runs ninja (with nothing to do), and
+    while a step runs: one line, exit 130, no traceback."""
+    work = tmp_path / "work"
+    slow_steps(work, seconds=0)
+    acigen(work, "m.json")
+    run_ninja(work)
+    interrupted = 0
+    for delay in (0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8):
+        proc = start_acigen_b(work)
+        time.sleep(delay)
+        code, output = ctrl_c(proc)
+        if code != 0:  # else acigen was done before the Ctrl-C
+            assert_interrupted(code, output)
+            interrupted += 1
+    assert interrupted
+    write_manifest(work / "m.json", [{"type": "image", "path": "base.tar"},
+                                     shell("sleep 3; echo slow > /slow")])
+    proc = start_acigen_b(work)
+    wait_for_step(work, 2, proc)
+    time.sleep(0.5)  # the step's helper is past its start: its command runs
+    assert_interrupted(*ctrl_c(proc))
+    run_ninja(work)  # the build file is whole and the interrupted step is redone
+    assert image_file(work / "m.aci", "rootfs/slow") == b"slow\n"
+    validate_aci(work / "m.aci")
+
+
+def test_ctrl_c_during_make_regeneration_is_a_clean_interruption(tmp_path: Path,
+                                                                 no_mount_leaks) -> None:
+    """make runs the regeneration command acigen writes, as ninja does.  The
+    image is built first, so that make, once its Makefile is remade, has
+    nothing to do: every Ctrl-C lands in make or in the regeneration."""
+    work = tmp_path / "work"
+    slow_steps(work, seconds=0)
+    acigen(work, "--format", "make", "-f", "Makefile", "m.json")
+    subprocess.run(["make"], cwd=work, capture_output=True, check=True)
+    interrupted = 0
+    for step in range(25):
+        os.utime(work / "m.json")  # make remakes its Makefile first
+        proc = subprocess.Popen(["make"], cwd=work, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        time.sleep(0.01 * step)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=120)[0]
+        assert "Traceback" not in output and "Fatal Python error" not in output, output
+        if "acigen: interrupted" in output:  # acigen's exit code, as make reports it
+            interrupted += 1
+            assert "] Error 130" in output, output
+    assert interrupted
+    done = subprocess.run(["make"], cwd=work, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr  # the Makefile is whole
     validate_aci(work / "m.aci")
 
 

@@ -1,0 +1,71 @@
+"""A full disk outside pack and atomic_write: one line, exit 1, never an
+internal error (exit 3).  The disk is a real one: a small tmpfs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.image import rawtar
+from tests.support.build import acigen, run_ninja
+from tests.support.busybox import write_manifest
+
+FULL = "No space left on device"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, no_mount_leaks: None) -> Iterator[Path]:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.fixture
+def big_tar(tmp_path: Path) -> Path:
+    """An archive twice the disk's size (random: no compression shrinks it)."""
+    path = tmp_path / "work" / "big.tar"
+    path.parent.mkdir()
+    path.write_bytes(rawtar.member(b"big", os.urandom(8 << 20)) + rawtar.END)
+    return path
+
+
+def failed_step(output: str, prog: str) -> list[str]:
+    """The failing helper's own lines in ninja's output, checked to have
+    exited 1 (ninja says `FAILED: [code=N]`)."""
+    assert "FAILED: [code=1] " in output, output
+    assert "internal error" not in output and "Traceback" not in output, output
+    return [line for line in output.splitlines()
+            if line.startswith((f"{prog}: ", "hint: "))]
+
+
+def test_a_fetch_onto_a_full_disk_names_the_file_written(small_disk: Path,
+                                                         big_tar: Path) -> None:
+    """A file:// download is copied into the cache: the ENOSPC reaches
+    run_main, which names the cache file (not the file read)."""
+    work = big_tar.parent
+    write_manifest(work / "m.json", [{"type": "image", "url": big_tar.as_uri()}])
+    acigen(work, "--cache-dir", str(small_disk / "cache"), "m.json")
+    failed = run_ninja(work, check=False)
+    assert failed.returncode == 1
+    line, hint = failed_step(failed.stdout, "acigen-fetch")
+    assert line.startswith(f"acigen-fetch: error: {small_disk}/cache/"), line
+    assert line.endswith(f": {FULL}"), line
+    assert hint == "hint: free some space and build again"
+
+
+def test_an_unpack_onto_a_full_disk_is_one_line(small_disk: Path, big_tar: Path) -> None:
+    work = big_tar.parent
+    write_manifest(work / "m.json", [{"type": "image", "path": "big.tar"}])
+    acigen(work, "-B", str(small_disk / "build"), "m.json")
+    failed = run_ninja(work, check=False)
+    assert failed.returncode == 1
+    assert failed_step(failed.stdout, "acigen-unpack") == [
+        f"acigen-unpack: error: member 'big': {FULL}"]
