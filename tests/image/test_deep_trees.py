@@ -6,6 +6,7 @@ layer must still be walked, pruned, measured and removed."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from acigen.gc import size_of
+from acigen.helpers import treeremove
+from acigen.helpers.common import HelperError
 from acigen.helpers.layers import wipe
 from acigen.helpers.rootfs import Root, iter_tree
 from acigen.helpers.treeremove import remove_tree
@@ -43,6 +46,39 @@ def test_walk_measure_and_wipe(tmp_path: Path) -> None:
     assert size_of(str(layer)) == 0
     wipe(str(layer))
     assert not layer.exists()
+
+
+def test_removing_a_deep_tree_needs_few_file_descriptors(tmp_path: Path) -> None:
+    """As under sudo, whose soft limit is 1,024 open files: one fd per level
+    would fail with EMFILE here."""
+    deep_tree(tmp_path / "layer", DEPTH)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        remove_tree(str(tmp_path / "layer"))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert not (tmp_path / "layer").exists()
+
+
+def test_a_tree_moved_while_it_is_removed_is_not_followed(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory whose '..' is no longer the one it was entered from stops
+    the removal: it never goes on in a place it did not choose.  The move is
+    made (by a real rename) the first time a closed level is reopened."""
+    deep_tree(tmp_path / "layer", 200)  # deeper than OPEN_LEVELS: levels get closed
+    (tmp_path / "elsewhere").mkdir()
+    reopen = treeremove._parent_fd
+
+    def move_then_reopen(stack, child, base, path):  # type: ignore[no-untyped-def]
+        if stack and stack[-1].fd < 0 and (tmp_path / "layer" / "d").exists():
+            os.rename(tmp_path / "layer" / "d", tmp_path / "elsewhere" / "d")
+        return reopen(stack, child, base, path)
+
+    monkeypatch.setattr(treeremove, "_parent_fd", move_then_reopen)
+    with pytest.raises(HelperError, match="moved while it was being removed"):
+        remove_tree(str(tmp_path / "layer"))
+    assert (tmp_path / "elsewhere" / "d").is_dir()  # the moved tree's top was not removed
 
 
 def test_root_remove(tmp_path: Path) -> None:
