@@ -49,6 +49,8 @@ class Options:
     chunk_size: int | None = None                # bytes; None: the compression's default
     # the base directory as seen from the build directory (see input_paths)
     base_from_builddir: str = ".."
+    registry: dict[str, Any] | None = None       # helpers/registry/auth.py's Settings
+    push_refs: tuple[str | None, ...] = ()       # per image: where to push its OCI image
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,9 @@ class Planner:
                 if known.get(algo, digest) != digest:
                     raise AcigenError(f"{url} is pinned to two different {algo} digests")
                 known[algo] = digest
+            if known.get("platform") != step.definition.get("platform"):
+                raise AcigenError(f"{url} is used for two platforms in one build",
+                                  "build the manifests for each platform apart")
             return self.fetch_refs[url]
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
@@ -229,6 +234,9 @@ class Planner:
         self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
                                  "cache_dir": self.opt.cache_dir, "spec": self.path(
                                      "fetch", name + ".json")}
+        if "platform" in step.definition:  # a registry image: helpers/registry/pull.py
+            self.fetch_specs[url].update(platform=step.definition["platform"],
+                                         registry=self.opt.registry)
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
