@@ -162,6 +162,7 @@ class Planner:
         signed = [output] + ([oci] if oci else [])
         products = [*signed] + ([docker] if docker else [])
         products += self.add_signatures(image.name, signed)
+        products += self.add_push(image.name, oci, index)
         self.graph.images.append(Image(manifest.name, manifest_path, output, parent,
                                        tuple(products)))
 
@@ -321,6 +322,18 @@ class Planner:
                 description=f"{name}: sign {target} with key {self.opt.sign['key']}"))
             out.append(target + ".asc")
         return out
+
+    def add_push(self, name: str, oci: str | None, index: int) -> list[str]:
+        """Push the OCI archive to a registry: helpers/registry/push.py."""
+        ref = self.opt.push_refs[index] if self.opt.push_refs else None
+        if ref is None or oci is None:
+            return []
+        spec_file = self.image_spec(os.path.basename(oci), oci, ".push.json")
+        self.graph.files[spec_file] = pretty_json({"archive": oci, "ref": ref,
+                                                   "registry": self.opt.registry})
+        self.graph.image_edges.append(Edge("acigen_push", (oci + ".pushed",), (spec_file,),
+                                           (oci,), description=f"{name}: push {oci} to {ref}"))
+        return [oci + ".pushed"]
 
     def finish(self) -> Graph:
         for layer in self.graph.layers:
