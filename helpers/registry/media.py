@@ -90,9 +90,9 @@ def choose(index: dict[str, Any], platform: tuple[str, str, str | None],
     if not isinstance(entries, list) or not entries:
         raise HelperError(f"{what}: an index without manifests")
     found = [descriptor(e, what) for e in entries]
-    found = [d for d in found if d.media_type in MANIFESTS or not d.media_type]
     if len(found) == 1 and found[0].platform is None:
-        return found[0]
+        return found[0]  # a layout's one image (or one index) by name
+    found = [d for d in found if d.media_type in MANIFESTS or not d.media_type]
     os_name, arch, variant = platform
     for item in found:
         p = item.platform or {}

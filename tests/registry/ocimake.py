@@ -84,6 +84,23 @@ def oci_layout(layout: Path, layers: list[bytes], config: dict | None = None,
     return digest
 
 
+def multi_arch_layout(layout: Path, images: dict[tuple[str, str], list[bytes]]) -> None:
+    """An OCI layout whose index names one image per (os, architecture)."""
+    entries = []
+    for platform, layers in images.items():
+        digest = oci_layout(layout, layers, platform=platform)
+        size = (layout / "blobs" / "sha256" / digest.split(":")[1]).stat().st_size
+        entries.append({"mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+                        "platform": {"os": platform[0], "architecture": platform[1]}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                        "manifests": entries}).encode()
+    top = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+           "manifests": [{"mediaType": OCI_INDEX, "digest": _blob(layout, index),
+                          "size": len(index),
+                          "annotations": {"org.opencontainers.image.ref.name": "1"}}]}
+    (layout / "index.json").write_text(json.dumps(top))
+
+
 def archive(layout: Path, out: Path) -> Path:
     """LAYOUT packed as an oci-archive."""
     with tarfile.open(out, "w") as tar:

@@ -32,6 +32,7 @@ USER, PASSWORD = "tester", "secret"
 class Registry:
     host: str                 # 127.0.0.1:PORT
     log: Path                 # the registry's stderr (its request log)
+    storage: Path             # its filesystem storage
     ca: LocalCA | None = None
     auth_file: Path | None = None   # a containers auth.json with the credentials
 
@@ -42,8 +43,8 @@ class Registry:
         """What skopeo needs to talk to it (for refs on the destination side)."""
         if self.ca is None:
             return ["--dest-tls-verify=false"]
-        return ["--dest-cert-dir", str(self.ca.ca_pem.parent), "--dest-authfile",
-                str(self.auth_file)]
+        trust = self.ca.ca_pem.parent.parent / "trust"  # containers' cert dir: *.crt only
+        return ["--dest-cert-dir", str(trust), "--dest-authfile", str(self.auth_file)]
 
     def requests(self) -> list[tuple[str, str]]:
         """(method, path) of every request the registry logged so far."""
@@ -107,6 +108,9 @@ def running_registry(work: Path, auth: bool = False) -> Iterator[Registry]:
     port = free_port()
     host = f"127.0.0.1:{port}"
     ca = make_test_ca(base / "certs") if auth else None
+    if ca is not None:
+        (base / "trust").mkdir()
+        shutil.copyfile(ca.ca_pem, base / "trust" / "ca.crt")
     htpasswd = None
     if auth:
         htpasswd = base / "htpasswd"
@@ -122,7 +126,7 @@ def running_registry(work: Path, auth: bool = False) -> Iterator[Registry]:
     try:
         scheme = "https" if ca else "http"
         _wait_up(f"{scheme}://{host}/v2/", proc, ca)
-        registry = Registry(host, log, ca)
+        registry = Registry(host, log, base / "storage", ca)
         if auth:
             registry.auth_file = base / "auth.json"
             _write_auth_file(registry.auth_file, host)
@@ -135,6 +139,13 @@ def running_registry(work: Path, auth: bool = False) -> Iterator[Registry]:
             proc.kill()
             proc.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def blob_file(registry: Registry, digest: str) -> Path:
+    """Where the registry keeps blob DIGEST (sha256:HEX) on disk."""
+    hex_digest = digest.split(":", 1)[1]
+    return registry.storage / "docker" / "registry" / "v2" / "blobs" / "sha256" / \
+        hex_digest[:2] / hex_digest / "data"
 
 
 def push_archive(registry: Registry, archive: Path, name: str) -> str:
