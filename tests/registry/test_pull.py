@@ -100,3 +100,33 @@ def test_local_oci_archive_and_layout(tiny: Tiny, tmp_path: Path) -> None:
         ok(build(work))
         names = rootfs_names(work / "t.aci")
         assert "etc/b" in names and "etc/a" not in names and "opq/old" not in names
+
+
+def test_base_config_offered_where_the_manifest_says_nothing(tiny: Tiny,
+                                                             tmp_path: Path) -> None:
+    from tests.registry.conftest import image_manifest
+    from tests.support.tools import validate_aci
+    write_manifest(tmp_path / "none", f"oci:{tiny.layout}")
+    out = ok(build(tmp_path / "none", "--oci", "t.oci.tar"))
+    assert "t.aci: from the base image's config, where the manifest's app says nothing: " \
+           "exec, environment, workingDirectory, ports, user, group" in out
+    app = image_manifest(tmp_path / "none" / "t.aci")["app"]
+    assert app["exec"] == ["/bin/echo", "from", "the", "base"]  # Cmd's echo found in PATH
+    assert app["environment"] == [{"name": "PATH", "value": "/usr/bin:/bin"},
+                                  {"name": "GREETING", "value": "hello"}]
+    assert (app["workingDirectory"], app["user"], app["group"]) == ("/opq", "0", "0")
+    assert app["ports"] == [{"name": "tcp-8080", "port": 8080, "protocol": "tcp"}]
+    validate_aci(tmp_path / "none" / "t.aci")
+    import subprocess
+    oci = json.loads(subprocess.run(["skopeo", "inspect", "--config",
+                                     f"oci-archive:{tmp_path / 'none' / 't.oci.tar'}"],
+                                    check=True, capture_output=True, text=True).stdout)
+    assert oci["config"]["Entrypoint"] == ["/bin/echo", "from", "the", "base"]
+
+    own = {"exec": ["/bin/sh"], "user": "0", "group": "0", "workingDirectory": "/etc"}
+    write_manifest(tmp_path / "own", f"oci:{tiny.layout}", app=own)
+    out = ok(build(tmp_path / "own"))
+    assert "app says nothing: environment, ports" in out
+    app = image_manifest(tmp_path / "own" / "t.aci")["app"]
+    assert (app["exec"], app["workingDirectory"]) == (["/bin/sh"], "/etc")
+    assert app["environment"][1] == {"name": "GREETING", "value": "hello"}
