@@ -109,9 +109,7 @@ class Client:
             self._auth_header = "Basic " + base64.b64encode(
                 f"{user}:{password}".encode()).decode()
             return True
-        if kind == "bearer":
-            if self._auth_header:
-                return False
+        if kind == "bearer":  # a new token each time: the last one may have expired
             params = dict(_CHALLENGE.findall(challenge))
             self._auth_header = "Bearer " + self._token(params, found)
             return True
@@ -121,7 +119,7 @@ class Client:
         realm = params.get("realm")
         if not realm or not realm.startswith(("https://", "http://")):
             raise HelperError(f"{self.ref.host}: a bearer challenge without a usable realm")
-        query = {"scope": params.get("scope", self.scope)}
+        query = {"scope": self.scope}  # ours: a push's token must allow pushing too
         if "service" in params:
             query["service"] = params["service"]
         try:

@@ -132,3 +132,26 @@ def test_push_with_docker_config_credentials(secure_registry: Registry, tiny: Ti
                           env=env)
     out = ok(done)
     assert f"{reg.ref('pushed:1')}: pushed sha256:" in out
+
+
+def test_bearer_tokens_pull_push_and_refusal(tiny: Tiny, tmp_path: Path) -> None:
+    """A registry whose 401 names a token server (Bearer): the client asks it
+    for a token with the credentials, scoped to the repository."""
+    from tests.support.registry import running_registry
+    with running_registry(tmp_path / "tok", token=True) as reg:
+        assert reg.ca is not None and reg.auth_file is not None and reg.tokens is not None
+        push(reg, tiny, "tiny:1")
+        trust = ("--ca-bundle", str(reg.ca.ca_pem), "--authfile", str(reg.auth_file))
+        write_manifest(tmp_path / "w", reg.ref("tiny:1"),
+                       app={"exec": ["/bin/sh"], "user": "0", "group": "0"})
+        asked = len(reg.tokens.requests)
+        ok(build(tmp_path / "w", *trust, "--oci", "t.oci.tar", "--push",
+                 reg.ref("copy:1"), cache=tmp_path / "cache"))
+        scopes = reg.tokens.requests[asked:]
+        assert "repository:tiny:pull" in scopes and "repository:copy:pull,push" in scopes
+        wrong = auth_file(tmp_path / "wrong.json", reg.host, "nope")
+        write_manifest(tmp_path / "x", reg.ref("tiny:1"))
+        one_error(build(tmp_path / "x", "--ca-bundle", str(reg.ca.ca_pem), "--authfile",
+                        str(wrong), cache=tmp_path / "c2"),
+                  f"{reg.host}: the registry refused the credentials from {wrong}")
+        assert cached_blobs(tmp_path / "c2") == []

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tests.support.net import free_port
 from tests.support.tls import LocalCA, make_test_ca
+from tests.support.tokenserver import ISSUER, SERVICE, TokenServer
 
 USER, PASSWORD = "tester", "secret"
 
@@ -35,6 +36,7 @@ class Registry:
     storage: Path             # its filesystem storage
     ca: LocalCA | None = None
     auth_file: Path | None = None   # a containers auth.json with the credentials
+    tokens: TokenServer | None = None  # the token server, with token auth
 
     def ref(self, name: str) -> str:
         return f"docker://{self.host}/{name}"
@@ -63,7 +65,8 @@ class Registry:
                    if method == "POST" and "/blobs/uploads/" in uri)
 
 
-def _config(storage: Path, port: int, ca: LocalCA | None, htpasswd: Path | None) -> str:
+def _config(storage: Path, port: int, ca: LocalCA | None, htpasswd: Path | None,
+            token: TokenServer | None = None) -> str:
     lines = ["version: 0.1", "log:", "  level: info", "  formatter: json",
              "  accesslog:", "    disabled: true",
              "storage:", "  filesystem:", f"    rootdirectory: {storage}",
@@ -73,6 +76,9 @@ def _config(storage: Path, port: int, ca: LocalCA | None, htpasswd: Path | None)
         lines += ["  tls:", f"    certificate: {ca.server_pem}", f"    key: {ca.server_key}"]
     if htpasswd is not None:
         lines += ["auth:", "  htpasswd:", "    realm: acigen-test", f"    path: {htpasswd}"]
+    if token is not None:
+        lines += ["auth:", "  token:", f"    realm: {token.realm}", f"    service: {SERVICE}",
+                  f"    issuer: {ISSUER}", f"    rootcertbundle: {token.cert}"]
     return "\n".join(lines) + "\n"
 
 
@@ -101,10 +107,24 @@ def _wait_up(url: str, proc: subprocess.Popen, ca: LocalCA | None) -> None:
 
 
 @contextlib.contextmanager
-def running_registry(work: Path, auth: bool = False) -> Iterator[Registry]:
-    """A registry on 127.0.0.1 storing under WORK/registry, stopped after."""
+def running_registry(work: Path, auth: bool = False, token: bool = False
+                     ) -> Iterator[Registry]:
+    """A registry on 127.0.0.1 storing under WORK/registry, stopped after;
+    AUTH: htpasswd over TLS; TOKEN: bearer tokens from a token server, over TLS."""
     base = work / "registry"
     base.mkdir(parents=True)
+    if token:
+        with TokenServer(base / "tokens", USER, PASSWORD) as server, \
+                _running(base, True, server) as registry:
+            registry.tokens = server
+            yield registry
+        return
+    with _running(base, auth, None) as registry:
+        yield registry
+
+
+@contextlib.contextmanager
+def _running(base: Path, auth: bool, token: TokenServer | None) -> Iterator[Registry]:
     port = free_port()
     host = f"127.0.0.1:{port}"
     ca = make_test_ca(base / "certs") if auth else None
@@ -112,12 +132,12 @@ def running_registry(work: Path, auth: bool = False) -> Iterator[Registry]:
         (base / "trust").mkdir()
         shutil.copyfile(ca.ca_pem, base / "trust" / "ca.crt")
     htpasswd = None
-    if auth:
+    if auth and token is None:
         htpasswd = base / "htpasswd"
         subprocess.run(["htpasswd", "-Bbc", str(htpasswd), USER, PASSWORD], check=True,
                        capture_output=True)
     config = base / "config.yml"
-    config.write_text(_config(base / "storage", port, ca, htpasswd))
+    config.write_text(_config(base / "storage", port, ca, htpasswd, token))
     log = base / "registry.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(["docker-registry", "serve", str(config)],
