@@ -130,7 +130,8 @@ class Invocation:
             chunk_size=a.chunk_size * 2**20 if a.chunk_size else None,
             base_from_builddir=os.path.relpath(self.base_dir, self.builddir),
             registry=registry_options.settings(a),
-            push_refs=registry_options.push_refs(a, manifest.output_name))
+            push_refs=registry_options.push_refs(a, manifest.output_name),
+            cache_repo=a.cache_repo)
 
     def regen_args(self) -> list[str]:
         """acigen's arguments as the build must repeat them (from the base dir)."""

@@ -51,6 +51,7 @@ class Options:
     base_from_builddir: str = ".."
     registry: dict[str, Any] | None = None       # helpers/registry/auth.py's Settings
     push_refs: tuple[str | None, ...] = ()       # per image: where to push its OCI image
+    cache_repo: str | None = None                # shared layers (--cache-repo)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,10 @@ class Planner:
                 "log": self.log_file(layer), "step": definition}
         if step.helper == "chroot_run" and self.opt.runtime:
             spec["runtime"] = self.opt.runtime
+        if self.opt.cache_repo:  # shared layers: helpers/registry/layercache.py
+            spec["cache"] = {"repo": self.opt.cache_repo, "registry": self.opt.registry,
+                             "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
+                             "share": step.helper == "chroot_run"}
         self.graph.files[layer.step_file] = pretty_json(spec)
         images = ", ".join(self.users[layer.key])
         return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="after the build, push the --oci image to REF "
                             "(docker://HOST/NAME:TAG; with several manifests REF must "
                             "contain {name})")
+    group.add_argument("--cache-repo", metavar="REF",
+                       help="share finished layers through this repository "
+                            "(docker://HOST/NAME): a cmd or ansible step whose layer is "
+                            "there is pulled instead of run; one that is not is pushed")
     group.add_argument("--authfile", metavar="FILE",
                        help="registry credentials (default: $REGISTRY_AUTH_FILE, "
                             "$XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)")
@@ -35,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     from acigen.helpers.common import HelperError
     from acigen.helpers.registry.reference import parse
+    if args.cache_repo is not None:
+        _cache_repo(args.cache_repo)
     if args.push is None:
         return
     if args.oci is None:
@@ -53,6 +59,19 @@ def check(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} {value}: no such file")
 
 
+def _cache_repo(text: str) -> None:
+    from acigen.helpers.common import HelperError
+    from acigen.helpers.registry.reference import parse
+    try:
+        ref = parse(text)
+    except HelperError as exc:
+        raise UsageError(f"--cache-repo: {exc}") from None
+    if ref.transport != "docker" or ref.digest or text.count(":") > 2 or \
+            text.rsplit("/", 1)[-1].count(":"):
+        raise UsageError(f"--cache-repo {text}: give a repository, docker://HOST/NAME "
+                         "(no tag: the layers are tagged by their keys)")
+
+
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """What helpers/registry/auth.py's Settings read (paths made absolute)."""
     return {"tls_verify": args.tls_verify != "false",
@@ -62,6 +81,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def regen_args(args: argparse.Namespace) -> list[str]:
     out = ["--push", args.push] if args.push else []
+    out += ["--cache-repo", args.cache_repo] if args.cache_repo else []
     out += ["--authfile", os.path.abspath(args.authfile)] if args.authfile else []
     out += ["--ca-bundle", os.path.abspath(args.ca_bundle)] if args.ca_bundle else []
     return out + (["--tls-verify", "false"] if args.tls_verify == "false" else [])
