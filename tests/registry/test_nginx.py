@@ -88,3 +88,28 @@ def test_pinned_offline_from_the_cache_serves_200(debian: SimpleNamespace,
     ok(build(work, *PLAIN, "--offline", manifest="nginx.json", cache=debian.cache))
     assert len(debian.registry.requests()) == before
     serves_200(work / "nginx.aci", port, tmp_path)
+
+
+def test_second_machine_pulls_the_nginx_layers(debian: SimpleNamespace,
+                                               tmp_path: Path) -> None:
+    """--cache-repo: two build directories, each with an empty download cache,
+    build the nginx example; the second runs no cmd step, makes the same
+    bytes, and takes a fraction of the first's time (printed)."""
+    import time
+    port = free_port()
+    repo = ("--cache-repo", debian.registry.ref("nginx-layers"))
+    times, images = [], []
+    for name in ("machine-one", "machine-two"):
+        work = debian.work / name
+        nginx_manifest(work, debian.registry.ref(f"debian@{debian.digest}"), port)
+        started = time.monotonic()
+        out = ok(build(work, *PLAIN, *repo, manifest="nginx.json", cache=work / "cache"))
+        times.append(time.monotonic() - started)
+        images.append(work / "nginx.aci")
+        cmd_steps = 5  # apt-get update, install, clean, rm lists, the port edit
+        word = "pushed to" if name == "machine-one" else "pulled from"
+        assert out.count(f"{word} the layer cache") == cmd_steps, out
+    assert images[0].read_bytes() == images[1].read_bytes()
+    print(f"\nnginx with --cache-repo: first machine {times[0]:.1f} s, second "
+          f"{times[1]:.1f} s ({times[1] / times[0]:.2f}x)")
+    serves_200(images[1], port, tmp_path)
