@@ -6,7 +6,9 @@ content (sha256) of every host file the step reads, and, for a downloaded
 base, the digest of what was downloaded.  Unlike the chain key (which names
 files by path, since ninja watches their content locally), it names content,
 so two machines agree on it exactly when the step would see the same inputs.
-It is kept in LAYER/cache-key for the steps above.
+A step that always runs here adds the host files it found as it ran (the
+libraries copy_host_files copied, a Python's standard library).  It is kept
+in LAYER/cache-key for the steps above.
 
 A chroot step (cmd, ansible: the slow ones, and the ones that need not give
 the same bytes twice) is then looked up in the cache repository REPO, tagged
@@ -85,6 +87,15 @@ def cache_key(spec: dict[str, Any]) -> str | None:
     payload = {"acigen": __version__, "parent": parent, "step": step, "inputs": inputs,
                "fetched": fetched}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def _with_reads(key: str, paths: list[str]) -> str:
+    """KEY extended by the content of the host files a step read as it ran."""
+    if not paths:
+        return key
+    read = {path: _file_digest(path) for path in sorted(set(paths))}
+    text = json.dumps({"key": key, "read": read}, sort_keys=True).encode()
     return hashlib.sha256(text).hexdigest()
 
 
@@ -220,9 +231,12 @@ def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
         key = cache_key(spec)
         if key is None:
             return action(ctx)
-        atomic_write(os.path.join(spec["layer"], KEY_FILE), (key + "\n").encode())
+        key_file = os.path.join(spec["layer"], KEY_FILE)
         if not spec["cache"].get("share"):
-            return action(ctx)
+            summary = action(ctx)  # and what it read from the host (libraries...) counts
+            atomic_write(key_file, (_with_reads(key, ctx.inputs_read) + "\n").encode())
+            return summary
+        atomic_write(key_file, (key + "\n").encode())
         store = LayerCache(spec)
         pulled = store.pull(key, ctx)
         if pulled is not None:

@@ -42,7 +42,7 @@ class Layout:
         if self._tar is not None:
             self._tar.close()
 
-    def _open(self, name: str) -> IO[bytes] | None:
+    def open_member(self, name: str) -> IO[bytes] | None:
         if self._tar is None:
             try:
                 return open(os.path.join(self.path, name), "rb")
@@ -58,7 +58,7 @@ class Layout:
         return None
 
     def read(self, name: str, limit: int) -> bytes:
-        src = self._open(name)
+        src = self.open_member(name)
         if src is None:
             raise HelperError(f"{self.what}: {name} is missing")
         with src:
@@ -76,7 +76,7 @@ class Layout:
     def blob_file(self, item: media.Descriptor) -> str:
         """A checked file holding blob ITEM."""
         name = f"blobs/sha256/{item.hex}"
-        src = self._open(name)
+        src = self.open_member(name)
         if src is None:
             raise HelperError(f"{self.what}: {name} is missing")
         os.makedirs(self.scratch, mode=0o700, exist_ok=True)

@@ -56,7 +56,7 @@ class Puller:
     def cached(self, hex_digest: str) -> str | None:
         return self.cache.find("sha256", hex_digest)
 
-    def _missing_offline(self, what: str) -> HelperError:
+    def missing_offline(self, what: str) -> HelperError:
         return HelperError(f"{self.ref}: {what} is not in the download cache "
                            f"({self.cache.root}), and the build is offline",
                            hint="build once online to fetch it")
@@ -89,7 +89,7 @@ class Puller:
         path = self.cached(hex_digest)
         if path is None:
             if self.offline:
-                raise self._missing_offline(f"manifest {digest}")
+                raise self.missing_offline(f"manifest {digest}")
             body, _media = self.client.manifest(digest)
             self.keep(body, hex_digest, f"manifest {digest}")
             path = self.cache.object_path("sha256", hex_digest)
@@ -102,7 +102,7 @@ class Puller:
         if path is not None:
             return path
         if self.offline:
-            raise self._missing_offline(f"blob {item.digest}")
+            raise self.missing_offline(f"blob {item.digest}")
         self.keep(None, item.hex, f"blob {item.digest}",
                   lambda out: self.client.blob_into(item.digest, out, item.size))
         return self.cache.object_path("sha256", item.hex)
@@ -116,10 +116,10 @@ def _resolve_top(puller: Puller, expected: str | None, holders: list[str],
         return expected, "cached"
     if puller.offline:
         if expected:
-            raise puller._missing_offline(f"manifest sha256:{expected}")
+            raise puller.missing_offline(f"manifest sha256:{expected}")
         meta = cache.url_meta(url)
         if meta is None:
-            raise puller._missing_offline("the tag")
+            raise puller.missing_offline("the tag")
         return str(meta["sha256"]), "cached"
     body, _media = puller.client.manifest(ref.reference)
     found = hashlib.sha256(body).hexdigest()

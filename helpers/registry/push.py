@@ -57,7 +57,7 @@ def _upload(client: Client, layout: Layout, item: media.Descriptor) -> bool:
     """Upload blob ITEM unless the registry has it: whether it was uploaded."""
     if client.has_blob(item.digest):
         return False
-    src = layout._open(f"blobs/sha256/{item.hex}")
+    src = layout.open_member(f"blobs/sha256/{item.hex}")
     if src is None:
         raise HelperError(f"{layout.what}: blobs/sha256/{item.hex} is missing")
     with src:
