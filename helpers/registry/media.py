@@ -109,6 +109,9 @@ def choose(index: dict[str, Any], platform: tuple[str, str, str | None],
 def image_parts(manifest: dict[str, Any], what: str) -> tuple[Descriptor, list[Descriptor]]:
     """(config, layers) of an image manifest, with layer types we can unpack."""
     config = descriptor(manifest.get("config"), what)
+    if config.size > CONFIG_MAX:
+        raise HelperError(f"{what}: its config is {config.size} bytes, more than an image "
+                          f"config needs ({CONFIG_MAX})")
     layers = manifest.get("layers")
     if not isinstance(layers, list):
         raise HelperError(f"{what}: an image manifest without a layers list")
