@@ -252,7 +252,8 @@ class Planner:
         is never checked against one.  A file may not exist yet: the first
         fetch writes it."""
         spec = self.fetch_specs[url]
-        if "sha256" not in spec and "sha512" not in spec and lock not in spec["locks"]:
+        pinned = "sha256" in spec or "sha512" in spec or "@sha256:" in url  # a digest ref
+        if not pinned and lock not in spec["locks"]:
             spec["locks"].append(lock)
 
     def fetch_edges(self) -> list[Edge]:

@@ -64,3 +64,21 @@ def test_push_needs_oci(tmp_path: Path, tiny: Tiny) -> None:
     done = build(tmp_path, "--push", "docker://127.0.0.1:1/x:1")
     assert done.returncode == 1
     assert "--push sends the OCI image: it needs --oci FILE" in done.stderr
+
+
+def test_sign_and_push_together(registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    """--sign still signs the archive that --push sends."""
+    from tests.sign.test_sign import KEY, gpg_verify, keyring
+    home_gen = keyring(None)
+    home = next(home_gen)
+    try:
+        write_manifest(tmp_path, f"oci-archive:{tiny.archive}",
+                       app={"exec": ["/bin/sh"], "user": "0", "group": "0"})
+        ok(build(tmp_path, *PLAIN, "--oci", "t.oci.tar", "--push", registry.ref("signed:1"),
+                 "--sign", KEY, "--gnupg-home", str(home)))
+        archive = tmp_path / "t.oci.tar"
+        assert gpg_verify(home, Path(f"{archive}.asc"), archive).returncode == 0
+        remote = skopeo_inspect(registry.ref("signed:1"), "--tls-verify=false")
+        assert (tmp_path / "t.oci.tar.pushed").read_text() == remote["Digest"] + "\n"
+    finally:
+        home_gen.close()
