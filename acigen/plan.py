@@ -212,7 +212,8 @@ class Planner:
         if self.opt.cache_repo:  # shared layers: helpers/registry/layercache.py
             spec["cache"] = {"repo": self.opt.cache_repo, "registry": self.opt.registry,
                              "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
-                             "share": step.helper == "chroot_run"}
+                             "share": step.helper == "chroot_run",
+                             "offline": self.opt.offline}
         self.graph.files[layer.step_file] = pretty_json(spec)
         images = ", ".join(self.users[layer.key])
         return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),

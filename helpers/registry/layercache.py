@@ -21,7 +21,9 @@ as one gzip blob, with an image manifest tagged with the key and carrying it
 in the annotation `org.acigen.cache-key`.
 
 A cache that cannot be reached, or refuses, is a warning: the step runs (or
-its push is skipped), and the build goes on.  What the cache holds is
+its push is skipped), and the build goes on; `--offline` leaves it alone.  A
+layer that fails to apply (a hostile one) fails the step: a half-applied
+layer cannot be run over.  What the cache holds is
 trusted to be what the step made: give --cache-repo only a repository that
 only your builds write to.
 """
@@ -113,13 +115,26 @@ class LayerCache:
 
     def pull(self, key: str, ctx: StepContext) -> str | None:
         """Apply the cached layer for KEY to the step's root: a summary, or None."""
-        client = Client(self.repo, self.settings)
         try:
-            body, _media = client.manifest(self.tag(key))
+            paths = self._fetch(key)
         except HelperError as exc:
             if "no such image" not in str(exc):
                 _warn(f"the layer cache {self.repo} cannot be read ({exc}); running the step")
             return None
+        if paths is None:
+            return None
+        ctx.say(f"applying layer {key} from {self.repo}")
+        # a half-applied layer cannot be run over: an error here fails the step.  A
+        # chroot step cannot make device nodes (no CAP_MKNOD), so its layer has none
+        entries, size, _whiteouts = apply_layers(ctx.root, paths, "error", None,
+                                                 f"{self.repo} layer {key[:12]}")
+        return (f"pulled from the layer cache {self.repo} ({entries} entries, "
+                f"{size / 1e6:.1f} MB) instead of running")
+
+    def _fetch(self, key: str) -> list[str] | None:
+        """The cached layer's blobs for KEY, in the download cache; None: not there."""
+        client = Client(self.repo, self.settings)
+        body, _media = client.manifest(self.tag(key))
         doc = media.load(body, f"{self.repo}:{self.tag(key)}")
         if doc.get("annotations", {}).get(ANNOTATION) != key:
             _warn(f"{self.repo}:{self.tag(key)} is not acigen's layer for that key; "
@@ -127,12 +142,7 @@ class LayerCache:
             return None
         _config, found = media.image_parts(doc, f"{self.repo}:{self.tag(key)}")
         puller = Puller(Cache(self.cache_dir), self.repo, self.settings, offline=False)
-        paths = [puller.blob(item) for item in found]
-        ctx.say(f"pulling layer {key} from {self.repo}")
-        entries, size, _whiteouts = apply_layers(ctx.root, paths, "keep", None,
-                                                 f"{self.repo} layer {key[:12]}")
-        return (f"pulled from the layer cache {self.repo} ({entries} entries, "
-                f"{size / 1e6:.1f} MB) instead of running")
+        return [puller.blob(item) for item in found]
 
     def push(self, key: str, ctx: StepContext) -> str:
         """Push the step's own changes as the layer for KEY: a summary."""
@@ -232,7 +242,7 @@ def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
         if key is None:
             return action(ctx)
         key_file = os.path.join(spec["layer"], KEY_FILE)
-        if not spec["cache"].get("share"):
+        if not spec["cache"].get("share") or spec["cache"].get("offline"):
             summary = action(ctx)  # and what it read from the host (libraries...) counts
             atomic_write(key_file, (_with_reads(key, ctx.inputs_read) + "\n").encode())
             return summary

@@ -55,7 +55,8 @@ def _blob(layout: Path, data: bytes) -> str:
 
 
 def oci_layout(layout: Path, layers: list[bytes], config: dict | None = None,
-               platform: tuple[str, str] = ("linux", "amd64")) -> str:
+               platform: tuple[str, str] = ("linux", "amd64"),
+               annotations: dict[str, str] | None = None) -> str:
     """Write an OCI layout at LAYOUT with LAYERS (tar bytes, gzipped here):
     the image manifest's digest."""
     layout.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,8 @@ def oci_layout(layout: Path, layers: list[bytes], config: dict | None = None,
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                            "digest": _blob(layout, config_bytes), "size": len(config_bytes)},
                 "layers": described}
+    if annotations:
+        manifest["annotations"] = annotations
     manifest_bytes = json.dumps(manifest).encode()
     digest = _blob(layout, manifest_bytes)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX,

@@ -61,3 +61,27 @@ def test_unreachable_cache_is_a_warning_and_the_steps_run(tiny: Tiny, tmp_path: 
     out = ok(result)
     assert "warning: the layer cache" in result.stderr + out
     assert "pulled" not in out
+
+
+def test_a_hostile_cached_layer_fails_the_step_with_one_line(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    import urllib.request
+
+    from tests.registry.conftest import error_lines
+    from tests.registry.ocimake import Entry, archive, layer_tar, oci_layout
+    from tests.support.registry import push_archive
+    repo = ("--cache-repo", registry.ref("layers/hostile"))
+    ok(build(machine(tmp_path / "one", tiny), *PLAIN, *repo, cache=tmp_path / "c1"))
+    with urllib.request.urlopen(f"http://{registry.host}/v2/layers/hostile/tags/list") as r:
+        tags = json.loads(r.read())["tags"]
+    assert len(tags) == 2
+    for tag in tags:  # every cached layer replaced by one that writes outside the root
+        layout = tmp_path / tag
+        oci_layout(layout, [layer_tar([Entry("../escape", b"x")])],
+                   annotations={"org.acigen.cache-key": tag.removeprefix("acigen-")})
+        push_archive(registry, archive(layout, tmp_path / f"{tag}.tar"), f"layers/hostile:{tag}")
+    result = build(machine(tmp_path / "two", tiny), *PLAIN, *repo, cache=tmp_path / "c2")
+    lines = error_lines(result)
+    assert len(lines) == 1 and "member '../escape': its path '../escape' leaves the root" \
+        in lines[0], lines
+    assert not (tmp_path / "two" / "escape").exists() and not (tmp_path / "escape").exists()
