@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     from acigen.helpers.common import HelperError
     from acigen.helpers.registry.reference import parse
+    for flag, value in (("--authfile", args.authfile), ("--ca-bundle", args.ca_bundle)):
+        if value is not None and not os.path.isfile(value):
+            raise UsageError(f"{flag} {value}: no such file")
     if args.cache_repo is not None:
         _cache_repo(args.cache_repo)
     if args.push is None:
@@ -54,9 +57,6 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"--push: {exc}") from None
     if ref.transport != "docker":
         raise UsageError(f"--push {args.push}: only docker:// references are pushed to")
-    for flag, value in (("--authfile", args.authfile), ("--ca-bundle", args.ca_bundle)):
-        if value is not None and not os.path.isfile(value):
-            raise UsageError(f"{flag} {value}: no such file")
 
 
 def _cache_repo(text: str) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.registry.conftest import Tiny, build, ok, write_manifest
 from tests.support.build import run_ninja
 from tests.support.registry import Registry
@@ -82,3 +84,23 @@ def test_sign_and_push_together(registry: Registry, tiny: Tiny, tmp_path: Path) 
         assert (tmp_path / "t.oci.tar.pushed").read_text() == remote["Digest"] + "\n"
     finally:
         home_gen.close()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--oci", "t.oci.tar", "--push", "oci:somewhere"),
+     "--push oci:somewhere: only docker:// references are pushed to"),
+    (("--oci", "t.oci.tar", "--push", "docker://h.example/BAD:1"),
+     "is not a repository name"),
+    (("--cache-repo", "docker://h.example/layers:tag"),
+     "--cache-repo docker://h.example/layers:tag: give a repository, docker://HOST/NAME"),
+    (("--authfile", "/nonexistent/auth.json", "--oci", "t.oci.tar", "--push",
+      "docker://h.example/x:1"), "--authfile /nonexistent/auth.json: no such file"),
+])
+def test_bad_registry_options_are_one_line(tmp_path: Path, tiny: Tiny, args: tuple,
+                                           message: str) -> None:
+    write_manifest(tmp_path, f"oci-archive:{tiny.archive}")
+    done = build(tmp_path, *args)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "build.ninja").exists()
