@@ -155,3 +155,21 @@ def test_bearer_tokens_pull_push_and_refusal(tiny: Tiny, tmp_path: Path) -> None
                         str(wrong), cache=tmp_path / "c2"),
                   f"{reg.host}: the registry refused the credentials from {wrong}")
         assert cached_blobs(tmp_path / "c2") == []
+
+
+def test_credentials_from_xdg_runtime_dir(secure_registry: Registry, tiny: Tiny,
+                                          tmp_path: Path) -> None:
+    """$XDG_RUNTIME_DIR/containers/auth.json, where `podman login` writes."""
+    reg = secure_registry
+    assert reg.ca is not None
+    push(reg, tiny, "tiny:1")
+    runtime = tmp_path / "run"
+    (runtime / "containers").mkdir(parents=True)
+    auth_file(runtime / "containers" / "auth.json", reg.host, PASSWORD)
+    (tmp_path / "home").mkdir()
+    write_manifest(tmp_path / "w", reg.ref("tiny:1"))
+    env = {**{k: v for k, v in os.environ.items() if k != "REGISTRY_AUTH_FILE"},
+           "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path / "home")}
+    ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-dir", str(tmp_path / "c"),
+                       "--ca-bundle", str(reg.ca.ca_pem), "-b", "t.json"],
+                      cwd=tmp_path / "w", capture_output=True, text=True, env=env))
