@@ -149,7 +149,7 @@ class LayerCache:
         blob = self.layer + ".cache.tar.gz"
         try:
             size, digest, diff_id = _write_layer(blob, self.layer, self.lower, ctx.root)
-            client = Client(self.repo.with_name(self.repo.name), self.settings, push=True)
+            client = Client(self.repo, self.settings, push=True)
             if not client.has_blob(digest):
                 with open(blob, "rb") as data:
                     client.upload_blob(digest, data, size)

@@ -13,11 +13,10 @@ Hub, as the containers tools read it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from acigen.helpers.common import HelperError
 
-TRANSPORTS = ("docker://", "oci-archive:", "oci:")
 DOCKER_HUB = "registry-1.docker.io"
 _NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)"
                    r"[a-z0-9]+)*)*$")
@@ -49,16 +48,6 @@ class Reference:
     def reference(self) -> str:
         """What the registry API calls it: the digest, else the tag."""
         return self.digest or self.tag or "latest"
-
-    def by_digest(self, digest: str) -> Reference:
-        return replace(self, digest=digest)
-
-    def with_name(self, name: str) -> Reference:
-        return replace(self, name=name, tag=None, digest=None)
-
-
-def is_reference(text: str) -> bool:
-    return text.startswith(TRANSPORTS)
 
 
 def parse(text: str) -> Reference:
