@@ -7,6 +7,10 @@
     pull.py        a docker:// reference into the download cache (the fetch edge)
     layout.py      reading local OCI images (oci-archive:, oci:)
     apply.py       OCI layers applied in order, whiteouts and opaque directories too
+    image.py       the image step with `oci` (what acigen-unpack runs for it)
     appdefaults.py the image config's Env, Entrypoint/Cmd, ... as the app's defaults
     push.py        an --oci archive to a registry, only the missing blobs (acigen-push)
+    layercache.py  --cache-repo: layers keyed by content, pulled instead of run
+    stepfield.py   the compiler's side: the `oci` field of the image step
+    options.py     the compiler's side: --push, --cache-repo, --authfile, TLS options
 """
