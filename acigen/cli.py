@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from acigen import __version__, manifest, outputs, records
 from acigen.console import interrupted
 from acigen.errors import AcigenError, UsageError, report_bug, report_error
+from acigen.helpers.registry import options as registry_options
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
@@ -105,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     oci.add_argument("--gnupg-home", metavar="DIR",
                      help="the keyring for --sign (default: GNUPGHOME, or ~/.gnupg of the "
                           "user running acigen)")
+    registry_options.add_arguments(p)
     p.add_argument("--debug", action="store_true", help="tracebacks on internal errors")
     p.add_argument("--version", action="version", version=f"acigen {__version__}")
     return p

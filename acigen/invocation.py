@@ -15,6 +15,7 @@ import sys
 
 from acigen import manifest, records
 from acigen.errors import UsageError
+from acigen.helpers.registry import options as registry_options
 from acigen.plan import Options
 from acigen.render import Setup
 
@@ -78,6 +79,7 @@ class Invocation:
         if args.oci is None and (args.docker_archive is not None or args.squash
                                  or args.oci_compression):
             raise UsageError("--docker-archive, --squash and --oci-compression go with --oci")
+        registry_options.check(args)
         if args.gnupg_home and not args.sign:
             raise UsageError("--gnupg-home goes with --sign")
         if args.jobs_fetch < 1:
@@ -126,7 +128,10 @@ class Invocation:
             offline=a.offline, oci_outputs=oci, docker_outputs=docker, squash=a.squash,
             oci_compression=a.oci_compression, sign=sign,
             chunk_size=a.chunk_size * 2**20 if a.chunk_size else None,
-            base_from_builddir=os.path.relpath(self.base_dir, self.builddir))
+            base_from_builddir=os.path.relpath(self.base_dir, self.builddir),
+            registry=registry_options.settings(a),
+            push_refs=registry_options.push_refs(a, manifest.output_name),
+            cache_repo=a.cache_repo)
 
     def regen_args(self) -> list[str]:
         """acigen's arguments as the build must repeat them (from the base dir)."""
@@ -165,7 +170,7 @@ class Invocation:
         out += ["--oci-compression", a.oci_compression] if a.oci_compression else []
         out += ["--sign", a.sign] if a.sign else []
         out += ["--gnupg-home", os.path.abspath(a.gnupg_home)] if a.gnupg_home else []
-        return out
+        return out + registry_options.regen_args(a)
 
     def setup(self, options: Options) -> Setup:
         builddir = options.builddir

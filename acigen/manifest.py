@@ -9,6 +9,7 @@ from typing import Any
 
 from acigen import appc
 from acigen.errors import ManifestError
+from acigen.helpers.registry.stepfield import platform_of
 from acigen.jsoncheck import Node, object_pairs
 from acigen.jsontext import LongNumber, line_column, lone_surrogate, parse_int
 from acigen.steps import Context, Step, parse_step
@@ -71,7 +72,8 @@ def load(path: str, ninja_dir: str, check_files: bool = True) -> Manifest:
     image = appc.image_manifest(root.value)
     appc.check_labels(Node(path, "/labels", image["labels"]))
     ctx = Context(manifest_dir=os.path.dirname(os.path.abspath(path)),
-                  ninja_dir=ninja_dir, app=image.get("app"), check_files=check_files)
+                  ninja_dir=ninja_dir, app=image.get("app"), check_files=check_files,
+                  platform=tuple(platform_of(image["labels"])))
     steps_node = fields[appc.STEPS_KEY]
     steps = tuple(parse_step(item, ctx, index + 1)
                   for index, item in enumerate(steps_node.items()))

@@ -49,6 +49,9 @@ class Options:
     chunk_size: int | None = None                # bytes; None: the compression's default
     # the base directory as seen from the build directory (see input_paths)
     base_from_builddir: str = ".."
+    registry: dict[str, Any] | None = None       # helpers/registry/auth.py's Settings
+    push_refs: tuple[str | None, ...] = ()       # per image: where to push its OCI image
+    cache_repo: str | None = None                # shared layers (--cache-repo)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class Planner:
         signed = [output] + ([oci] if oci else [])
         products = [*signed] + ([docker] if docker else [])
         products += self.add_signatures(image.name, signed)
+        products += self.add_push(image.name, oci, index)
         self.graph.images.append(Image(manifest.name, manifest_path, output, parent,
                                        tuple(products)))
 
@@ -205,6 +209,11 @@ class Planner:
                 "log": self.log_file(layer), "step": definition}
         if step.helper == "chroot_run" and self.opt.runtime:
             spec["runtime"] = self.opt.runtime
+        if self.opt.cache_repo:  # shared layers: helpers/registry/layercache.py
+            spec["cache"] = {"repo": self.opt.cache_repo, "registry": self.opt.registry,
+                             "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
+                             "share": step.helper == "chroot_run",
+                             "offline": self.opt.offline}
         self.graph.files[layer.step_file] = pretty_json(spec)
         images = ", ".join(self.users[layer.key])
         return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),
@@ -222,6 +231,9 @@ class Planner:
                 if known.get(algo, digest) != digest:
                     raise AcigenError(f"{url} is pinned to two different {algo} digests")
                 known[algo] = digest
+            if known.get("platform") != step.definition.get("platform"):
+                raise AcigenError(f"{url} is used for two platforms in one build",
+                                  "build the manifests for each platform apart")
             return self.fetch_refs[url]
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
@@ -229,6 +241,9 @@ class Planner:
         self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
                                  "cache_dir": self.opt.cache_dir, "spec": self.path(
                                      "fetch", name + ".json")}
+        if "platform" in step.definition:  # a registry image: helpers/registry/pull.py
+            self.fetch_specs[url].update(platform=step.definition["platform"],
+                                         registry=self.opt.registry)
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
@@ -238,7 +253,8 @@ class Planner:
         is never checked against one.  A file may not exist yet: the first
         fetch writes it."""
         spec = self.fetch_specs[url]
-        if "sha256" not in spec and "sha512" not in spec and lock not in spec["locks"]:
+        pinned = "sha256" in spec or "sha512" in spec or "@sha256:" in url  # a digest ref
+        if not pinned and lock not in spec["locks"]:
             spec["locks"].append(lock)
 
     def fetch_edges(self) -> list[Edge]:
@@ -313,6 +329,18 @@ class Planner:
                 description=f"{name}: sign {target} with key {self.opt.sign['key']}"))
             out.append(target + ".asc")
         return out
+
+    def add_push(self, name: str, oci: str | None, index: int) -> list[str]:
+        """Push the OCI archive to a registry: helpers/registry/push.py."""
+        ref = self.opt.push_refs[index] if self.opt.push_refs else None
+        if ref is None or oci is None:
+            return []
+        spec_file = self.image_spec(os.path.basename(oci), oci, ".push.json")
+        self.graph.files[spec_file] = pretty_json({"archive": oci, "ref": ref,
+                                                   "registry": self.opt.registry})
+        self.graph.image_edges.append(Edge("acigen_push", (oci + ".pushed",), (spec_file,),
+                                           (oci,), description=f"{name}: push {oci} to {ref}"))
+        return [oci + ".pushed"]
 
     def finish(self) -> Graph:
         for layer in self.graph.layers:

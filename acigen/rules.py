@@ -44,4 +44,5 @@ HELPER_RULES = {rule.name: rule for rule in (
     HelperRule("acigen_pack", "pack", "--image", "--out"),
     HelperRule("acigen_oci", "oci", "--image", "--out"),
     HelperRule("acigen_sign", "sign", "--spec", "--out", console=True),
+    HelperRule("acigen_push", "registry.push", "--spec", "--out"),
 )}

@@ -49,6 +49,7 @@ class Context:
     ninja_dir: str                  # absolute
     app: dict[str, Any] | None
     check_files: bool = True        # False when embedded: a parent may build them
+    platform: tuple[str | None, ...] = ("linux", "amd64", None)  # OCI os/arch/variant
     chroot: dict[str, bool] = field(default_factory=lambda: dict(CHROOT_DEFAULTS))
 
     def local_path(self, node: Node, kind: str = "file") -> str:
@@ -105,13 +106,16 @@ def _short(words: list[str], limit: int = 60) -> str:
 # -- one parser per step type -------------------------------------------------
 
 def parse_image(node: Node, ctx: Context, index: int) -> Step:
-    fields = node.obj(required=("type",), optional=("path", "url", "sha256", "sha512",
+    fields = node.obj(required=("type",), optional=("path", "url", "oci", "sha256", "sha512",
                                                     "devices", "max_size"))
-    if ("path" in fields) == ("url" in fields):
-        raise node.error("an image step needs exactly one of 'path' and 'url'")
+    if sum(key in fields for key in ("path", "url", "oci")) != 1:
+        raise node.error("an image step needs exactly one of 'path', 'url' and 'oci'")
     definition: dict[str, Any] = {"type": "image", "devices": _devices(fields)}
     if "max_size" in fields:  # bytes, uncompressed: a bound on decompression bombs
         definition["max_size"] = fields["max_size"].integer(low=1)
+    if "oci" in fields:  # an OCI image: helpers/registry/stepfield.py
+        from acigen.helpers.registry.stepfield import parse_oci
+        return parse_oci(node, fields, ctx, index, definition)
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
             digest = fields[algo].string().lower()

@@ -22,6 +22,7 @@ from pathlib import Path
 import machine
 import prose
 import rows_build
+import rows_registry
 import rows_step
 import rows_tools
 from common import REPO
@@ -41,6 +42,7 @@ ROWS: list[tuple[int, str, Callable[[Context], list[Row]]]] = [
     (7, "parallel fetch", rows_tools.fetching),
     (8, "image sizes", rows_build.sizes),
     (9, "a chroot step's cost over its container", rows_step.step_overhead),
+    (10, "a second machine's build with the shared layer cache", rows_registry.layer_cache),
 ]
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -65,6 +65,7 @@ class FetchSpec:
     locks: list[str] = field(default_factory=list)
     offline: bool = False
     cache_dir: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # a registry's (registry/pull.py)
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> FetchSpec:
@@ -74,11 +75,13 @@ class FetchSpec:
         if not isinstance(locks, list) or not all(isinstance(lock, str) for lock in locks):
             raise HelperError(f"{where}: \"locks\" is not a list of file names")
         spec = cls(data["url"], pins_of(data), locks, bool(data.get("offline")),
-                   data.get("cache_dir"))
+                   data.get("cache_dir"), data)
         spec.check()
         return spec
 
     def check(self) -> None:
+        if self.url.startswith("docker://"):
+            return  # an image in a registry: helpers/registry/pull.py
         if urlsplit(self.url).scheme not in SCHEMES:
             raise HelperError(f"{self.url}: unsupported URL scheme (use http, https or file)")
 
@@ -189,6 +192,9 @@ def _size(n: int) -> str:
 def fetch(spec: FetchSpec) -> tuple[dict[str, Any], str]:
     """Bring SPEC's URL into the cache: (the ref, a summary line)."""
     cache = Cache(spec.cache_dir)
+    if spec.url.startswith("docker://"):
+        from acigen.helpers.registry.pull import fetch_registry
+        return fetch_registry(spec.url, spec.options, cache, spec.offline, spec.locks)
     with cache.locked(spec.url):
         recorded = {} if spec.pins else {lock: lockfile.locked_digest(lock, spec.url)
                                          for lock in spec.locks}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -379,6 +380,8 @@ def remove_outputs(req: OciRequest) -> None:
 
 def from_layers(args: argparse.Namespace) -> int:
     req, dirs, requested = load_image_file(args.image, args)
+    from acigen.helpers.registry.appdefaults import with_base_defaults  # an OCI base's app
+    req = dataclasses.replace(req, manifest=with_base_defaults(req.manifest, dirs)[0])
     buildlock.hold_for(dirs[0])
     remove_outputs(req)
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(dirs[0])))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -216,6 +217,7 @@ def _mount_dir(first_layer: str, out: str) -> str:
 
 def pack_layers(image_file: str, out: str) -> int:
     req, layer_dirs, requested = load_image_file(image_file, out)
+    req = _with_base_app(req, layer_dirs, out)
     buildlock.hold_for(layer_dirs[0])
     layers.enter_private_mount_namespace()  # before any thread starts
     watch_for_orphaning()
@@ -227,6 +229,15 @@ def pack_layers(image_file: str, out: str) -> int:
             result = write_image(root, req)
     print(summary(out, req, result))
     return 0
+
+
+def _with_base_app(req: PackRequest, layer_dirs: list[str], out: str) -> PackRequest:
+    """The app completed from an OCI base's config (helpers/registry/appdefaults.py)."""
+    from acigen.helpers.registry.appdefaults import note, with_base_defaults
+    manifest, taken = with_base_defaults(req.manifest, layer_dirs)
+    if taken:
+        print(note(out, taken))
+    return dataclasses.replace(req, manifest=manifest)
 
 
 def _epoch_from_env() -> int:

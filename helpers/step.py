@@ -73,6 +73,9 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
     started = time.time_ns()
     spec = read_json(args.step)
     layer, lower = spec["layer"], spec.get("lower", [])
+    if "cache" in spec:  # --cache-repo: helpers/registry/layercache.py
+        from acigen.helpers.registry.layercache import with_layer_cache
+        action = with_layer_cache(action, spec)
     buildlock.hold_for(layer)
     mode = layers.choose_mode(spec.get("layer_mode", "auto"), os.path.dirname(layer))
     layers.enter_private_mount_namespace()

@@ -183,6 +183,9 @@ def archive_of(step: dict[str, Any]) -> tuple[str, str]:
 
 def image_action(ctx: StepContext) -> str:
     step = ctx.step
+    if "oci" in step:  # an OCI image's layers: helpers/registry/image.py
+        from acigen.helpers.registry.image import oci_action
+        return oci_action(ctx)
     devices = devices_policy(step.get("devices", False))
     max_size = max_size_of(step.get("max_size"))
     path, name = archive_of(step)

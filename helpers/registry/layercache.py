@@ -1,0 +1,257 @@
+"""--cache-repo: finished layers shared between machines through a registry.
+
+Every layer step (with --cache-repo) computes a **cache key**: a hash of
+acigen's version, the step's definition, the parent layer's cache key, the
+content (sha256) of every host file the step reads, and, for a downloaded
+base, the digest of what was downloaded.  Unlike the chain key (which names
+files by path, since ninja watches their content locally), it names content,
+so two machines agree on it exactly when the step would see the same inputs.
+A step that always runs here adds the host files it found as it ran (the
+libraries copy_host_files copied, a Python's standard library).  It is kept
+in LAYER/cache-key for the steps above.
+
+A chroot step (cmd, ansible: the slow ones, and the ones that need not give
+the same bytes twice) is then looked up in the cache repository REPO, tagged
+`acigen-<cache key>`: found, its layer is pulled (into the download cache,
+checked against its digest) and applied to the step's fresh layer through the
+confined extractor, whiteouts too, instead of running the step.  Not found,
+the step runs, and its layer (the overlay upper dir, or in copy mode the
+difference from the layer below, in OCI form: helpers/ocilayer.py) is pushed
+as one gzip blob, with an image manifest tagged with the key and carrying it
+in the annotation `org.acigen.cache-key`.
+
+A cache that cannot be reached, or refuses, is a warning: the step runs (or
+its push is skipped), and the build goes on; `--offline` leaves it alone.  A
+layer that fails to apply (a hostile one) fails the step: a half-applied
+layer cannot be run over.  What the cache holds is
+trusted to be what the step made: give --cache-repo only a repository that
+only your builds write to.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from acigen.helpers import layers
+from acigen.helpers.common import HelperError, atomic_write
+from acigen.helpers.fetchcache import Cache
+from acigen.helpers.registry import media
+from acigen.helpers.registry.apply import apply_layers
+from acigen.helpers.registry.auth import Settings
+from acigen.helpers.registry.client import Client
+from acigen.helpers.registry.pull import Puller
+from acigen.helpers.registry.reference import parse
+
+from acigen import __version__
+
+if TYPE_CHECKING:
+    from acigen.helpers.step import StepContext
+
+KEY_FILE = "cache-key"
+ANNOTATION = "org.acigen.cache-key"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+NO_CLAMP = 2**33 - 1  # mtimes as they are: pack clamps them to SOURCE_DATE_EPOCH later
+
+
+def _file_digest(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as src:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(spec: dict[str, Any]) -> str | None:
+    """The layer's cache key, or None when the parent's is unknown."""
+    lower = spec.get("lower", [])
+    parent = None
+    if lower:
+        try:
+            with open(os.path.join(lower[0], KEY_FILE), encoding="ascii") as src:
+                parent = src.read().strip()
+        except FileNotFoundError:
+            return None
+    step = dict(spec["step"])
+    inputs = {path: _file_digest(path) for path in spec["cache"].get("inputs", [])}
+    fetched = None
+    if "ref" in step:
+        with open(step["ref"], encoding="utf-8") as src:
+            fetched = json.load(src).get("sha256")
+    payload = {"acigen": __version__, "parent": parent, "step": step, "inputs": inputs,
+               "fetched": fetched}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def _with_reads(key: str, paths: list[str]) -> str:
+    """KEY extended by the content of the host files a step read as it ran."""
+    if not paths:
+        return key
+    read = {path: _file_digest(path) for path in sorted(set(paths))}
+    text = json.dumps({"key": key, "read": read}, sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+class LayerCache:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        cache = spec["cache"]
+        self.repo = parse(cache["repo"])
+        self.settings = Settings.from_json(cache.get("registry"))
+        self.cache_dir = cache.get("cache_dir")
+        self.layer = spec["layer"]
+        self.lower = spec.get("lower", [])
+
+    def tag(self, key: str) -> str:
+        return f"acigen-{key}"
+
+    def pull(self, key: str, ctx: StepContext) -> str | None:
+        """Apply the cached layer for KEY to the step's root: a summary, or None."""
+        try:
+            paths = self._fetch(key)
+        except HelperError as exc:
+            if "no such image" not in str(exc):
+                _warn(f"the layer cache {self.repo} cannot be read ({exc}); running the step")
+            return None
+        if paths is None:
+            return None
+        ctx.say(f"applying layer {key} from {self.repo}")
+        # a half-applied layer cannot be run over: an error here fails the step.  A
+        # chroot step cannot make device nodes (no CAP_MKNOD), so its layer has none
+        entries, size, _whiteouts = apply_layers(ctx.root, paths, "error", None,
+                                                 f"{self.repo} layer {key[:12]}")
+        return (f"pulled from the layer cache {self.repo} ({entries} entries, "
+                f"{size / 1e6:.1f} MB) instead of running")
+
+    def _fetch(self, key: str) -> list[str] | None:
+        """The cached layer's blobs for KEY, in the download cache; None: not there."""
+        client = Client(self.repo, self.settings)
+        body, _media = client.manifest(self.tag(key))
+        doc = media.load(body, f"{self.repo}:{self.tag(key)}")
+        if doc.get("annotations", {}).get(ANNOTATION) != key:
+            _warn(f"{self.repo}:{self.tag(key)} is not acigen's layer for that key; "
+                  "running the step")
+            return None
+        _config, found = media.image_parts(doc, f"{self.repo}:{self.tag(key)}")
+        puller = Puller(Cache(self.cache_dir), self.repo, self.settings, offline=False)
+        return [puller.blob(item) for item in found]
+
+    def push(self, key: str, ctx: StepContext) -> str:
+        """Push the step's own changes as the layer for KEY: a summary."""
+        blob = self.layer + ".cache.tar.gz"
+        try:
+            size, digest, diff_id = _write_layer(blob, self.layer, self.lower, ctx.root)
+            client = Client(self.repo, self.settings, push=True)
+            if not client.has_blob(digest):
+                with open(blob, "rb") as data:
+                    client.upload_blob(digest, data, size)
+            config = json.dumps({"architecture": "amd64", "os": "linux",
+                                 "rootfs": {"type": "layers", "diff_ids": [diff_id]}},
+                                sort_keys=True).encode()
+            config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+            if not client.has_blob(config_digest):
+                import io
+                client.upload_blob(config_digest, io.BytesIO(config), len(config))
+            manifest = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
+                        "config": {"mediaType": CONFIG_TYPE, "digest": config_digest,
+                                   "size": len(config)},
+                        "layers": [{"mediaType": LAYER_TYPE, "digest": digest, "size": size}],
+                        "annotations": {ANNOTATION: key}}
+            client.put_manifest(self.tag(key), json.dumps(manifest, sort_keys=True).encode(),
+                                media.OCI_MANIFEST)
+        except HelperError as exc:
+            _warn(f"the layer could not be pushed to the layer cache {self.repo}: {exc}")
+            return "not pushed to the layer cache"
+        finally:
+            if os.path.exists(blob):
+                os.unlink(blob)
+        return f"pushed to the layer cache ({size / 1e6:.1f} MB)"
+
+
+class _HashingFile:
+    """A file that hashes what is written to it."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return int(self.out.write(data))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class _Sink:
+    """tarstream's Sink: the uncompressed tar, hashed (its diff_id), gzipped."""
+
+    def __init__(self, gz: Any) -> None:
+        self.gz = gz
+        self.digest = hashlib.sha256()
+
+    def mark(self, key: bytes) -> None:
+        pass
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.gz.write(data)
+
+
+def _write_layer(path: str, layer: str, lower: list[str], root: str) -> tuple[int, str, str]:
+    """The step's changes as an OCI layer at PATH: (size, digest, diff_id)."""
+    from acigen.helpers.ocilayer import LayerWriter, write_diff, write_upper
+    with open(path, "wb") as raw:
+        hashed = _HashingFile(raw)
+        with gzip.GzipFile(fileobj=hashed, mode="wb", mtime=0, compresslevel=6) as gz:
+            sink = _Sink(gz)
+            writer = LayerWriter(sink, NO_CLAMP)
+            tree = layers.tree(layer)
+            if lower and os.path.realpath(root) == os.path.realpath(tree):  # copy mode
+                write_diff(writer, tree, layers.tree(lower[0]))
+            else:
+                write_upper(writer, tree)
+    return hashed.size, "sha256:" + hashed.digest.hexdigest(), \
+        "sha256:" + sink.digest.hexdigest()
+
+
+def _warn(message: str) -> None:
+    print(f"acigen: warning: {message}", file=sys.stderr)
+
+
+Action = Callable[["StepContext"], str]
+
+
+def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
+    """ACTION, keyed and (for chroot steps) shared through the cache repository."""
+    if "cache" not in spec:
+        return action
+
+    def cached(ctx: StepContext) -> str:
+        key = cache_key(spec)
+        if key is None:
+            return action(ctx)
+        key_file = os.path.join(spec["layer"], KEY_FILE)
+        if not spec["cache"].get("share") or spec["cache"].get("offline"):
+            summary = action(ctx)  # and what it read from the host (libraries...) counts
+            atomic_write(key_file, (_with_reads(key, ctx.inputs_read) + "\n").encode())
+            return summary
+        atomic_write(key_file, (key + "\n").encode())
+        store = LayerCache(spec)
+        pulled = store.pull(key, ctx)
+        if pulled is not None:
+            return pulled
+        summary = action(ctx)
+        return f"{summary}; {store.push(key, ctx)}"
+
+    return cached
