@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import requests
+
 from acigen.helpers.common import HelperError
 from acigen.helpers.registry.auth import Settings, credentials
 from acigen.helpers.registry.reference import Reference

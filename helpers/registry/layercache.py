@@ -38,6 +38,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from acigen import __version__
 from acigen.helpers import layers
 from acigen.helpers.common import HelperError, atomic_write
 from acigen.helpers.fetchcache import Cache
@@ -47,8 +48,6 @@ from acigen.helpers.registry.auth import Settings
 from acigen.helpers.registry.client import Client
 from acigen.helpers.registry.pull import Puller
 from acigen.helpers.registry.reference import parse
-
-from acigen import __version__
 
 if TYPE_CHECKING:
     from acigen.helpers.step import StepContext

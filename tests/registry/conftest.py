@@ -1,5 +1,6 @@
 """A registry on 127.0.0.1 (Debian's docker-registry) and a tiny image pushed
-to it: busybox, then a layer, then a layer of whiteouts and an opaque dir."""
+to it: busybox, then a layer, then a layer of whiteouts and an opaque dir.
+The registry tests build with real mounts, chroots and runc: they run as root."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.registry.ocimake import Entry, archive, layer_tar, oci_layout, tree_layer
+from tests.support.privilege import skip_unless_root
 from tests.support.registry import Registry, push_archive, running_registry
 from tests.support.rootfs import busybox_tree
 
@@ -22,6 +24,12 @@ STEPS = "-aci-packer-build-steps-"
 CONFIG = {"Env": ["PATH=/usr/bin:/bin", "GREETING=hello"], "Entrypoint": ["echo"],
           "Cmd": ["from", "the", "base"], "WorkingDir": "/opq", "User": "0:0",
           "ExposedPorts": {"8080/tcp": {}}}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test here needs root: skip before any fixture runs."""
+    skip_unless_root()
 
 
 @pytest.fixture(scope="module")

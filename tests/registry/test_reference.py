@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from acigen.helpers.common import HelperError
 from acigen.helpers.registry.reference import parse
 
