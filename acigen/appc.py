@@ -6,7 +6,7 @@ validate` runs); where acigen is stricter, docs/manifest.md says so and why.
 
 from __future__ import annotations
 
-import platform
+import os
 import re
 from typing import Any
 
@@ -49,7 +49,7 @@ TOP_KEYS = ("acKind", "acVersion", "name", "labels", "app", "dependencies",
 def host_labels() -> list[dict[str, str]]:
     """The default os/arch labels: those of the build host, in appc's names."""
     labels = [{"name": "os", "value": "linux"}]
-    arch = HOST_ARCH.get(platform.machine())
+    arch = HOST_ARCH.get(os.uname().machine)
     if arch:
         labels.append({"name": "arch", "value": arch})
     return labels

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,8 +19,6 @@ from acigen.errors import AcigenError, UsageError, report_bug, report_error
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
-from acigen.render_dot import render_dot
-from acigen.render_make import render_make
 
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 # name -> "module:function"; the function takes the remaining arguments and
@@ -144,7 +140,7 @@ def require_runtime(requested: str | None) -> None:
     """cmd and ansible steps run in an OCI runtime's containers: say now,
     not in the middle of the build, when there is none."""
     from acigen.helpers.common import HelperError
-    from acigen.helpers.container import find_runtime
+    from acigen.helpers.runtimes import find_runtime
     from acigen.helpers.seccomp import profile_path
     try:
         find_runtime(requested)
@@ -156,7 +152,11 @@ def require_runtime(requested: str | None) -> None:
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
     """Side files first, then the build file, its record, the stamp last."""
-    text = render_make(graph, setup) if inv.format == "make" else render_ninja(graph, setup)
+    if inv.format == "make":
+        from acigen.render_make import render_make  # jinja2: only for this format
+        text = render_make(graph, setup)
+    else:
+        text = render_ninja(graph, setup)
     outputs.write_side_files(inv.base_dir, graph.files)
     outputs.write_build_file(inv.build_file, text, touch=inv.format == "make")
     if setup.make_deps:
@@ -172,6 +172,9 @@ def build(inv: Invocation) -> int:
     if os.geteuid() != 0:
         raise UsageError("building needs root (it mounts the layers of the image)",
                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
+    import shutil  # only to build: not at every regeneration
+    import subprocess
+
     name = os.path.basename(inv.build_file)
     if inv.format == "make":
         make = shutil.which("make")
@@ -186,6 +189,7 @@ def generate(argv: Sequence[str]) -> int:
     inv = Invocation(parser().parse_args(argv))
     graph, setup = compile_graph(inv)
     if inv.format == "dot":
+        from acigen.render_dot import render_dot  # jinja2: only for this format
         sys.stdout.write(render_dot(graph))
         return 0
     write(inv, graph, setup)

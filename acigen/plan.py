@@ -136,6 +136,7 @@ class Planner:
         self.fetch_specs: dict[str, dict[str, Any]] = {}
         self.manifest_paths = manifest_paths
         self.step_layers: dict[str, list[tuple[int, Layer]]] = {}  # image -> its steps
+        self.layer_dirs: dict[str, str] = {}  # layer name -> its directory
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.opt.builddir, *parts)
@@ -179,7 +180,12 @@ class Planner:
         return layer
 
     def layer_dir(self, layer: Layer) -> str:
-        return self.path("layers", layer.name)
+        # memoized: each step's spec lists the directories of all the layers
+        # below it, so a 50-step chain asks for some 1,300 of them
+        found = self.layer_dirs.get(layer.name)
+        if found is None:
+            found = self.layer_dirs[layer.name] = self.path("layers", layer.name)
+        return found
 
     def log_file(self, layer: Layer) -> str:
         return self.path("logs", layer.name + ".log")

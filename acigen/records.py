@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from acigen import __version__
@@ -19,6 +20,7 @@ from acigen.errors import AcigenError
 from acigen.plan import Graph
 
 RECORDS = "generated"
+NOT_PLAIN = frozenset(("", ".", ".."))  # path components relpath would resolve
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,7 @@ def record_path(builddir: str, build_file: str) -> str:
 def record_bytes(graph: Graph, builddir: str, build_file: str, text: str,
                  extra: list[str]) -> bytes:
     """The record of BUILD_FILE; paths relative to the base dir except TEXT."""
-    def inside(path: str) -> str:
-        return os.path.relpath(path, builddir)
+    inside = relative_to(builddir)
     document = {
         "acigen": __version__,
         "file": inside(build_file),
@@ -59,6 +60,21 @@ def record_bytes(graph: Graph, builddir: str, build_file: str, text: str,
                    if not path.endswith(".asc")],
     }
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def relative_to(base: str) -> Callable[[str], str]:
+    """os.path.relpath(PATH, BASE) as a function of PATH, without its two
+    abspath calls for the usual PATH: BASE/a/b with plain components (a 50-step
+    build has some 300 paths, and acigen runs at every manifest edit)."""
+    prefix = base.rstrip("/") + "/"
+
+    def relative(path: str) -> str:
+        if path.startswith(prefix):
+            rest = path[len(prefix):]
+            if NOT_PLAIN.isdisjoint(rest.split("/")):
+                return rest
+        return os.path.relpath(path, base)
+    return relative
 
 
 def load(path: str, builddir: str) -> Record:
