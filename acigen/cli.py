@@ -9,6 +9,7 @@ writes nothing.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -208,6 +209,7 @@ def subcommand(name: str) -> Callable[[list[str]], int]:
 def run(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
+        gc.enable()  # off for a regeneration's sake (__main__.py); these may run long
         return subcommand(args[0])(args[1:])
     return generate(args)
 

@@ -14,12 +14,15 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from acigen import __version__
 from acigen.errors import AcigenError
 from acigen.manifest import Manifest
 from acigen.steps import Step
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
+if TYPE_CHECKING:
+    from typing import Any
 
 SHORT_TYPE = {"image": "image", "copy_host_files": "copy", "cmd": "cmd",
               "ansible": "ansible", "extract": "extract", "create_python_env": "python"}

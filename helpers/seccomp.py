@@ -27,9 +27,12 @@ import functools
 import json
 import os
 from collections.abc import Collection
-from typing import Any
 
 from acigen.helpers.common import HelperError
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
+if TYPE_CHECKING:
+    from typing import Any
 
 PROFILE_PATHS = ("/etc/containers/seccomp.json", "/usr/share/containers/seccomp.json")
 PACKAGE = "golang-github-containers-common"
