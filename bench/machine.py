@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 # tool -> the Debian package that has it
-TOOLS = {"debootstrap": "debootstrap", "lddtree": "pax-utils", "xz": "xz-utils"}
+TOOLS = {"debootstrap": "debootstrap", "lddtree": "pax-utils", "xz": "xz-utils",
+         "buildah": "buildah"}
 
 
 def cpu_model() -> str:
