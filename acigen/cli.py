@@ -41,9 +41,33 @@ other commands:
 (a manifest named like a command is given as ./NAME)"""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's, but finding the terminal's width as shutil.get_terminal_size
+    does, without importing shutil: argparse makes a formatter for every
+    add_argument, so at every regeneration (issue 19)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         terminal_columns() - 2 if width is None else width)
+
+
+def terminal_columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="acigen", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="acigen", epilog=EPILOG, formatter_class=HelpFormatter,
         description="Compile image manifests into a build.ninja; `sudo ninja` builds the "
                     "App Container Images.")
     p.add_argument("manifests", nargs="+", metavar="MANIFEST")

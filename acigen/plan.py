@@ -10,7 +10,6 @@ once.  Every path in the graph is relative to the ninja file's directory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from acigen import __version__
 from acigen.errors import AcigenError
 from acigen.manifest import Manifest
+from acigen.sha256 import sha256
 from acigen.steps import Step
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
@@ -113,7 +113,7 @@ def chain_key(parent: str | None, definition: dict[str, Any],
     payload: dict[str, Any] = {"acigen": __version__, "parent": parent, "step": definition}
     if inputs:
         payload["inputs"] = inputs
-    return hashlib.sha256(canonical(payload)).hexdigest()
+    return sha256(canonical(payload)).hexdigest()
 
 
 def input_paths(step: Step, base_from_builddir: str) -> list[str]:
@@ -232,7 +232,7 @@ class Planner:
                     raise AcigenError(f"{url} is pinned to two different {algo} digests")
                 known[algo] = digest
             return self.fetch_refs[url]
-        name = hashlib.sha256(url.encode()).hexdigest()[:16]
+        name = sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
         self.fetch_refs[url] = ref
         self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
@@ -272,7 +272,7 @@ class Planner:
         directory: build files in two directories sharing it may both make
         `m.aci`, each from its own layers."""
         seen = os.path.normpath(os.path.join(self.opt.base_from_builddir, output))
-        tag = hashlib.sha256(os.fsencode(seen)).hexdigest()[:8]
+        tag = sha256(os.fsencode(seen)).hexdigest()[:8]
         return self.path("images", f"{name}-{tag}{suffix}")
 
     def add_pack(self, image: Image, manifest: Manifest) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import os
 import select
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from acigen.errors import report_bug, report_error
@@ -79,6 +78,8 @@ def watch_for_orphaning() -> None:
             if hung_up or (tool is not None and _process_start(tool[0]) != tool[1]):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
+
+    import threading  # not at every regeneration: acigen imports this module too
 
     threading.Thread(target=wait, name="orphan-watch", daemon=True).start()
 
