@@ -8,8 +8,6 @@ of what appc's Go code accepts, so an image acigen writes always passes
 
 from __future__ import annotations
 
-import calendar
-import ipaddress
 import re
 
 # RFC 3339 with a four-digit year (0000 included, as Go's time.Parse has it)
@@ -53,6 +51,8 @@ def date_problem(text: str) -> str | None:
 
 def _days_in(year: int, month: int) -> int:
     # calendar wants years 1..9999; 0000 is a leap year like 2000 (proleptic Gregorian)
+    import calendar  # rarely needed: not at every start
+
     return calendar.monthrange(year or 2000, month)[1]
 
 
@@ -70,6 +70,8 @@ def url_problem(text: str) -> str | None:
 
 
 def _ipv6(text: str) -> bool:
+    import ipaddress  # rarely needed: not at every start
+
     try:
         ipaddress.IPv6Address(text)
     except ValueError:

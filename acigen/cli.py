@@ -9,10 +9,9 @@ writes nothing.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
@@ -23,8 +22,6 @@ from acigen.helpers.registry import options as registry_options
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
-from acigen.render_dot import render_dot
-from acigen.render_make import render_make
 
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 # name -> "module:function"; the function takes the remaining arguments and
@@ -46,9 +43,33 @@ other commands:
 (a manifest named like a command is given as ./NAME)"""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's, but finding the terminal's width as shutil.get_terminal_size
+    does, without importing shutil: argparse makes a formatter for every
+    add_argument, so at every regeneration (issue 19)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         terminal_columns() - 2 if width is None else width)
+
+
+def terminal_columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="acigen", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="acigen", epilog=EPILOG, formatter_class=HelpFormatter,
         description="Compile image manifests into a build.ninja; `sudo ninja` builds the "
                     "App Container Images.")
     p.add_argument("manifests", nargs="+", metavar="MANIFEST")
@@ -147,7 +168,7 @@ def require_runtime(requested: str | None) -> None:
     """cmd and ansible steps run in an OCI runtime's containers: say now,
     not in the middle of the build, when there is none."""
     from acigen.helpers.common import HelperError
-    from acigen.helpers.container import find_runtime
+    from acigen.helpers.runtimes import find_runtime
     from acigen.helpers.seccomp import profile_path
     try:
         find_runtime(requested)
@@ -159,7 +180,11 @@ def require_runtime(requested: str | None) -> None:
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
     """Side files first, then the build file, its record, the stamp last."""
-    text = render_make(graph, setup) if inv.format == "make" else render_ninja(graph, setup)
+    if inv.format == "make":
+        from acigen.render_make import render_make  # jinja2: only for this format
+        text = render_make(graph, setup)
+    else:
+        text = render_ninja(graph, setup)
     outputs.write_side_files(inv.base_dir, graph.files)
     outputs.write_build_file(inv.build_file, text, touch=inv.format == "make")
     if setup.make_deps:
@@ -175,6 +200,9 @@ def build(inv: Invocation) -> int:
     if os.geteuid() != 0:
         raise UsageError("building needs root (it mounts the layers of the image)",
                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
+    import shutil  # only to build: not at every regeneration
+    import subprocess
+
     name = os.path.basename(inv.build_file)
     if inv.format == "make":
         make = shutil.which("make")
@@ -189,6 +217,7 @@ def generate(argv: Sequence[str]) -> int:
     inv = Invocation(parser().parse_args(argv))
     graph, setup = compile_graph(inv)
     if inv.format == "dot":
+        from acigen.render_dot import render_dot  # jinja2: only for this format
         sys.stdout.write(render_dot(graph))
         return 0
     write(inv, graph, setup)
@@ -207,6 +236,7 @@ def subcommand(name: str) -> Callable[[list[str]], int]:
 def run(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
+        gc.enable()  # off for a regeneration's sake (__main__.py); these may run long
         return subcommand(args[0])(args[1:])
     return generate(args)
 

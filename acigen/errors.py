@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Sequence
 
 
@@ -50,6 +49,8 @@ def report_error(prog: str, message: str, hint: str | None = None,
 def report_bug(prog: str, exc: BaseException, show_traceback: bool, how: str) -> int:
     """An acigen bug: say so in one line (HOW names the way to a traceback); 3."""
     if show_traceback:
+        import traceback  # only for a bug: not at every start
+
         traceback.print_exc()
     print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
     print(f"hint: {how}, and report it", file=sys.stderr)

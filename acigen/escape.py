@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 
 from acigen.errors import AcigenError
 
+
 # characters a make rule line takes literally (non-ASCII passes through):
 # no space, ':', '#', '%' (pattern), '=' (assignment), '*?[' (globbing),
 # '()' (archive members), '$', '\\' or quotes
-_MAKE_SAFE = re.compile(r"^[A-Za-z0-9._+,@/~\x80-\U0010ffff-]+$")
+# (compiled when first needed: the range up to U+10FFFF takes re ~2 ms, and
+# only Makefiles need it, not the build.ninja of every regeneration)
+@functools.cache
+def _make_safe() -> re.Pattern[str]:
+    return re.compile(r"^[A-Za-z0-9._+,@/~\x80-\U0010ffff-]+$")
 
 
 def _no_newline(text: str) -> str:
@@ -41,7 +47,7 @@ def shell_words(words: list[str]) -> str:
 
 def make_path(path: str) -> str:
     """A path on a Makefile rule line, where make has no quoting at all."""
-    if not _MAKE_SAFE.match(path) or path.startswith("~"):
+    if not _make_safe().match(path) or path.startswith("~"):
         raise AcigenError(f"{path!r}: a Makefile cannot name this path (spaces and "
                           "':#%=*?[]()$\\' and quotes have meanings there)",
                           "use the ninja output, or rename the file")

@@ -7,11 +7,13 @@ check can say exactly where the problem is:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
-from typing import Any
 
 from acigen.errors import ManifestError
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class DuplicateKeys(dict):  # type: ignore[type-arg]
@@ -114,6 +116,8 @@ class Node:
         allowed = required + optional
         for key in self.value:
             if key not in allowed:
+                import difflib  # only for an error: not at every start
+
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else \
                     "known keys: " + ", ".join(sorted(allowed))

@@ -10,16 +10,19 @@ once.  Every path in the graph is relative to the ninja file's directory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from acigen import __version__
 from acigen.errors import AcigenError
 from acigen.manifest import Manifest
+from acigen.sha256 import sha256
 from acigen.steps import Step
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
+if TYPE_CHECKING:
+    from typing import Any
 
 SHORT_TYPE = {"image": "image", "copy_host_files": "copy", "cmd": "cmd",
               "ansible": "ansible", "extract": "extract", "create_python_env": "python"}
@@ -113,7 +116,7 @@ def chain_key(parent: str | None, definition: dict[str, Any],
     payload: dict[str, Any] = {"acigen": __version__, "parent": parent, "step": definition}
     if inputs:
         payload["inputs"] = inputs
-    return hashlib.sha256(canonical(payload)).hexdigest()
+    return sha256(canonical(payload)).hexdigest()
 
 
 def input_paths(step: Step, base_from_builddir: str) -> list[str]:
@@ -139,6 +142,7 @@ class Planner:
         self.fetch_specs: dict[str, dict[str, Any]] = {}
         self.manifest_paths = manifest_paths
         self.step_layers: dict[str, list[tuple[int, Layer]]] = {}  # image -> its steps
+        self.layer_dirs: dict[str, str] = {}  # layer name -> its directory
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.opt.builddir, *parts)
@@ -183,7 +187,12 @@ class Planner:
         return layer
 
     def layer_dir(self, layer: Layer) -> str:
-        return self.path("layers", layer.name)
+        # memoized: each step's spec lists the directories of all the layers
+        # below it, so a 50-step chain asks for some 1,300 of them
+        found = self.layer_dirs.get(layer.name)
+        if found is None:
+            found = self.layer_dirs[layer.name] = self.path("layers", layer.name)
+        return found
 
     def log_file(self, layer: Layer) -> str:
         return self.path("logs", layer.name + ".log")
@@ -235,7 +244,7 @@ class Planner:
                 raise AcigenError(f"{url} is used for two platforms in one build",
                                   "build the manifests for each platform apart")
             return self.fetch_refs[url]
-        name = hashlib.sha256(url.encode()).hexdigest()[:16]
+        name = sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
         self.fetch_refs[url] = ref
         self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
@@ -279,7 +288,7 @@ class Planner:
         directory: build files in two directories sharing it may both make
         `m.aci`, each from its own layers."""
         seen = os.path.normpath(os.path.join(self.opt.base_from_builddir, output))
-        tag = hashlib.sha256(os.fsencode(seen)).hexdigest()[:8]
+        tag = sha256(os.fsencode(seen)).hexdigest()[:8]
         return self.path("images", f"{name}-{tag}{suffix}")
 
     def add_pack(self, image: Image, manifest: Manifest) -> dict[str, Any]:

@@ -1,19 +1,18 @@
-"""Build graph -> build.ninja, through the jinja2 template (layout only).
+"""Build graph -> build.ninja (laid out by ninja_text.py).
 
-Everything is escaped here, in Python; the templates only lay out an
-already-escaped view model.  The Makefile and dot renderers
-(render_make.py, render_dot.py) share this module's environment and Setup.
+Everything is escaped here, in Python; ninja_text.py and the templates only
+lay out an already-escaped view model.  The Makefile and dot renderers
+(render_make.py, render_dot.py) share this module's Setup and, through
+templating.py, jinja2 (imported only for them: see ninja_text.py).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-import jinja2
-
-from acigen import __version__, templates
+from acigen import __version__
 from acigen.escape import ninja_path, ninja_value, one_line, shell_words, wrap
+from acigen.ninja_text import NinjaText, layout
 from acigen.plan import Edge, Graph
 from acigen.rules import DEFER_SIGINT, HELPER_RULES, ISOLATED
 
@@ -62,13 +61,6 @@ class EdgeView:
 class Section:
     comment: str
     edges: list[EdgeView] = field(default_factory=list)
-
-
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(os.path.dirname(templates.__file__)),
-        undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True,
-        lstrip_blocks=True, keep_trailing_newline=True)
 
 
 def sources(graph: Graph) -> str:
@@ -165,7 +157,7 @@ def render_ninja(graph: Graph, setup: Setup) -> str:
     variables += [("acigen_python", shell_words([setup.python])),
                   ("acigen_args", shell_words(setup.regen_args))]
     used = rules_used(graph, setup)
-    return environment().get_template("build.ninja.j2").render(
+    return layout(NinjaText(
         version=__version__, sources=ninja_value(sources(graph)),
         plural=len(graph.images) > 1, embedded=setup.embedded,
         build_file=ninja_value(setup.build_file),
@@ -174,4 +166,4 @@ def render_ninja(graph: Graph, setup: Setup) -> str:
         acigen_module=" ".join([*ISOLATED, "acigen"]), defer_sigint=DEFER_SIGINT,
         helper_rules=helper_rules(used),
         sections=sections(graph, setup),
-        defaults=" ".join(ninja_path(p) for i in graph.images for p in i.products))
+        defaults=" ".join(ninja_path(p) for i in graph.images for p in i.products)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from acigen import __version__
 from acigen.escape import dot_string, one_line
 from acigen.plan import Graph, Layer
-from acigen.render import environment, sources
+from acigen.render import sources
+from acigen.templating import environment
 
 
 @dataclass

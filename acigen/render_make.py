@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from acigen import __version__
 from acigen.escape import make_path, make_recipe, one_line, wrap
 from acigen.plan import Edge, Graph
-from acigen.render import OPTIONAL_INPUTS, Setup, environment, sources
+from acigen.render import OPTIONAL_INPUTS, Setup, sources
 from acigen.rules import DEFER_SIGINT, HELPER_RULES, ISOLATED
+from acigen.templating import environment
 
 PYTHON = "$(ACIGEN_AT)$(ACIGEN_PYTHON)"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 # tool -> the Debian package that has it
 TOOLS = {"debootstrap": "debootstrap", "lddtree": "pax-utils", "xz": "xz-utils",
-         "docker-registry": "docker-registry"}
+         "docker-registry": "docker-registry", "buildah": "buildah"}
 
 
 def cpu_model() -> str:

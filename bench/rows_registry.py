@@ -1,4 +1,4 @@
-"""bench/run row 10: the shared layer cache (--cache-repo), two machines.
+"""bench/run row 11: the shared layer cache (--cache-repo), two machines.
 
 Two fresh build directories, each with an empty download cache, build the nginx
 example against one cache repository in Debian's docker-registry on 127.0.0.1:
@@ -34,7 +34,7 @@ def layer_cache(ctx: Context) -> list[Row]:
     with running_registry(work) as registry:
         for run in range(ctx.plan.clean_nginx):
             repo = registry.ref(f"bench/nginx-{run}")  # a new, empty cache each time
-            ctx.say(f"10: nginx with --cache-repo, pair {run + 1}/{ctx.plan.clean_nginx}")
+            ctx.say(f"11: nginx with --cache-repo, pair {run + 1}/{ctx.plan.clean_nginx}")
             one = workspace.fresh_dir(work, f"one-{run}")
             two = workspace.fresh_dir(work, f"two-{run}")
             firsts.append(_build(one, minbase, repo))
@@ -44,7 +44,7 @@ def layer_cache(ctx: Context) -> list[Row]:
         raise RuntimeError("the second machine's nginx.aci differs from the first's")
     detail = (f"{len(firsts)} pairs; first machine {', '.join(f'{s.wall:.3g}' for s in firsts)} s, "
               f"second {', '.join(f'{s.wall:.3g}' for s in seconds)} s; images identical")
-    return [Row(10, "a second machine's clean nginx build with --cache-repo",
+    return [Row(11, "a second machine's clean nginx build with --cache-repo",
                 "the first machine's (which runs the steps and pushes)",
                 ours=median(seconds).wall, theirs=median(firsts).wall,
                 target=ratio_at_most(0.3, "<= 0.3x"), detail=detail,

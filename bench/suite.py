@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import machine
+import peer
 import prose
 import rows_build
 import rows_registry
@@ -42,7 +43,8 @@ ROWS: list[tuple[int, str, Callable[[Context], list[Row]]]] = [
     (7, "parallel fetch", rows_tools.fetching),
     (8, "image sizes", rows_build.sizes),
     (9, "a chroot step's cost over its container", rows_step.step_overhead),
-    (10, "a second machine's build with the shared layer cache", rows_registry.layer_cache),
+    (10, "peers: the nginx example by buildah", peer.peer_rows),
+    (11, "a second machine's build with the shared layer cache", rows_registry.layer_cache),
 ]
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

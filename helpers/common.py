@@ -14,12 +14,13 @@ import os
 import select
 import signal
 import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from acigen.errors import report_bug, report_error
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
+if TYPE_CHECKING:
+    from typing import Any
 
 # Every helper runs with this umask, whatever the user's: directories and
 # files the helpers (and the steps they run) create get the same modes, so
@@ -77,6 +78,8 @@ def watch_for_orphaning() -> None:
             if hung_up or (tool is not None and _process_start(tool[0]) != tool[1]):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
+
+    import threading  # not at every regeneration: acigen imports this module too
 
     threading.Thread(target=wait, name="orphan-watch", daemon=True).start()
 
@@ -187,7 +190,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write PATH so that readers see the old file or the whole new one."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    fd, tmp = _new_temp_file(directory)
     try:
         with writing(path), os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -196,6 +199,19 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def _new_temp_file(directory: str) -> tuple[int, str]:
+    """A new empty file in DIRECTORY, as tempfile.mkstemp makes it (mode 0600,
+    never an existing name or a symlink), without importing tempfile (and with it
+    random and shutil) at every regeneration of a build file."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        tmp = os.path.join(directory, ".tmp-" + os.urandom(6).hex())
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
 
 
 def write_if_changed(path: str, data: bytes) -> bool:

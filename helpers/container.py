@@ -34,9 +34,9 @@ from typing import Any
 from acigen.helpers import layers
 from acigen.helpers.common import HelperError
 from acigen.helpers.mountat import umount
+from acigen.helpers.runtimes import find_runtime as find_runtime  # moved; still importable
 from acigen.helpers.uninterrupted import uninterrupted
 
-RUNTIMES = ("runc", "crun")
 STATE_ROOT = "/run/acigen"  # the runtime's state, one directory per runtime
 STOP_GRACE = 10.0  # seconds between TERM and KILL
 MNT_DETACH = 2
@@ -44,20 +44,6 @@ MNT_DETACH = 2
 # died, and the container must go with us.
 GUARD = ('read -r word; [ "$word" = done ] && exit 0; '
          '"$1" --root "$2" kill "$3" KILL; "$1" --root "$2" delete --force "$3"')
-
-
-def find_runtime(requested: str | None) -> str:
-    """The runtime to use: REQUESTED, $ACIGEN_RUNTIME, else runc, else crun."""
-    wanted = requested or os.environ.get("ACIGEN_RUNTIME")
-    candidates = [wanted] if wanted else list(RUNTIMES)
-    for name in candidates:
-        found = shutil.which(name)
-        if found:
-            return found
-    package = os.path.basename(candidates[0]) if len(candidates) == 1 else "runc"
-    package = package if package in RUNTIMES else "runc (or crun)"
-    raise HelperError(f"no OCI runtime found (looked for {', '.join(candidates)})",
-                      f"install one: apt-get install {package}")
 
 
 # -- the writable root ------------------------------------------------------------------

@@ -174,6 +174,10 @@ class Tee:
         for sink in self.sinks:
             sink.write(data)
 
+    def isolate(self, size: int) -> None:
+        for sink in self.sinks:
+            sink.isolate(size)
+
 
 Target = tuple[ArchiveWriter, str, str]  # archive, compression, name for chunk records
 

@@ -254,6 +254,9 @@ class TreeWriter:
 
     def _write_data(self, path: bytes, size: int) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        isolate = getattr(self.sink, "isolate", None)  # chunks.ChunkedCompressor's
+        if isolate is not None:
+            isolate(size)
         try:
             left = size
             while left:

@@ -66,3 +66,27 @@ def test_a_missing_seccomp_profile_is_a_generation_error(tmp_path: Path, monkeyp
         f"acigen: error: no seccomp profile for the containers (looked for "
         f"{tmp_path}/seccomp.json); cmd and ansible steps run in its containers",
         "hint: install it: apt-get install golang-github-containers-common"]
+
+
+def test_the_runtime_search_finds_what_shutil_which_finds(tmp_path: Path, monkeypatch) -> None:
+    """runtimes.which stands in for shutil.which (cheaper to import): the same
+    answer for names on PATH, paths, directories, files that cannot run, an
+    empty PATH entry (the working directory) and a PATH without the name."""
+    import shutil
+
+    from acigen.helpers.runtimes import which
+    runnable, plain, folder = tmp_path / "runc", tmp_path / "crun", tmp_path / "dir"
+    runnable.write_text("#!/bin/sh\n")
+    runnable.chmod(0o755)
+    plain.write_text("not executable\n")
+    folder.mkdir()
+    (folder / "runc").mkdir()  # a directory named like the runtime is no runtime
+    monkeypatch.chdir(tmp_path)
+    names = ["runc", "crun", "dir", str(runnable), str(plain), str(folder), "./runc", "sh"]
+    for path in [f"{folder}:{tmp_path}", f"{tmp_path}:/bin", "", ":/bin", "/nonexistent"]:
+        monkeypatch.setenv("PATH", path)
+        for name in names:
+            assert which(name) == shutil.which(name), (path, name)
+    assert which("runc") is None  # PATH=/nonexistent
+    monkeypatch.setenv("PATH", f"{folder}:{tmp_path}")
+    assert which("runc") == str(runnable)

@@ -81,7 +81,7 @@ def test_chunks_decompress_as_one_stream(compression: str, tmp_path: Path) -> No
 def test_gzip_members_have_fixed_headers(tmp_path: Path) -> None:
     compress(tmp_path / "out", entries())
     blob = (tmp_path / "out").read_bytes()
-    # no name, mtime 0, XFL 0, OS unix: what `gzip -6 -n` writes
+    # no name, mtime 0, XFL 0, OS unix: what `gzip -5 -n` writes
     assert blob[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
     assert blob.count(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03") >= len(gzip_members(blob))
 
@@ -148,7 +148,7 @@ def test_an_empty_stream(tmp_path: Path) -> None:
 
 def test_codec_tags_name_settings_and_library_output() -> None:
     tags = {name: codec(name).tag for name in ("gzip", "bzip2", "xz")}
-    assert tags["gzip"].startswith("gz6-") and tags["xz"].startswith("xz6-")
+    assert tags["gzip"].startswith("gz5-") and tags["xz"].startswith("xz6-")
     assert len(set(tags.values())) == 3
     with pytest.raises(ValueError, match="unknown compression"):
         codec("zstd")
@@ -203,3 +203,70 @@ def test_an_aborted_stream_leaves_no_temporary_files(tmp_path: Path) -> None:
         raise KeyboardInterrupt
     assert not [p for p in os.listdir(tmp_path / "cache") if p.startswith(".tmp-")]
     assert threading.active_count() == before  # every worker thread has ended
+
+
+# -- what the ACI and the OCI archive share (issue 19) ------------------------------------
+
+def compress_tree(out: Path, items: list[tuple[bytes, bytes]], prefix: bytes,
+                  cache: ChunkCache, compression: str = "gzip",
+                  policy: ChunkPolicy = POLICY) -> ChunkedResult:
+    """ITEMS as TreeWriter writes them: a header naming PREFIX + name, then the data
+    announced by isolate()."""
+    with open(out, "wb") as f, ChunkedCompressor(f, compression, cache, 2, policy) as cc:
+        for name, data in items:
+            head = b"header of " + prefix + name
+            cc.mark(head)
+            cc.write(head)
+            cc.isolate(len(data))
+            cc.write(data)
+        return cc.close()
+
+
+def test_a_big_file_gives_the_same_chunks_under_another_name(tmp_path: Path) -> None:
+    from acigen.helpers.chunks import ISOLATE_MIN
+    small = [(b"small %d" % i, text(i, 3000)) for i in range(60)]
+    items = [*small[:30], (b"big", text(99, ISOLATE_MIN + 5 * POLICY.max_size)), *small[30:]]
+    cache = ChunkCache(str(tmp_path / "cache"))
+    aci = compress_tree(tmp_path / "aci", items, b"rootfs/", cache)
+    oci = compress_tree(tmp_path / "oci", items, b"", cache)
+    # the big file's chunks come from the cache; the ones holding headers cannot
+    shared = set(aci.names) & set(oci.names)
+    assert oci.reused == len(shared) >= 5
+    assert sum(gzip_members((tmp_path / "oci").read_bytes())) == oci.size
+    # and its data starts a chunk: cut off from the header before it
+    names = [b"header of " + name for name, _ in items]
+    sizes = gzip_members((tmp_path / "oci").read_bytes())
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    big_start = len(raw([(b"header of " + n, d) for n, d in small[:30]])) + len(names[30])
+    assert big_start in offsets
+
+
+def test_only_gzip_cuts_at_big_files(tmp_path: Path) -> None:
+    from acigen.helpers.chunks import ISOLATE_MIN
+    items = [(b"a", text(1, 3000)), (b"big", text(2, ISOLATE_MIN)), (b"b", text(3, 3000))]
+    one_chunk = ChunkPolicy.for_average(16 * ISOLATE_MIN)
+    for compression, chunks in (("xz", 1), ("gzip", 3)):
+        result = compress_tree(tmp_path / "out", items, b"", ChunkCache(str(tmp_path / "c")),
+                               compression, one_chunk)
+        assert result.chunks == chunks, compression
+
+
+def test_a_chunk_being_made_elsewhere_is_waited_for(tmp_path: Path) -> None:
+    """Another pack holds the claim on a chunk: this one waits, then reuses it."""
+    items = [(b"only entry", text(5, 4000))]
+    cache = ChunkCache(str(tmp_path / "cache"))
+    reference = compress(tmp_path / "reference", items, cache=ChunkCache(str(tmp_path / "r")))
+    (name,) = reference.names
+    results: list[ChunkedResult] = []
+    with cache.claim(name):
+        waiter = threading.Thread(
+            target=lambda: results.append(compress(tmp_path / "out", items, cache=cache)))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive()  # blocked on the claim
+        blob = (tmp_path / "reference").read_bytes()
+        cache.store(name, blob)
+    waiter.join(10)
+    assert results[0].reused == 1
+    assert (tmp_path / "out").read_bytes() == blob
+    assert not [p for p in os.listdir(cache.path) if p.endswith(".claim")]
