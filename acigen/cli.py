@@ -30,7 +30,7 @@ COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 SUBCOMMANDS = {
     "gc": "acigen.gc:gc_main",
     "clean": "acigen.gc:clean_main",
-    "run": "acigen.run:main",
+    "run": "acigen.helpers.run.__main__:main",
     "verify": "acigen.verify:verify_main",
 }
 EPILOG = """\
@@ -143,9 +143,9 @@ def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
 def require_runtime(requested: str | None) -> None:
     """cmd and ansible steps run in an OCI runtime's containers: say now,
     not in the middle of the build, when there is none."""
-    from acigen.helpers.common import HelperError
-    from acigen.helpers.container import find_runtime
-    from acigen.helpers.seccomp import profile_path
+    from acigen.helpers.chroot_run.container import find_runtime
+    from acigen.helpers.chroot_run.seccomp import profile_path
+    from acigen.helpers.core.common import HelperError
     try:
         find_runtime(requested)
         profile_path()

@@ -14,7 +14,7 @@ the hidden partial images (.NAME.aci.tmp-*) a killed pack left beside them.
 
 Both refuse, removing nothing, while a build runs there: a ninja has its
 log open, a make runs beside a build file that uses it, a helper holds the
-build directory's lock (helpers/buildlock.py), a layer's or the chunk
+build directory's lock (helpers/core/buildlock.py), a layer's or the chunk
 cache's lock is held, or anything under it is mounted (or a killed build
 left a mount behind).
 """
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from acigen import records
 from acigen.errors import AcigenError
-from acigen.helpers.buildlock import lock_path
+from acigen.helpers.core.buildlock import lock_path
 from acigen.mounts import mounted_under
 
 STATE = ("layers", "logs", "steps", "fetch", "images", "mnt")   # gc looks in these
@@ -202,7 +202,7 @@ def held(builddir: str, doomed: Doomed) -> Iterator[None]:
 def size_of(path: str) -> int:
     if os.path.islink(path) or not os.path.isdir(path):
         return os.lstat(path).st_size
-    from acigen.helpers.rootfs import iter_tree  # iterative: a layer can be deep
+    from acigen.helpers.rootfs.root import iter_tree  # iterative: a layer can be deep
     return sum(st.st_size for _rel, st in iter_tree(path) if not stat.S_ISDIR(st.st_mode))
 
 
@@ -212,7 +212,7 @@ def remove(path: str) -> None:
         with contextlib.suppress(OSError):  # a mount point: only ever an empty dir
             os.rmdir(path)
     elif os.path.isdir(path) and not os.path.islink(path):
-        from acigen.helpers.layers import wipe  # overlayfs leaves work/work mode 000
+        from acigen.helpers.layers.layers import wipe  # overlayfs leaves work/work mode 000
         wipe(path)
     else:
         with contextlib.suppress(FileNotFoundError):
@@ -225,7 +225,7 @@ def count(n: int, one: str, many: str) -> str:
 
 def partial_images(images: set[str]) -> list[str]:
     """Hidden partial images (.NAME.aci.tmp-*) that killed packs left beside IMAGES."""
-    from acigen.helpers.outfile import stale_temps
+    from acigen.helpers.core.outfile import stale_temps
     return [tmp for image in sorted(images) for tmp in stale_temps(image)]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import os
 
-from acigen.helpers.common import write_if_changed
+from acigen.helpers.core.common import write_if_changed
 
 __all__ = ["write_if_changed"]  # the compiler's writers use the helpers' one
 

@@ -44,7 +44,7 @@ class Options:
     oci_outputs: tuple[str | None, ...] = ()     # per image: its OCI archive, if asked
     docker_outputs: tuple[str | None, ...] = ()  # per image: its docker archive, if asked
     squash: bool = False                         # one OCI layer instead of one per step
-    oci_compression: str | None = None           # None: follow -C (see helpers/oci.py)
+    oci_compression: str | None = None           # None: follow -C (see helpers/oci/__main__.py)
     sign: dict[str, Any] | None = None           # signing.SignSpec.to_json(), if asked
     chunk_size: int | None = None                # bytes; None: the compression's default
     # the base directory as seen from the build directory (see input_paths)

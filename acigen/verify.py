@@ -1,6 +1,6 @@
 """`acigen verify`: check a build directory against what the build recorded.
 
-Each finished layer against its record (helpers/layerrecord.py: every
+Each finished layer against its record (helpers/layers/layerrecord.py: every
 entry's type, mode, owner, size and mtime), each stamp against its layer,
 and each compressed chunk in the chunk cache against its digest.  Prints one
 line per problem and a summary; exit 1 if there was any.  Removes nothing:
@@ -13,8 +13,8 @@ import argparse
 import os
 
 from acigen.gc import CHUNKS, builddir_of, entries
-from acigen.helpers import layerrecord
-from acigen.helpers.chunks import checked_blob
+from acigen.helpers.layers import layerrecord
+from acigen.helpers.tar.chunks import checked_blob
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

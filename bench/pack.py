@@ -32,7 +32,7 @@ from common import use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 
-from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
+from acigen.helpers.tar.chunks import DEFAULT_AVERAGE, codec, default_jobs
 from common import Sample, median, timed
 
 from tests.support.rootfs import debian_minbase_tree

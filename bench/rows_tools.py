@@ -56,7 +56,7 @@ def pack_rows(ctx: Context, label: str, tree: Path, work: Path, compression: str
     size_note = ("each chunk is its own compressed stream, so matches across a chunk "
                  "boundary are lost and each chunk has its own header; smaller chunks "
                  "make incremental repacks cheaper and the image a little larger (the trade "
-                 "is measured in helpers/chunks.py).")
+                 "is measured in helpers/tar/chunks.py).")
     return [
         Row(4, f"pack the {label}, {compression}", against, ours=median(samples["acigen"]).wall,
             theirs=median(samples["tar"]).wall, target=ratio_at_most(1.2, "<= 1.2x"),

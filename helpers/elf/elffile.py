@@ -13,7 +13,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from acigen.helpers.common import open_regular
+from acigen.helpers.core.common import open_regular
 from elftools.common.exceptions import ELFError as _PyElfError
 from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs

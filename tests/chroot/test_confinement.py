@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from acigen.helpers import confinement, seccomp
-from acigen.helpers.common import HelperError
+from acigen.helpers.chroot_run import confinement, seccomp
+from acigen.helpers.core.common import HelperError
 
 DEBIAN = "/usr/share/containers/seccomp.json"
 DEFAULT = confinement.DEFAULT_CAPABILITIES

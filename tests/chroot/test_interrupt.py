@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from acigen.helpers.container import STATE_ROOT
+from acigen.helpers.chroot_run.container import STATE_ROOT
 
 from tests.chroot.stepkit import (
     Build,

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from acigen.helpers.treeremove import remove_tree
+from acigen.helpers.core.treeremove import remove_tree
 
 from acigen import cli
 from acigen.errors import AcigenError

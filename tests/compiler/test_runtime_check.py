@@ -57,7 +57,7 @@ def test_the_chosen_runtime_and_network_reach_the_step_file(tmp_path: Path,
 
 def test_a_missing_seccomp_profile_is_a_generation_error(tmp_path: Path, monkeypatch,
                                                         capsys) -> None:
-    from acigen.helpers import seccomp
+    from acigen.helpers.chroot_run import seccomp
     write_manifest(tmp_path, [{"type": "cmd", "path": "/bin/true", "copy": False}])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(seccomp, "PROFILE_PATHS", (str(tmp_path / "seccomp.json"),))

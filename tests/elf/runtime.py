@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.rootfs.walk import Walker
 
 from tests.elf.fixtures import Tree
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from acigen.helpers.extract_deps import main
+from acigen.helpers.extract_deps.__main__ import main
 
 from tests.elf.conftest import DEBIAN_BASE
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from acigen.helpers.elf import closure
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.rootfs.walk import Walker
 
 from tests.elf.elfwriter import EM_386, EM_AARCH64
 from tests.elf.fixtures import Tree

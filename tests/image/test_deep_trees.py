@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acigen.helpers.layers import wipe
-from acigen.helpers.rootfs import Root, iter_tree
-from acigen.helpers.treeremove import remove_tree
-from acigen.helpers.unpack import unpack_archive
+from acigen.helpers.core.treeremove import remove_tree
+from acigen.helpers.layers.layers import wipe
+from acigen.helpers.rootfs.root import Root, iter_tree
+from acigen.helpers.unpack.image import unpack_archive
 
 from acigen.gc import size_of
 from tests.elf import elfwriter

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from acigen.helpers import download
-from acigen.helpers.common import HelperError
-from acigen.helpers.fetch import FetchSpec, fetch
+from acigen.helpers.core.common import HelperError
+from acigen.helpers.fetch import download
+from acigen.helpers.fetch.obtain import FetchSpec, fetch
 
 from tests.image.conftest import REPO, error_lines, run_helper, sha256, write_spec
 from tests.support.httpserver import FileServer, Resource

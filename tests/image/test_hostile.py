@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from acigen.helpers.common import HelperError
-from acigen.helpers.unpack import unpack_archive
+from acigen.helpers.core.common import HelperError
+from acigen.helpers.unpack.image import unpack_archive
 
 from tests.image.conftest import error_lines, run_helper
 from tests.image.hostile import build_corpus, cases

@@ -9,9 +9,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from acigen.helpers.archive import sniff
-from acigen.helpers.common import HelperError
-from acigen.helpers.tarread import TRAILING_MAX, Member, Stream, TarReader
+from acigen.helpers.core.common import HelperError
+from acigen.helpers.tar.decompress import sniff
+from acigen.helpers.tar.reader import TRAILING_MAX, Member, Stream, TarReader
 
 from tests.image import rawtar
 

@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from acigen.helpers.chunks import (
+from acigen.helpers.tar.chunks import (
     ChunkCache,
     ChunkedCompressor,
     ChunkedResult,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acigen.helpers.common import HelperError, atomic_write
+from acigen.helpers.core.common import HelperError, atomic_write
 
 from tests.pack.run import SUMMARY, pack, pack_tree
 from tests.pack.trees import text_tree, write_manifest

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from acigen.helpers.run.__main__ import FAILED
 
-from acigen.run import FAILED
 from tests.image import rawtar
 
 GOOD_APP = {"exec": ["/bin/sh"], "user": "0", "group": "0"}
@@ -27,7 +27,7 @@ def aci(path: Path, manifest: object) -> Path:
 
 def acigen_run(image: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    return subprocess.run([sys.executable, "-m", "acigen.run", str(image)], env=env,
+    return subprocess.run([sys.executable, "-m", "acigen.helpers.run", str(image)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
 

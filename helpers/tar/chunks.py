@@ -1,0 +1,466 @@
+"""Chunked, parallel, cached compression of one byte stream.
+
+The stream is cut into chunks of a few MiB at points chosen by content;
+each chunk is compressed on its own (a gzip member, an xz stream, a bzip2
+stream) and the results are concatenated, which every reader of these
+formats accepts as one stream.  A compressed chunk is kept in a cache keyed
+by the hash of its uncompressed bytes and the compression settings, so a
+stream that changed in one place recompresses only the chunks around the
+change, and a clean build gives the same bytes as an incremental one.
+
+Usage (the ACI pack; the OCI layers too)::
+
+    with ChunkedCompressor(out_file, "xz", cache, jobs=4) as cc:
+        for each entry:
+            cc.mark(entry_header)   # an entry starts here: a cut may go here
+            cc.write(entry_header)
+            cc.write(entry_data)
+        result = cc.close()         # digests, sizes, chunk and reuse counts
+
+Where the cuts go: only at candidates -- each `mark()`, and inside a long
+run of data (a big file) every `policy.run` bytes after the last candidate.
+A candidate cuts when the chunk has at least `min_size` bytes and a hash of
+its key (the entry's header; for a point inside a file, the header and the
+offset) falls below run/mean_extra, where run is the number of bytes since
+the previous candidate; so cuts come at about one per `mean_extra` bytes
+past the minimum however big the entries are.  The decision depends on the
+key and the bytes since the previous candidate, not on where the chunk
+started, so after a change the cuts fall back into the old places at the
+next chosen candidate.  A chunk that would pass `max_size` is cut at the
+next candidate regardless.  Cuts inside a file are at fixed offsets from
+its header, not found by a rolling hash: that would cost a Python loop over
+every byte, and a changed file is almost always rewritten whole anyway.
+
+Parallelism: threads.  zlib, lzma, bz2 and hashlib release the GIL while they
+work, so threads use every core without copying chunks between processes
+(bench/pack.py measures both).  Memory stays bounded: at most 2 x jobs
+chunks are in flight.
+"""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import contextlib
+import fcntl
+import hashlib
+import lzma
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import BinaryIO
+
+from acigen.helpers.core.common import writing
+
+MiB = 1 << 20
+COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
+FORMAT_VERSION = "2"  # bump when the bytes we write for a chunk change
+# A cached chunk file: this magic, the SHA-256 of the compressed bytes, then
+# those bytes.  The digest is checked on every reuse: a damaged file (a
+# full disk, a crash, a stray edit) is recompressed, never copied into an image.
+CHUNK_MAGIC = b"acigen-chunk-1\n"
+_HEAD = len(CHUNK_MAGIC) + 32
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """Where chunks are cut (see the module docstring)."""
+
+    min_size: int
+    mean_extra: int
+    max_size: int
+    run: int
+
+    @classmethod
+    def for_average(cls, average: int) -> ChunkPolicy:
+        """Chunks of about AVERAGE bytes: three quarters a fixed minimum, the
+        rest content-chosen, at most twice the average.  A high minimum keeps
+        sizes even (no long last chunk that one core compresses alone) and
+        still lets cuts fall back into place after one chunk (measured on a
+        Debian tree: a one-file change renews one chunk)."""
+        quarter = max(average // 4, 1024)
+        return cls(min_size=3 * quarter, mean_extra=quarter, max_size=8 * quarter, run=quarter)
+
+
+# Average chunk size per compression.  gzip's window is 32 KiB and bzip2's
+# blocks 900 kB, so small chunks cost them nothing.  gzip's are 1 MiB: a
+# one-file change then recompresses ~1 MiB, not 4 (bench/pack.py, Debian
+# minbase: repack 0.52 s -> 0.42 s; the full pack's time and size unchanged;
+# bzip2 keeps whole 900 kB blocks with 4 MiB).  xz (8 MiB dictionary at
+# preset 6) loses ratio on small chunks -- on a Debian minbase tree, against
+# `xz -T0 -6` (whose 24 MiB blocks restart too): +6% at 4 MiB, +3% at 8 MiB,
+# +0.5% at 12 MiB -- while a one-file change recompresses about one chunk at
+# ~3 MB/s.  12 MiB keeps the size; images built often can trade it for
+# speed with a smaller chunk_size (bench/pack.py --chunk-size measures both).
+DEFAULT_AVERAGE = {"none": 4 * MiB, "gzip": 1 * MiB, "bzip2": 4 * MiB, "xz": 12 * MiB}
+
+
+# -- codecs -----------------------------------------------------------------
+
+def _gzip_member(data: bytes) -> bytes:
+    """One gzip member as `gzip -6 -n` writes it: no name, mtime 0, OS unix."""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
+    body = deflate.compress(data) + deflate.flush()
+    head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+    return head + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def _xz_stream(data: bytes) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+
+
+def _bzip2_stream(data: bytes) -> bytes:
+    return bz2.compress(data, 9)
+
+
+_COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "gzip": ("gz6", _gzip_member),
+    "bzip2": ("bz9", _bzip2_stream),
+    "xz": ("xz6", _xz_stream),
+}
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    compress: Callable[[bytes], bytes]
+    tag: str  # names the settings in cache keys
+
+
+def _sample() -> bytes:
+    """Fixed, mildly compressible bytes that exercise the match finder."""
+    return b"".join(b"%08d %d acigen chunk\n" % (i, i * i % 9973) for i in range(3000))
+
+
+_codecs: dict[str, Codec] = {}
+
+
+def codec(compression: str) -> Codec:
+    """The codec for COMPRESSION.  Its tag holds a fingerprint of what the
+    library writes for a fixed sample, so a library upgrade that changes the
+    output cannot mix old and new chunks (clean and incremental builds must
+    give the same bytes)."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compression!r}")
+    if compression not in _codecs:
+        if compression == "none":
+            _codecs[compression] = Codec("none", bytes, "raw")
+        else:
+            short, fn = _COMPRESSORS[compression]
+            print_ = hashlib.sha256(fn(_sample())).hexdigest()[:12]
+            _codecs[compression] = Codec(compression, fn, f"{short}-v{FORMAT_VERSION}-{print_}")
+    return _codecs[compression]
+
+
+# -- the cache ----------------------------------------------------------------
+
+def checked_blob(data: bytes) -> bytes | None:
+    """The compressed bytes of a cached chunk file's DATA, if its digest holds."""
+    blob = data[_HEAD:]
+    if data[:len(CHUNK_MAGIC)] == CHUNK_MAGIC and \
+            hashlib.sha256(blob).digest() == data[len(CHUNK_MAGIC):_HEAD]:
+        return blob
+    return None
+
+
+class ChunkCache:
+    """Compressed chunks by content: DIR/<sha256 of the chunk>.<codec tag>,
+    each with the digest of its compressed bytes, checked on reuse (`load`).
+
+    Growth is bounded by the outputs: after a successful pack, `record()`
+    lists the chunks that output used (DIR/uses/<hash of its path>) and
+    `collect()` deletes every chunk that no output's last pack used; lists
+    of outputs that no longer exist are dropped first.  Packs hold the cache
+    shared (`in_use()`) while they run; `collect()` runs only when it can
+    take the cache exclusively, so it never deletes a chunk another pack is
+    about to list.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock_fd: int | None = None
+        self.damaged: list[str] = []  # chunks found damaged (and recompressed)
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[ChunkCache]:
+        os.makedirs(os.path.join(self.path, "uses"), exist_ok=True)
+        fd = os.open(os.path.join(self.path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._lock_fd = fd
+            yield self
+        finally:
+            self._lock_fd = None
+            os.close(fd)
+
+    def load(self, name: str) -> bytes | None:
+        """The compressed chunk NAME if cached and intact.  A damaged one is
+        removed and counted in `damaged`; the caller compresses it again."""
+        path = os.path.join(self.path, name)
+        try:
+            with open(path, "rb") as src:
+                data = src.read()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        blob = checked_blob(data)
+        if blob is not None:
+            return blob
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self.damaged.append(name)
+        return None
+
+    def damage_report(self) -> str:
+        """One line on the damaged chunks found, or '' when none were."""
+        if not self.damaged:
+            return ""
+        return (f"{len(self.damaged)} damaged chunk(s) in {self.path} (e.g. "
+                f"{self.damaged[0]}) failed their check and were compressed again")
+
+    def store(self, name: str, blob: bytes) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
+        try:
+            with writing(os.path.join(self.path, name)), os.fdopen(fd, "wb") as out:
+                out.write(CHUNK_MAGIC + hashlib.sha256(blob).digest())
+                out.write(blob)
+            os.replace(tmp, os.path.join(self.path, name))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _use_file(self, output: str) -> str:
+        digest = hashlib.sha256(os.fsencode(output)).hexdigest()[:32]
+        return os.path.join(self.path, "uses", digest)
+
+    def record(self, output: str, names: Sequence[str]) -> None:
+        """OUTPUT (an absolute path) was just written from chunks NAMES."""
+        text = "\n".join([output, *sorted(set(names))]) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.join(self.path, "uses"))
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
+            out.write(text)
+        os.replace(tmp, self._use_file(output))
+
+    def collect(self) -> int:
+        """Delete chunks no output uses; returns how many, or -1 when another
+        pack holds the cache (it collects when it finishes)."""
+        if self._lock_fd is None:
+            raise RuntimeError("collect() needs in_use()")
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return -1
+        live = self._live_names()
+        removed = 0
+        for name in os.listdir(self.path):
+            if name in live or name in ("lock", "uses"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, name))
+                removed += 1
+        return removed
+
+    def _live_names(self) -> set[str]:
+        live: set[str] = set()
+        uses = os.path.join(self.path, "uses")
+        for name in os.listdir(uses):
+            path = os.path.join(uses, name)
+            with open(path, encoding="utf-8", errors="surrogateescape") as src:
+                lines = src.read().splitlines()
+            if name.startswith(".tmp-") or not lines or not os.path.exists(lines[0]):
+                os.unlink(path)  # an interrupted record, or an output since removed
+                continue
+            live.update(lines[1:])
+        return live
+
+
+# -- the compressor -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChunkedResult:
+    """What a ChunkedCompressor wrote.
+
+    size / digests: the uncompressed stream (hex, by algorithm name);
+    compressed_size / compressed_digest: the output (hex of the algorithm
+    asked for, else None); chunks / reused: how many chunks, how many came
+    from the cache; names: the cache entries used, in order; damaged: cache
+    entries that failed their check and were compressed again.
+    """
+
+    size: int
+    digests: dict[str, str]
+    compressed_size: int
+    compressed_digest: str | None
+    chunks: int
+    reused: int
+    names: tuple[str, ...]
+    damaged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Done:
+    name: str
+    blob: bytes
+    reused: bool = False  # from the cache (checked)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) or 1
+
+
+class ChunkedCompressor:
+    """Compresses what is written to it into OUT (written through its file
+    descriptor, from its current position).  See the module docstring."""
+
+    def __init__(self, out: BinaryIO, compression: str, cache: ChunkCache | None = None,
+                 jobs: int | None = None, policy: ChunkPolicy | None = None,
+                 digests: Sequence[str] = ("sha512",),
+                 compressed_digest: str | None = None) -> None:
+        self.codec = codec(compression)
+        self.cache = cache if compression != "none" else None
+        self.policy = policy or ChunkPolicy.for_average(DEFAULT_AVERAGE[compression])
+        self.jobs = jobs or default_jobs()
+        out.flush()
+        self._fd = out.fileno()
+        self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="compress")
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="digest")
+        self._digests = {name: hashlib.new(name) for name in digests}
+        self._out_digest = hashlib.new(compressed_digest) if compressed_digest else None
+        self._pending: collections.deque[Future[_Done]] = collections.deque()
+        self._hashing: collections.deque[Future[None]] = collections.deque()
+        self._pieces: list[bytes | memoryview] = []
+        self._size = 0  # bytes in the current chunk
+        self._run = 0  # bytes since the last cut candidate
+        self._key = b""
+        self._run_index = 0
+        self._total = self._written = self._chunks = self._reused = 0
+        self._names: list[str] = []
+        self._damaged_before = len(self.cache.damaged) if self.cache else 0
+        self._closed = False
+
+    # -- the stream -----------------------------------------------------------
+
+    def mark(self, key: bytes) -> None:
+        """An entry starts here; KEY (its header) decides whether to cut."""
+        self._key, self._run_index = key, 0
+        self._candidate(key)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while len(view) > self.policy.run - self._run:
+            room = self.policy.run - self._run
+            self._append(view[:room])
+            view = view[room:]
+            self._run_index += 1  # a point inside a big file: a candidate too
+            self._candidate(self._key + b"\0%d" % self._run_index)
+        if len(view):
+            self._append(view)
+
+    def _append(self, data: memoryview) -> None:
+        self._pieces.append(data)
+        self._size += len(data)
+        self._run += len(data)
+
+    def _candidate(self, key: bytes) -> None:
+        policy = self.policy
+        if self._size >= policy.min_size:
+            draw = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+            if draw * policy.mean_extra < self._run << 64:  # draw/2^64 < run/mean_extra
+                self._cut()
+        if self._size + policy.run > policy.max_size:
+            self._cut()
+        self._run = 0
+
+    def _cut(self) -> None:
+        if not self._size:
+            return
+        chunk = b"".join(self._pieces)
+        self._pieces, self._size = [], 0
+        self._total += len(chunk)
+        self._hashing.append(self._hasher.submit(self._digest, chunk))
+        self._pending.append(self._pool.submit(self._compress, chunk))
+        self._write_ready(limit=2 * self.jobs)
+
+    # -- workers --------------------------------------------------------------
+
+    def _digest(self, chunk: bytes) -> None:
+        for digest in self._digests.values():
+            digest.update(chunk)
+
+    def _compress(self, chunk: bytes) -> _Done:
+        if self.codec.name == "none":
+            return _Done("", blob=chunk)
+        name = f"{hashlib.sha256(chunk).hexdigest()}.{self.codec.tag}"
+        if self.cache is not None:
+            cached = self.cache.load(name)
+            if cached is not None:
+                return _Done(name, cached, reused=True)
+        blob = self.codec.compress(chunk)
+        if self.cache is not None:
+            self.cache.store(name, blob)
+        return _Done(name, blob=blob)
+
+    # -- output, in order -----------------------------------------------------
+
+    def _write_ready(self, limit: int) -> None:
+        while len(self._hashing) > limit:
+            self._hashing.popleft().result()
+        while self._pending and (len(self._pending) > limit or self._pending[0].done()):
+            done = self._pending.popleft().result()
+            self._chunks += 1
+            if done.name:
+                self._names.append(done.name)
+            self._reused += done.reused
+            self._emit(done.blob)
+
+    def _emit(self, data: bytes | memoryview) -> None:
+        if self._out_digest is not None:
+            self._out_digest.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self._written += len(data)
+
+    # -- the end ----------------------------------------------------------------
+
+    def close(self) -> ChunkedResult:
+        """Cut the last chunk, write everything, return what was written."""
+        self._cut()
+        self._write_ready(limit=0)
+        self._shutdown(cancel=False)
+        return ChunkedResult(
+            size=self._total,
+            digests={name: d.hexdigest() for name, d in self._digests.items()},
+            compressed_size=self._written,
+            compressed_digest=self._out_digest.hexdigest() if self._out_digest else None,
+            chunks=self._chunks, reused=self._reused, names=tuple(self._names),
+            damaged=tuple(self.cache.damaged[self._damaged_before:]) if self.cache else ())
+
+    def abort(self) -> None:
+        """Stop: drop queued chunks, wait for the ones being compressed."""
+        self._pending.clear()
+        self._hashing.clear()
+        self._shutdown(cancel=True)
+
+    def _shutdown(self, cancel: bool) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._hasher.shutdown(wait=True, cancel_futures=cancel)
+
+    def __enter__(self) -> ChunkedCompressor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is not None:
+            self.abort()
+        else:
+            self._shutdown(cancel=False)
