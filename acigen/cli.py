@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from acigen import __version__, manifest, outputs, records
-from acigen.errors import AcigenError, UsageError, report_bug, report_error
+from acigen.errors import AcigenError, UsageError, handle_exit
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
@@ -28,10 +28,10 @@ COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 # name -> "module:function"; the function takes the remaining arguments and
 # returns an exit code (imported only when used, so startup stays quick)
 SUBCOMMANDS = {
-    "gc": "acigen.gc:gc_main",
-    "clean": "acigen.gc:clean_main",
+    "gc": "acigen.helpers.builddir.gc:gc_main",
+    "clean": "acigen.helpers.builddir.gc:clean_main",
     "run": "acigen.helpers.run.__main__:main",
-    "verify": "acigen.verify:verify_main",
+    "verify": "acigen.helpers.builddir.verify:verify_main",
 }
 EPILOG = """\
 other commands:
@@ -143,15 +143,15 @@ def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
 def require_runtime(requested: str | None) -> None:
     """cmd and ansible steps run in an OCI runtime's containers: say now,
     not in the middle of the build, when there is none."""
+    from acigen.errors import HelperError
     from acigen.helpers.chroot_run.container import find_runtime
     from acigen.helpers.chroot_run.seccomp import profile_path
-    from acigen.helpers.core.common import HelperError
     try:
         find_runtime(requested)
         profile_path()
     except HelperError as exc:
-        raise UsageError(f"{exc}; cmd and ansible steps run in its containers",
-                         exc.hint) from None
+        raise AcigenError(f"{exc}; cmd and ansible steps run in its containers",
+                          exc.hint) from None
 
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
@@ -170,13 +170,13 @@ def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
 
 def build(inv: Invocation) -> int:
     if os.geteuid() != 0:
-        raise UsageError("building needs root (it mounts the layers of the image)",
-                         "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
+        raise AcigenError("building needs root (it mounts the layers of the image)",
+                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
     name = os.path.basename(inv.build_file)
     if inv.format == "make":
         make = shutil.which("make")
         if make is None:
-            raise UsageError("-b --format make needs GNU make, which is not installed")
+            raise AcigenError("-b --format make needs GNU make, which is not installed")
         return subprocess.run([make, "-f", name], cwd=inv.file_dir).returncode
     from acigen.explain import ninja_binary
     return subprocess.run([ninja_binary(), "-f", name], cwd=inv.file_dir).returncode
@@ -212,12 +212,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
-    except AcigenError as exc:
-        return report_error("acigen", str(exc), exc.hint)
-    except KeyboardInterrupt:
-        print("acigen: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 1
-    except Exception as exc:
-        return report_bug("acigen", exc, debug, "run again with --debug for a traceback")
+    except BaseException as exc:  # one line and its exit code (errors.ExitCode)
+        return handle_exit("acigen", exc, "run again with --debug for a traceback", debug)

@@ -11,6 +11,7 @@ from acigen import appc
 from acigen.errors import ManifestError
 from acigen.jsoncheck import Node, object_pairs
 from acigen.jsontext import LongNumber, line_column, lone_surrogate, parse_int
+from acigen.specs import STEPS_KEY
 from acigen.steps import Context, Step, parse_step
 
 
@@ -72,7 +73,7 @@ def load(path: str, ninja_dir: str, check_files: bool = True) -> Manifest:
     appc.check_labels(Node(path, "/labels", image["labels"]))
     ctx = Context(manifest_dir=os.path.dirname(os.path.abspath(path)),
                   ninja_dir=ninja_dir, app=image.get("app"), check_files=check_files)
-    steps_node = fields[appc.STEPS_KEY]
+    steps_node = fields[STEPS_KEY]
     steps = tuple(parse_step(item, ctx, index + 1)
                   for index, item in enumerate(steps_node.items()))
     if not any(step.helper for step in steps):

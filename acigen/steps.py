@@ -204,8 +204,8 @@ EXTRACT_APP_KEYS = ("exec", "user", "group", "environment", "workingDirectory")
 
 def _require_ansible(node: Node) -> None:
     """Ansible is an optional extra: say so now, not with a traceback at build time."""
-    from acigen.helpers.chroot_run.ansible_step import find_ansible_playbook
-    from acigen.helpers.core.common import HelperError
+    from acigen.errors import HelperError
+    from acigen.hostprograms import find_ansible_playbook
 
     try:
         find_ansible_playbook()
@@ -291,7 +291,7 @@ def _tree_files(path: str, ctx: Context) -> tuple[list[str], tuple[str, ...]]:
     directories listed; ([], ()) if PATH is not a directory."""
     if not os.path.isdir(path) or os.path.islink(path):
         return [], ()
-    from acigen.helpers.rootfs.root import iter_tree  # iterative: os.walk recurses (3.11)
+    from acigen.treewalk import iter_tree  # iterative: os.walk recurses (3.11)
     names: dict[str, list[str]] = {"": []}  # directory -> its files, as os.walk orders them
     for rel, st in iter_tree(path):
         if stat.S_ISDIR(st.st_mode):

@@ -34,9 +34,10 @@ from acigen.helpers.extract.extraction import (
 from acigen.helpers.extract.keeps import KeepSet
 from acigen.helpers.extract.prune import prune
 from acigen.helpers.layers import layers
-from acigen.helpers.rootfs.root import iter_tree
 from acigen.helpers.rootfs.walk import Walker
 from common import use_repo_support
+
+from acigen.treewalk import iter_tree
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 from tests.support.rootfs import debian_minbase_tree

@@ -33,9 +33,11 @@ from typing import Any, TextIO
 from acigen.helpers.chroot_run.ansible_step import run_ansible
 from acigen.helpers.chroot_run.cmd_step import run_cmd
 from acigen.helpers.chroot_run.job import Job
-from acigen.helpers.core.common import HelperError, run_main
+from acigen.helpers.core.common import run_main
 from acigen.helpers.layers import layers
 from acigen.helpers.layers.step import StepContext, step_main
+
+from acigen.errors import HelperError
 
 PROG = "acigen-chroot-run"
 RUNNERS: dict[str, Callable[[dict[str, Any], Job], str]] = {

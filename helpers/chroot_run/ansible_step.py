@@ -49,9 +49,7 @@ import contextlib
 import json
 import os
 import pwd
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -62,7 +60,6 @@ from acigen.helpers.chroot_run import (
 from acigen.helpers.chroot_run.container import Container, Ended
 from acigen.helpers.chroot_run.job import (
     BASE_ENV,
-    DEFAULT_PATH,
     Job,
     Process,
     network_of,
@@ -72,7 +69,9 @@ from acigen.helpers.chroot_run.job import (
     summary,
 )
 from acigen.helpers.chroot_run.sandbox import ChrootSettings, Sandbox
-from acigen.helpers.core.common import HelperError
+
+from acigen.errors import HelperError
+from acigen.hostprograms import DEFAULT_PATH, find_ansible_playbook
 
 PLAYBOOK_DIRS = ("roles", "templates", "files", "vars", "group_vars", "host_vars")
 
@@ -132,21 +131,6 @@ def run_on_host(job: Job, argv: list[str], env: dict[str, str]) -> Ended:
     status = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL if stdin is None else stdin,
                             stdout=out, stderr=err).returncode
     return Ended(status)
-
-
-def find_ansible_playbook() -> str:
-    override = os.environ.get("ACIGEN_ANSIBLE_PLAYBOOK")
-    if override:
-        if os.path.isfile(override) and os.access(override, os.X_OK):
-            return override
-        raise HelperError(f"ACIGEN_ANSIBLE_PLAYBOOK={override} is not an executable file")
-    search = os.pathsep.join([os.path.dirname(sys.executable),
-                              os.environ.get("PATH", DEFAULT_PATH)])
-    found = shutil.which("ansible-playbook", path=search)
-    if not found:
-        raise HelperError(f"ansible-playbook not found (looked in {search})",
-                          hint="install it where acigen runs: pip install 'acigen[ansible]'")
-    return found
 
 
 def write_inventory(scratch: str, name: str) -> str:

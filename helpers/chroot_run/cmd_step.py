@@ -33,7 +33,8 @@ from acigen.helpers.chroot_run.job import (
     summary,
 )
 from acigen.helpers.chroot_run.sandbox import ChrootSettings, Sandbox
-from acigen.helpers.core.common import HelperError
+
+from acigen.errors import HelperError
 
 
 @dataclass(frozen=True)

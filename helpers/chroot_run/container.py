@@ -31,10 +31,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.core.mountat import umount
 from acigen.helpers.core.uninterrupted import uninterrupted
 from acigen.helpers.layers import layers
+
+from acigen.errors import HelperError
 
 RUNTIMES = ("runc", "crun")
 STATE_ROOT = "/run/acigen"  # the runtime's state, one directory per runtime

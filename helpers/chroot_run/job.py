@@ -33,9 +33,10 @@ from acigen.helpers.chroot_run import confinement
 from acigen.helpers.chroot_run.container import Container, Ended, find_runtime, write_bundle
 from acigen.helpers.chroot_run.sandbox import ChrootSettings, Sandbox
 from acigen.helpers.chroot_run.startable import why_not_startable
-from acigen.helpers.core.common import HelperError
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from acigen.errors import HelperError
+from acigen.specs import DEFAULT_PATH
+
 BASE_ENV = {
     "PATH": DEFAULT_PATH,
     "HOME": "/root",

@@ -16,9 +16,10 @@ import os
 import stat
 
 from acigen.helpers.chroot_run.scaffold import Scaffold
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.core.linux import MS_NODEV, MS_NOSUID
 from acigen.helpers.core.mountat import mount_at
+
+from acigen.errors import HelperError
 
 PRIVATE_DIR = ".acigen-build"  # a tmpfs at /.acigen-build for the step's own files
 

@@ -23,8 +23,9 @@ import os
 import stat
 from dataclasses import dataclass
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.rootfs.root import Root, split
+
+from acigen.errors import HelperError
 
 
 @dataclass

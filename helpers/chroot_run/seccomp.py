@@ -30,7 +30,7 @@ import platform
 from collections.abc import Collection
 from typing import Any
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 PROFILE_PATHS = ("/etc/containers/seccomp.json", "/usr/share/containers/seccomp.json")
 PACKAGE = "golang-github-containers-common"

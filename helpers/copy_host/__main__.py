@@ -16,10 +16,12 @@ import os
 from collections.abc import Sequence
 
 from acigen.helpers import elf
-from acigen.helpers.core.common import HelperError, run_main
+from acigen.helpers.core.common import run_main
 from acigen.helpers.layers.step import StepContext, step_main
 from acigen.helpers.rootfs.hostcopy import Copier
 from acigen.helpers.rootfs.root import Root, split
+
+from acigen.errors import HelperError
 
 # What the loader needs.  Not NSS: the host's nsswitch.conf names modules for
 # the host's services (systemd, sss...), and the image does not get that file

@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

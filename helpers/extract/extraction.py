@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acigen.helpers import elf
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.extract.keeps import MOUNT_POINTS, KeepSet, glob, is_glob
 from acigen.helpers.extract.prune import prune
-from acigen.helpers.rootfs.root import iter_tree
 from acigen.helpers.rootfs.walk import FILE, Walker
 
+from acigen.errors import HelperError
+from acigen.specs import DEFAULT_PATH
+from acigen.treewalk import iter_tree
+
 PROG = "acigen-extract"
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Say = Callable[[str], None]
 

@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from acigen.helpers.core.common import HelperError
-from acigen.helpers.rootfs.root import iter_tree
 from acigen.helpers.rootfs.walk import DIR, Walk, Walker
+
+from acigen.errors import HelperError
+from acigen.treewalk import iter_tree
 
 GLOB_CHARS = frozenset("*?[")
 # where an executor mounts proc, sysfs, devices and tmpfs: the empty

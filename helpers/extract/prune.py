@@ -18,9 +18,10 @@ import os
 import stat
 from dataclasses import dataclass
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.core.treeremove import DIR_FLAGS, Removed, remove_at, same_filesystem
 from acigen.helpers.extract.keeps import KeepSet
+
+from acigen.errors import HelperError
 
 
 def mounts_below(root_dir: str) -> list[str]:

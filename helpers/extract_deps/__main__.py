@@ -15,10 +15,10 @@ import json
 import os
 import sys
 
-from acigen.helpers.core.common import HelperError, run_main
+from acigen.helpers.core.common import run_main
 from acigen.helpers.elf import CACHE_MODES, DEFAULT_RULES, RULES, closure
 
-from acigen.errors import printable
+from acigen.errors import HelperError, printable
 
 PROG = "acigen-extract-deps"
 

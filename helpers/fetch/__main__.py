@@ -6,15 +6,11 @@ import argparse
 from collections.abc import Sequence
 
 from acigen.helpers.core import buildlock
-from acigen.helpers.core.common import (
-    json_bytes,
-    read_json,
-    run_main,
-    watch_for_orphaning,
-    write_if_changed,
-)
+from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.fetch.obtain import PROG, FetchSpec, fetch
 from acigen.helpers.fetch.pins import pins_of
+
+from acigen.fileio import json_bytes, read_json, write_if_changed
 
 
 def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:

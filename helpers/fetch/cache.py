@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from acigen.helpers.core.common import atomic_write, json_bytes
+from acigen.fileio import atomic_write, json_bytes
 
 ALGORITHMS = ("sha256", "sha512")
 

@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.fetch.cache import Cache
+
+from acigen.errors import HelperError
 
 CONNECT_TIMEOUT = 20.0
 READ_TIMEOUT = 60.0

@@ -35,7 +35,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from acigen.helpers.core.common import HelperError, atomic_write, json_bytes
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write, json_bytes
 
 VERSION = 1
 

@@ -39,16 +39,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from acigen.helpers.core.common import (
-    HelperError,
-    json_bytes,
-    read_json,
-    write_if_changed,
-)
 from acigen.helpers.fetch import lockfile
 from acigen.helpers.fetch.cache import Cache, Digests, digests_of
 from acigen.helpers.fetch.download import Outcome, download
 from acigen.helpers.fetch.pins import pins_of
+
+from acigen.errors import HelperError
+from acigen.fileio import json_bytes, read_json, write_if_changed
 
 PROG = "acigen-fetch"
 SCHEMES = ("http", "https", "file")

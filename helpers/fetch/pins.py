@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 DIGESTS = {"sha256": 64, "sha512": 128}
 

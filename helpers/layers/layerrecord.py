@@ -16,7 +16,8 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 
-from acigen.helpers.core.common import HelperError, atomic_write, remove_file
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write, remove_file
 
 NAME = "files.json"
 VERSION = 1

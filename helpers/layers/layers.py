@@ -20,9 +20,10 @@ import os
 import subprocess
 from collections.abc import Iterator, Sequence
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.core.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
 from acigen.helpers.core.treeremove import remove_tree
+
+from acigen.errors import HelperError
 
 MS_SLAVE = 0x80000
 OVERLAYFS_MAGIC = 0x794C7630

@@ -20,15 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from acigen.helpers.core import buildlock
-from acigen.helpers.core.common import (
-    atomic_write,
-    read_json,
-    remove_file,
-    run_main,
-    watch_for_orphaning,
-    write_depfile,
-)
+from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.layers import layerrecord, layers
+
+from acigen.fileio import atomic_write, read_json, remove_file, write_depfile
 
 
 @dataclass

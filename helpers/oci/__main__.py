@@ -36,14 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from acigen.helpers.core import buildlock
-from acigen.helpers.core.common import (
-    HelperError,
-    read_json,
-    remove_file,
-    run_main,
-    warn,
-    watch_for_orphaning,
-)
+from acigen.helpers.core.common import run_main, warn, watch_for_orphaning
 from acigen.helpers.core.outfile import temporary_beside
 from acigen.helpers.layers import layerrecord, layers
 from acigen.helpers.oci.archive import OCI_COMPRESSIONS, ArchiveWriter, Blob, compressor
@@ -59,10 +52,11 @@ from acigen.helpers.rootfs.root import Root
 from acigen.helpers.tar.chunks import ChunkCache, MiB
 
 from acigen import oci_config
-from acigen.errors import AcigenError
+from acigen.errors import HelperError
+from acigen.fileio import read_json, remove_file
+from acigen.specs import STEPS_KEY
 
 PROG = "acigen-oci"
-STEPS_KEY = "-aci-packer-build-steps-"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -247,12 +241,9 @@ def owner_resolver(root: str | None) -> oci_config.OwnerOf | None:
 def image_documents(req: OciRequest, written: Written, root: str | None
                     ) -> tuple[bytes, dict[str, Any]]:
     """(config bytes, manifest object without the config descriptor)."""
-    try:
-        config = oci_config.image_config(req.manifest, req.epoch, written.diff_ids,
-                                         written.history, owner_resolver(root))
-        annotations = oci_config.annotations(req.manifest, req.epoch)
-    except AcigenError as exc:
-        raise HelperError(str(exc), exc.hint) from None
+    config = oci_config.image_config(req.manifest, req.epoch, written.diff_ids,
+                                     written.history, owner_resolver(root))
+    annotations = oci_config.annotations(req.manifest, req.epoch)
     layer_type = LAYER_TYPES[req.compression]
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
                 "layers": [{"mediaType": layer_type, "digest": b.digest, "size": b.size}

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.tar.chunks import (
     FORMAT_VERSION,
     ChunkCache,
@@ -39,6 +38,8 @@ from acigen.helpers.tar.writer import (
     padding,
     write_end,
 )
+
+from acigen.errors import HelperError
 
 MAX_USTAR_SIZE = 8 ** 11 - 1  # a bigger blob would need a pax header of unknown length
 OCI_COMPRESSIONS = ("gzip", "zstd", "none")

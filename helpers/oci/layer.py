@@ -24,7 +24,6 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.tar.writer import (
     REGULAR,
     Entry,
@@ -34,6 +33,8 @@ from acigen.helpers.tar.writer import (
     write_end,
     write_entry,
 )
+
+from acigen.errors import HelperError
 
 WHITEOUT = b".wh."
 OPAQUE = b".wh..wh..opq"

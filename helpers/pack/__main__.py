@@ -27,16 +27,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from acigen.helpers.core import buildlock
-from acigen.helpers.core.common import (
-    HelperError,
-    atomic_write,
-    read_json,
-    remove_file,
-    run_main,
-    warn,
-    watch_for_orphaning,
-    writing,
-)
+from acigen.helpers.core.common import run_main, warn, watch_for_orphaning
 from acigen.helpers.core.outfile import temporary_beside
 from acigen.helpers.layers import layerrecord, layers
 from acigen.helpers.pack.imagecheck import check_app_identity, root_warnings
@@ -50,8 +41,11 @@ from acigen.helpers.tar.chunks import (
 )
 from acigen.helpers.tar.writer import REGULAR, Entry, TreeWriter, write_end, write_entry
 
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write, read_json, remove_file, writing
+from acigen.specs import STEPS_KEY
+
 PROG = "acigen-pack"
-STEPS_KEY = "-aci-packer-build-steps-"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from acigen.helpers.core.common import HelperError, run_main
+from acigen.helpers.core.common import run_main
 from acigen.helpers.layers.step import StepContext, step_main
 from acigen.helpers.python_env import libs as python_libs
 from acigen.helpers.python_env import pip_install as python_pip
@@ -34,6 +34,8 @@ from acigen.helpers.python_env.tree import copy_entries
 from acigen.helpers.rootfs.hostcopy import Copier
 from acigen.helpers.rootfs.imagewrite import ImageWriter
 from acigen.helpers.rootfs.root import Root
+
+from acigen.errors import HelperError
 
 Say = Callable[[str], None]
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compile_worker.py")
 CHUNKS = 8  # fixed, so the split (and so the bytes) never depends on the machine

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from acigen.helpers import elf
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.python_env.probe import PythonFacts
 from acigen.helpers.rootfs.root import Root
+
+from acigen.errors import HelperError
 
 # NSS and the resolver come from libc when the image has no nsswitch.conf;
 # the host's nsswitch.conf (systemd, sss, ...) says nothing about the image

@@ -22,9 +22,10 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.python_env.probe import IMAGE_PREFIX, PythonFacts
 from acigen.helpers.rootfs.imagewrite import ImageWriter
+
+from acigen.errors import HelperError
 
 DISTRO_WHEELS = "/usr/share/python-wheels"
 WHEEL_NAME = re.compile(r"^pip-(\d+(?:\.\d+)*)-py3-none-any\.whl$")

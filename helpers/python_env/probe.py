@@ -12,7 +12,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 MIN_VERSION = (3, 8)
 IMAGE_PREFIX = "/usr"

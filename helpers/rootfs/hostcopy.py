@@ -13,8 +13,10 @@ import errno
 import os
 import stat
 
-from acigen.helpers.core.common import HelperError
-from acigen.helpers.rootfs.root import Root, iter_tree, split
+from acigen.helpers.rootfs.root import Root, split
+
+from acigen.errors import HelperError
+from acigen.treewalk import iter_tree
 
 
 class Copier:

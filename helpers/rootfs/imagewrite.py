@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import stat
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.rootfs.root import Root, split
+
+from acigen.errors import HelperError
 
 
 class ImageWriter:

@@ -41,14 +41,16 @@ from acigen.helpers.chroot_run.container import (
     write_bundle,
 )
 from acigen.helpers.chroot_run.container import writable_root as throwaway_root
-from acigen.helpers.core.common import HelperError, Interrupted, install_signal_handlers
+from acigen.helpers.core.common import install_signal_handlers
 from acigen.helpers.layers import layers
 from acigen.helpers.rootfs.root import Root
 from acigen.helpers.run.cache import cache_dir, cached_image
 from acigen.helpers.run.config import RunOptions, runtime_config
 
+from acigen.errors import ExitCode, HelperError, Interrupted, handle_exit
+
 PROG = "acigen run"
-FAILED = 125
+FAILED = ExitCode.RUN_FAILED
 HOSTS = b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
@@ -145,18 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_signal_handlers()
     try:
         return run_image(args.image, options(args, app_args), args.runtime)
-    except HelperError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return FAILED
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
     except Interrupted as exc:  # SIGTERM or SIGHUP: 128+N, as a shell reports it
         print(f"{PROG}: stopped by {exc}", file=sys.stderr)
         return 128 + signal.Signals[str(exc)]
-
+    except BaseException as exc:  # acigen run's own failure: 125, never the app's codes
+        code = handle_exit(PROG, exc, "rerun with ACIGEN_DEBUG=1 for a traceback",
+                           bool(os.environ.get("ACIGEN_DEBUG")))
+        return code if code == ExitCode.INTERRUPTED else FAILED
 
 if __name__ == "__main__":
     raise SystemExit(main())

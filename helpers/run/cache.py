@@ -33,14 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.layers import layers
 from acigen.helpers.tar.decompress import tar_stream
 from acigen.helpers.tar.reader import TRAILING_MAX
 from acigen.helpers.unpack.image import unpack_into_new_dir
 
-from acigen.errors import ManifestError
+from acigen.errors import HelperError, ManifestError
 from acigen.jsoncheck import Node
 from acigen.manifest import parse_document
 
@@ -137,12 +136,12 @@ def parse_manifest(path: str, data: bytes) -> dict[str, Any]:
 def check_image_manifest(root: Node) -> None:
     """The checks acigen makes of the manifests it writes, made of an image's
     (any image may be given to acigen run: its fields are read as typed)."""
-    from acigen import appc
+    from acigen import appc, appc_types
 
     fields = root.obj(required=("acKind", "name"), optional=appc.TOP_KEYS)
     if "acVersion" in fields:
         appc.check_version(fields["acVersion"])
-    appc.identifier(fields["name"], "a valid image name (an AC Identifier)")
+    appc_types.identifier(fields["name"], "a valid image name (an AC Identifier)")
     for key, check in (("labels", appc.check_labels), ("app", _check_app),
                        ("dependencies", appc.check_dependencies),
                        ("annotations", appc.check_annotations)):

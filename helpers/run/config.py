@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acigen.helpers.chroot_run import confinement
-from acigen.helpers.core.common import READ_FLAGS, HelperError, regular_only
+from acigen.helpers.core.common import READ_FLAGS, regular_only
 from acigen.helpers.rootfs.root import Root
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from acigen.errors import HelperError
+from acigen.specs import DEFAULT_PATH
+
 CAPABILITY_ISOLATORS = ("os/linux/capabilities-retain-set", "os/linux/capabilities-remove-set")
 SECCOMP_ISOLATORS = ("os/linux/seccomp-retain-set", "os/linux/seccomp-remove-set")
 IGNORED_ISOLATORS = ("resource/block-bandwidth", "resource/block-iops",

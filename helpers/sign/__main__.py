@@ -22,9 +22,10 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 
-from acigen.helpers.core.common import HelperError, atomic_write, read_json, remove_file, run_main
+from acigen.helpers.core.common import run_main
 
-from acigen.errors import AcigenError
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write, read_json, remove_file
 from acigen.signing import SignSpec, check_signing, detach_sign, verify
 
 PROG = "acigen-sign"
@@ -70,11 +71,8 @@ def body(argv: list[str]) -> int:
         raise HelperError("name the file to sign")
     out = args.out or image + ".asc"
     remove_file(out)  # the old signature belongs to the old image
-    try:
-        spec = SignSpec.from_json(data) if args.spec else check_signing(args.key, args.homedir)
-        print(sign_file(spec, image, out))
-    except AcigenError as exc:
-        raise HelperError(str(exc), exc.hint) from None
+    spec = SignSpec.from_json(data) if args.spec else check_signing(args.key, args.homedir)
+    print(sign_file(spec, image, out))
     return 0
 
 

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
 
-from acigen.helpers.core.common import writing
+from acigen.fileio import writing
 
 MiB = 1 << 20
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")

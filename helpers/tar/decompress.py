@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 _MAGIC = (
     (b"\x1f\x8b", "gzip"),

@@ -28,7 +28,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)

@@ -36,9 +36,10 @@ import stat
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.rootfs.root import Root, split
 from acigen.helpers.tar.reader import Member, TarReader
+
+from acigen.errors import HelperError
 
 DEVICE_POLICIES = ("error", "keep", "skip")
 _DIR_CACHE = 256  # open directory fds kept (well under a 1024-fd limit)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from acigen.helpers.core.common import HelperError
+from acigen.errors import HelperError
 
 BLOCK = 512
 END_OF_ARCHIVE = bytes(2 * BLOCK)

@@ -39,13 +39,15 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from acigen.helpers.core.common import HelperError, read_json
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.fetch.pins import file_digest, pins_of, verify
 from acigen.helpers.rootfs.root import Root, split
 from acigen.helpers.tar.decompress import tar_stream
 from acigen.helpers.tar.reader import Member, Stream, TarReader
 from acigen.helpers.tar.untar import Extractor, Stats, extract
+
+from acigen.errors import HelperError
+from acigen.fileio import read_json
 
 if TYPE_CHECKING:
     from acigen.helpers.layers.step import StepContext

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from acigen.helpers.chroot_run import confinement, seccomp
-from acigen.helpers.core.common import HelperError
+
+from acigen.errors import HelperError
 
 DEBIAN = "/usr/share/containers/seccomp.json"
 DEFAULT = confinement.DEFAULT_CAPABILITIES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from acigen.mounts import mount_points, mounted_under
+from acigen.helpers.core.mounts import mount_points, mounted_under
 
 TABLE = (
     "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"

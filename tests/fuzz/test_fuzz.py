@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.elf import elffile
 from acigen.helpers.extract import __main__ as extract
@@ -30,6 +29,7 @@ from acigen.helpers.run.cache import identify, parse_manifest
 from acigen.helpers.run.config import RunOptions, runtime_config
 from acigen.helpers.unpack import __main__ as unpack
 
+from acigen.errors import HelperError
 from tests.elf.elfwriter import Elf, build
 from tests.elf.fixtures import Tree
 from tests.fuzz import tars

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acigen.helpers.builddir.gc import size_of
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.layers.layers import wipe
-from acigen.helpers.rootfs.root import Root, iter_tree
+from acigen.helpers.rootfs.root import Root
 from acigen.helpers.unpack.image import unpack_archive
 
-from acigen.gc import size_of
+from acigen.treewalk import iter_tree
 from tests.elf import elfwriter
 from tests.image import rawtar
 from tests.support.trees import deep_tree

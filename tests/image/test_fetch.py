@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.fetch import download
 from acigen.helpers.fetch.obtain import FetchSpec, fetch
 
+from acigen.errors import HelperError
 from tests.image.conftest import REPO, error_lines, run_helper, sha256, write_spec
 from tests.support.httpserver import FileServer, Resource
 

@@ -9,10 +9,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from acigen.helpers.core.common import HelperError
 from acigen.helpers.tar.decompress import sniff
 from acigen.helpers.tar.reader import TRAILING_MAX, Member, Stream, TarReader
 
+from acigen.errors import HelperError
 from tests.image import rawtar
 
 

@@ -60,8 +60,8 @@ def test_a_fifo_for_etc_passwd_is_an_error_not_a_hang(tmp_path: Path) -> None:
     root = tmp_path / "rootfs"
     (root / "etc").mkdir(parents=True)
     os.mkfifo(root / "etc" / "passwd")
-    code = ("import sys\nfrom acigen.helpers.common import HelperError\n"
-            "from acigen.helpers.runconfig import resolve_id\n"
+    code = ("import sys\nfrom acigen.errors import HelperError\n"
+            "from acigen.helpers.run.config import resolve_id\n"
             "try:\n    resolve_id(sys.argv[1], 'www', 'user')\n"
             "except HelperError as exc:\n    print(exc)\n")
     result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,

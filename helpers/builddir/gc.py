@@ -29,10 +29,11 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from acigen.helpers.core.buildlock import lock_path
+from acigen.helpers.core.mounts import mounted_under
+
 from acigen import records
 from acigen.errors import AcigenError
-from acigen.helpers.core.buildlock import lock_path
-from acigen.mounts import mounted_under
 
 STATE = ("layers", "logs", "steps", "fetch", "images", "mnt")   # gc looks in these
 BUILT = ("layers", "logs", "mnt")                                  # clean empties these
@@ -202,7 +203,7 @@ def held(builddir: str, doomed: Doomed) -> Iterator[None]:
 def size_of(path: str) -> int:
     if os.path.islink(path) or not os.path.isdir(path):
         return os.lstat(path).st_size
-    from acigen.helpers.rootfs.root import iter_tree  # iterative: a layer can be deep
+    from acigen.treewalk import iter_tree  # iterative: a layer can be deep
     return sum(st.st_size for _rel, st in iter_tree(path) if not stat.S_ISDIR(st.st_mode))
 
 

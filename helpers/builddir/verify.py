@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from acigen.gc import CHUNKS, builddir_of, entries
+from acigen.helpers.builddir.gc import CHUNKS, builddir_of, entries
 from acigen.helpers.layers import layerrecord
 from acigen.helpers.tar.chunks import checked_blob
 
