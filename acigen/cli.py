@@ -23,6 +23,7 @@ from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
 from acigen.render_dot import render_dot
 from acigen.render_make import render_make
+from acigen.rules import CHROOT
 
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 # name -> "module:function"; the function takes the remaining arguments and
@@ -133,7 +134,7 @@ def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
         for loaded_manifest in loaded:
             for warning in oci_config.check_oci(loaded_manifest.image):
                 print(f"acigen: warning: {loaded_manifest.path}: {warning}", file=sys.stderr)
-    if any(step.helper == "chroot_run" for m in loaded for step in m.steps):
+    if any(step.kind.rule is CHROOT for m in loaded for step in m.steps):
         require_runtime(inv.args.runtime)
     options = inv.options(sign)
     graph = plan(loaded, [inv.rel(p) for p in paths], options)

@@ -19,13 +19,8 @@ from typing import Any
 from acigen import __version__
 from acigen.errors import AcigenError
 from acigen.manifest import Manifest
+from acigen.rules import CHROOT, FETCH, OCI, PACK, SIGN
 from acigen.steps import Step
-
-SHORT_TYPE = {"image": "image", "copy_host_files": "copy", "cmd": "cmd",
-              "ansible": "ansible", "extract": "extract", "create_python_env": "python"}
-RULE_OF_HELPER = {"unpack": "acigen_unpack", "copy_host": "acigen_copy",
-                  "chroot_run": "acigen_chroot", "extract": "acigen_extract",
-                  "python_env": "acigen_python_env"}
 
 
 @dataclass(frozen=True)
@@ -171,7 +166,7 @@ class Planner:
             self.users[key].append(image)
         if key in self.layers:
             return self.layers[key]
-        name = f"{depth:02d}-{SHORT_TYPE[step.type]}-{key[:12]}"
+        name = f"{depth:02d}-{step.kind.tag}-{key[:12]}"
         layer = Layer(key, name, step, parent, self.path("layers", name + ".stamp"),
                       self.path("steps", name + ".json"))
         self.layers[key] = layer
@@ -203,11 +198,13 @@ class Planner:
                 "lower": [self.layer_dir(p) for p in self.chain(layer.parent)],
                 "layer_mode": self.opt.layer_mode,
                 "log": self.log_file(layer), "step": definition}
-        if step.helper == "chroot_run" and self.opt.runtime:
+        if step.kind.rule is CHROOT and self.opt.runtime:
             spec["runtime"] = self.opt.runtime
         self.graph.files[layer.step_file] = pretty_json(spec)
         images = ", ".join(self.users[layer.key])
-        return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),
+        rule = step.kind.rule
+        assert rule is not None  # setup_chroot makes no layer
+        return Edge(rule.name, (layer.stamp,), (layer.step_file,),
                     tuple(implicit + list(step.inputs)),
                     description=f"{images}: step {step.index} {step.type} {step.summary}")
 
@@ -248,7 +245,7 @@ class Planner:
             spec_file = spec.pop("spec")
             self.graph.files[spec_file] = pretty_json(spec)
             users = ", ".join(self.fetch_users(url))
-            edges.append(Edge("acigen_fetch", (ref,), (spec_file,), tuple(spec["locks"]),
+            edges.append(Edge(FETCH.name, (ref,), (spec_file,), tuple(spec["locks"]),
                               description=f"{users}: fetch {url}"))
         return edges
 
@@ -277,7 +274,7 @@ class Planner:
             spec["chunk_size"] = self.opt.chunk_size
         self.graph.files[spec_file] = pretty_json(spec)
         self.graph.image_edges.append(Edge(
-            "acigen_pack", (image.output,), (spec_file,), (image.top.stamp,),
+            PACK.name, (image.output,), (spec_file,), (image.top.stamp,),
             description=f"{image.name}: pack {image.output} ({self.opt.compression})"))
         return spec
 
@@ -296,7 +293,7 @@ class Planner:
         extra = (docker,) if docker else ()
         layers = "1 layer" if self.opt.squash else "a layer per step"
         self.graph.image_edges.append(Edge(
-            "acigen_oci", (out,), (spec_file,), (image.top.stamp,), extra,
+            OCI.name, (out,), (spec_file,), (image.top.stamp,), extra,
             description=f"{image.name}: OCI image {out} ({layers})"))
         return out, docker
 
@@ -309,7 +306,7 @@ class Planner:
             spec_file = self.image_spec(os.path.basename(target), target, ".sign.json")
             self.graph.files[spec_file] = pretty_json({**self.opt.sign, "image": target})
             self.graph.image_edges.append(Edge(
-                "acigen_sign", (target + ".asc",), (spec_file,), (target,),
+                SIGN.name, (target + ".asc",), (spec_file,), (target,),
                 description=f"{name}: sign {target} with key {self.opt.sign['key']}"))
             out.append(target + ".asc")
         return out

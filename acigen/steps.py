@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acigen.jsoncheck import Node, type_name
+from acigen.rules import STEP_KINDS, StepKind
 
 CHROOT_KEYS = ("copy_resolvconf", "copy_hosts", "mount_proc", "mount_dev", "mount_sys",
                "make_debian_policy_rc")
@@ -34,11 +35,19 @@ class Step:
     index: int                       # 1-based position in the manifest
     type: str
     definition: dict[str, Any]       # normalised; what the helper reads
-    helper: str | None               # module in acigen.helpers; None: no layer
     summary: str                     # a short human description
     inputs: tuple[str, ...] = ()     # local files read (relative to the ninja dir)
     scanned_dirs: tuple[str, ...] = ()  # directories listed to find inputs
     url: str | None = None           # a download this step needs
+
+    @property
+    def kind(self) -> StepKind:
+        return STEP_KINDS[self.type]
+
+    @property
+    def helper(self) -> str | None:
+        """Its helper module in acigen.helpers; None: no layer (setup_chroot)."""
+        return self.kind.rule.module if self.kind.rule else None
 
 
 @dataclass
@@ -121,13 +130,13 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
     if "path" in fields:
         path = ctx.local_path(fields["path"])
         definition["path"] = path
-        return Step(index, "image", definition, "unpack", f"unpack {fields['path'].value}",
+        return Step(index, "image", definition, f"unpack {fields['path'].value}",
                     inputs=(path,))
     url = fields["url"].string(non_empty=True)
     if not url.startswith(URL_SCHEMES):
         raise fields["url"].error(f"{url!r}: only http, https and file URLs are supported")
     definition["url"] = url
-    return Step(index, "image", definition, "unpack", f"unpack {url}", url=url)
+    return Step(index, "image", definition, f"unpack {url}", url=url)
 
 
 def _devices(fields: dict[str, Node]) -> bool | str:
@@ -146,7 +155,7 @@ def _devices(fields: dict[str, Node]) -> bool | str:
 def parse_setup_chroot(node: Node, ctx: Context, index: int) -> Step:
     fields = node.obj(required=("type",), optional=CHROOT_KEYS)
     ctx.chroot = {**CHROOT_DEFAULTS, **_bools(fields, CHROOT_KEYS)}
-    return Step(index, "setup_chroot", {"type": "setup_chroot", **ctx.chroot}, None,
+    return Step(index, "setup_chroot", {"type": "setup_chroot", **ctx.chroot},
                 "chroot settings")
 
 
@@ -180,7 +189,7 @@ def parse_cmd(node: Node, ctx: Context, index: int) -> Step:
     definition = {"type": "cmd", "path": path, "args": args, "copy": copy, "env": env,
                   "workdir": workdir, "chroot": dict(ctx.chroot), **_network(fields)}
     shown = os.path.basename(path) if copy else path.rsplit("/", 1)[-1]
-    return Step(index, "cmd", definition, "chroot_run", _short([shown, *args]),
+    return Step(index, "cmd", definition, _short([shown, *args]),
                 inputs=inputs)
 
 
@@ -192,7 +201,7 @@ def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
     inputs, dirs = _tree_files(ctx.absolute(os.path.dirname(playbook) or "."), ctx)
     definition = {"type": "ansible", "playbook": playbook, "chroot": chroot,
                   **_network(fields)}
-    return Step(index, "ansible", definition, "chroot_run",
+    return Step(index, "ansible", definition,
                 f"ansible-playbook {fields['playbook'].value}",
                 inputs=tuple(sorted({playbook, *inputs})), scanned_dirs=dirs)
 
@@ -229,7 +238,7 @@ def parse_extract(node: Node, ctx: Context, index: int) -> Step:
     app = {k: v for k, v in (ctx.app or {}).items() if k in EXTRACT_APP_KEYS}
     definition = {"type": "extract", "binaries": binaries, "keeps": keeps,
                   "allow_missing": allow, "app": app}
-    return Step(index, "extract", definition, "extract", _short(["keep", *binaries]))
+    return Step(index, "extract", definition, _short(["keep", *binaries]))
 
 
 def _default_binary(node: Node, ctx: Context) -> list[str]:
@@ -253,7 +262,7 @@ def parse_python_env(node: Node, ctx: Context, index: int) -> Step:
         definition["python_exe"] = exe
         inputs = (exe,)
     definition.update(_bools(fields, ("keep_tests", "precompile")))
-    return Step(index, "create_python_env", definition, "python_env",
+    return Step(index, "create_python_env", definition,
                 f"python from {definition['python_exe'] or 'the host'}", inputs=inputs)
 
 
@@ -275,7 +284,7 @@ def parse_copy_host_files(node: Node, ctx: Context, index: int) -> Step:
         raise node.error("copy_host_files needs 'binaries' or 'files'")
     definition = {"type": "copy_host_files", "binaries": binaries, "files": files}
     words = [os.path.basename(b) for b in binaries] + [dst for _src, dst in files]
-    return Step(index, "copy_host_files", definition, "copy_host", _short(words),
+    return Step(index, "copy_host_files", definition, _short(words),
                 inputs=tuple(sorted(set(inputs))), scanned_dirs=tuple(sorted(set(dirs))))
 
 
