@@ -29,14 +29,16 @@ def writing(path: str) -> Iterator[None]:
         raise
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write PATH so that readers see the old file or the whole new one."""
+def atomic_write(path: str, data: bytes | Sequence[bytes], mode: int = 0o644) -> None:
+    """Write PATH so that readers see the old file or the whole new one:
+    the one temp-then-rename.  DATA: bytes, or pieces written in turn."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with writing(path), os.fdopen(fd, "wb") as out:
-            out.write(data)
+            for piece in [data] if isinstance(data, bytes) else data:
+                out.write(piece)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -66,8 +68,25 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
+# The JSON acigen writes, in three styles only; each is part of some file's
+# format, so none may change (goldens, image IDs and chain keys depend on them).
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted and compact, UTF-8: what is hashed (chain keys) and what OCI
+    images hold (config, manifest, index)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def pretty_json(value: Any) -> bytes:
+    """The side files acigen generates (step, image, fetch and sign specs)
+    and the records of what they refer to: sorted, indented, diffable."""
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
 def json_bytes(data: Any) -> bytes:
-    """DATA as the small, diffable JSON files helpers keep (refs, locks, metadata)."""
+    """DATA as the small, diffable JSON files helpers keep (refs, locks,
+    stamps, layer records, download metadata)."""
     return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
 

@@ -11,13 +11,13 @@ once.  Every path in the graph is relative to the ninja file's directory.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from acigen import __version__
 from acigen.errors import AcigenError
+from acigen.fileio import canonical_json, pretty_json
 from acigen.manifest import Manifest
 from acigen.rules import CHROOT, FETCH, OCI, PACK, SIGN
 from acigen.steps import Step
@@ -95,17 +95,12 @@ class Graph:
         return {edge.outputs[0]: edge for edge in edges}
 
 
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
-
-
 def chain_key(parent: str | None, definition: dict[str, Any],
               inputs: list[str] | None = None) -> str:
     payload: dict[str, Any] = {"acigen": __version__, "parent": parent, "step": definition}
     if inputs:
         payload["inputs"] = inputs
-    return hashlib.sha256(canonical(payload)).hexdigest()
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
 
 
 def input_paths(step: Step, base_from_builddir: str) -> list[str]:
@@ -115,10 +110,6 @@ def input_paths(step: Step, base_from_builddir: str) -> list[str]:
     their layers must differ, so keys name the files, not the words."""
     paths = [*step.inputs, *step.scanned_dirs]
     return sorted({os.path.normpath(os.path.join(base_from_builddir, p)) for p in paths})
-
-
-def pretty_json(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 class Planner:

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from acigen.helpers.core.buildlock import lock_path
+from acigen.helpers.core.filelock import holding
 from acigen.helpers.core.mounts import mounted_under
 
 from acigen import records
@@ -190,10 +191,8 @@ def held(builddir: str, doomed: Doomed) -> Iterator[None]:
         paths.append(os.path.join(builddir, CHUNKS, "lock"))
     with contextlib.ExitStack() as stack:
         for path in paths:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            stack.callback(os.close, fd)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                stack.enter_context(holding(path, fcntl.LOCK_EX, wait=False))
             except BlockingIOError:
                 raise AcigenError(f"{path} is locked: a build is using it; nothing was "
                                   "removed", "try again when the build has finished") from None

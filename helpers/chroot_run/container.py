@@ -31,11 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from acigen.helpers.core.linux import OVERLAYFS_MAGIC, fs_magic
 from acigen.helpers.core.mountat import umount
 from acigen.helpers.core.uninterrupted import uninterrupted
-from acigen.helpers.layers import layers
+from acigen.helpers.layers.overlay import mount_overlay
 
 from acigen.errors import HelperError
+from acigen.fileio import pretty_json
 
 RUNTIMES = ("runc", "crun")
 STATE_ROOT = "/run/acigen"  # the runtime's state, one directory per runtime
@@ -63,21 +65,6 @@ def find_runtime(requested: str | None) -> str:
 
 # -- the writable root ------------------------------------------------------------------
 
-def _mount_overlay(lower: str, upper: str, work: str, target: str) -> None:
-    # relative paths from a common directory: ',' or ':' in a path would
-    # break the option string
-    paths = [os.path.abspath(p) for p in (lower, upper, work, target)]
-    base = os.path.commonpath(paths)
-    low, up, wk, tgt = (os.path.relpath(p, base) for p in paths)
-    old = os.getcwd()
-    os.chdir(base)
-    try:
-        layers.mount("overlay", tgt, "overlay", 0,
-                     f"lowerdir={low},upperdir={up},workdir={wk},index=off,metacopy=off")
-    finally:
-        os.chdir(old)
-
-
 @contextlib.contextmanager
 def writable_root(lower: str, scratch: str) -> Iterator[str]:
     """A writable view of LOWER whose changes live in SCRATCH only.
@@ -91,9 +78,9 @@ def writable_root(lower: str, scratch: str) -> Iterator[str]:
     os.chown(upper, st.st_uid, st.st_gid)
     os.chmod(upper, st.st_mode & 0o7777)
     mounted = False
-    if layers.fs_magic(scratch) != layers.OVERLAYFS_MAGIC:
+    if fs_magic(scratch) != OVERLAYFS_MAGIC:
         try:
-            _mount_overlay(lower, upper, work, target)
+            mount_overlay([lower], target, upper, work)
             mounted = True
         except OSError:
             pass
@@ -128,8 +115,8 @@ def write_bundle(scratch: str, config: dict[str, Any], rootfs: str) -> str:
     bundle = os.path.join(scratch, "bundle")
     os.makedirs(bundle, mode=0o700)
     config = dict(config, root=dict(config["root"], path=os.path.abspath(rootfs)))
-    with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as out:
-        json.dump(config, out, indent=2)
+    with open(os.path.join(bundle, "config.json"), "wb") as out:
+        out.write(pretty_json(config))
     return bundle
 
 

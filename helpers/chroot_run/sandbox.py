@@ -24,7 +24,8 @@ from typing import Any
 
 from acigen.helpers.chroot_run import buildfiles, kernelfs
 from acigen.helpers.chroot_run.scaffold import Scaffold
-from acigen.helpers.core.mountat import mounts_below, unmount_below
+from acigen.helpers.core.mountat import unmount_below
+from acigen.helpers.core.mounts import mounts_below
 from acigen.helpers.core.uninterrupted import uninterrupted
 from acigen.helpers.rootfs.root import Root
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import os
 
+from acigen.helpers.core.filelock import lock_fd
+
 LOCK = "lock"
 SUBDIRS = ("layers", "fetch")  # where the entries helpers are given lie
 _held: dict[str, int] = {}  # builddir -> fd, kept until the process exits
@@ -31,6 +33,4 @@ def hold_for(entry: str) -> None:
     builddir = os.path.dirname(parent)
     if builddir in _held:
         return
-    fd = os.open(lock_path(builddir), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    _held[builddir] = fd
+    _held[builddir] = lock_fd(lock_path(builddir), fcntl.LOCK_SH)

@@ -1,5 +1,6 @@
-"""The few Linux system calls the helpers need (mount namespaces and
-mounts), through ctypes."""
+"""The few Linux system calls the helpers need that Python's os module lacks
+(mount namespaces, mounts, statfs, openat2), through ctypes: the one module
+that loads libc."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ MS_REC = 0x4000
 MNT_DETACH = 0x2
 UMOUNT_NOFOLLOW = 0x8
 
+OVERLAYFS_MAGIC = 0x794C7630  # statfs f_type
+_SYS_OPENAT2 = 437  # the same number on every architecture (asm-generic)
+
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
 
 
 def _check(result: int, what: str) -> None:
@@ -42,3 +52,21 @@ def umount(target: str, flags: int = 0) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def fs_magic(path: str) -> int:
+    """The f_type of the filesystem PATH lies on (statfs(2))."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs; f_type comes first
+    _check(_libc.statfs(os.fsencode(path), buf), f"statfs {path}")
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2) with RESOLVE flags; an fd, or OSError naming PATH."""
+    how = _OpenHow(flags, 0, resolve)
+    fd = _libc.syscall(_SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how),
+                       ctypes.sizeof(how))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return int(fd)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 
 from acigen.helpers.core import linux
 from acigen.helpers.core.linux import (
@@ -31,6 +30,7 @@ from acigen.helpers.core.linux import (
     UMOUNT_NOFOLLOW,
     mount,
 )
+from acigen.helpers.core.mounts import mounts_below
 
 
 def fd_path(fd: int) -> str:
@@ -72,20 +72,6 @@ def make_readonly(dirfd: int, name: str, directory: bool = True) -> None:
               MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     finally:
         os.close(bound)
-
-
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as \\ooo."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def mounts_below(top: str) -> list[str]:
-    """Mount points strictly below TOP (an absolute, resolved path), in the
-    order they were mounted."""
-    prefix = top.rstrip("/") + "/"
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as src:
-        points = [_unescape(line.split()[4]) for line in src]
-    return [p for p in points if p.startswith(prefix)]
 
 
 def umount(path: str, flags: int = 0) -> None:

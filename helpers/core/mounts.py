@@ -1,9 +1,11 @@
-"""Which mount points lie under a directory, in any mount namespace.
+"""The one mount-table reader: which mount points lie under a directory, in
+our mount namespace or in any.
 
 Build helpers mount layer views inside private mount namespaces, invisible
-in ours; so every process's mount table is read (once per namespace), not
+in ours; so gc reads every process's mount table (once per namespace), not
 only /proc/self/mountinfo.  Seeing other processes' tables needs root,
-which removing a build directory needs anyway.
+which removing a build directory needs anyway.  Tables are read with
+surrogateescape: a mount point's name need not be UTF-8.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ def mount_points(mountinfo: str) -> list[str]:
     return [unescape(line.split()[4]) for line in mountinfo.splitlines() if line.strip()]
 
 
+def _read_table(path: str) -> str:
+    with open(path, encoding="utf-8", errors="surrogateescape") as src:
+        return src.read()
+
+
+def mounts_below(top: str) -> list[str]:
+    """Mount points strictly below TOP (absolute, resolved) in our own mount
+    namespace, in the order they were mounted."""
+    prefix = top.rstrip("/") + "/"
+    return [p for p in mount_points(_read_table("/proc/self/mountinfo"))
+            if p.startswith(prefix)]
+
+
 def _tables() -> list[str]:
     """One mount table per (namespace, root): a chrooted process sees only
     the mounts below its root, named from there."""
@@ -35,8 +50,7 @@ def _tables() -> list[str]:
             view = (os.stat(f"/proc/{pid}/ns/mnt").st_ino, root.st_dev, root.st_ino)
             if view in seen:
                 continue
-            with open(f"/proc/{pid}/mountinfo") as src:
-                tables.append(src.read())
+            tables.append(_read_table(f"/proc/{pid}/mountinfo"))
             seen.add(view)
         except OSError:  # gone meanwhile, or not ours to read
             continue

@@ -18,6 +18,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from acigen.helpers.core.mounts import mounts_below as own_mounts_below
 from acigen.helpers.core.treeremove import DIR_FLAGS, Removed, remove_at, same_filesystem
 from acigen.helpers.extract.keeps import KeepSet
 
@@ -25,28 +26,8 @@ from acigen.errors import HelperError
 
 
 def mounts_below(root_dir: str) -> list[str]:
-    """Mount points strictly inside ROOT_DIR (in this mount namespace)."""
-    inside = os.path.realpath(root_dir).rstrip("/") + "/"
-    found = []
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as src:
-        for line in src:
-            point = _unescape(line.split()[4])
-            if point.startswith(inside):
-                found.append(point)
-    return sorted(found)
-
-
-def _unescape(field: str) -> str:
-    # mountinfo writes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+    """Mount points strictly inside ROOT_DIR (in this mount namespace), sorted."""
+    return sorted(own_mounts_below(os.path.realpath(root_dir)))
 
 
 def prune(root_dir: str, keeps: KeepSet, dry_run: bool = False) -> Removed:

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from acigen.helpers.core.filelock import holding
+
 from acigen.fileio import atomic_write, json_bytes
 
 ALGORITHMS = ("sha256", "sha512")
@@ -144,8 +146,7 @@ class Cache:
         return meta if meta and meta.get("url") == url else None
 
     def set_partial_meta(self, url: str, validators: dict[str, str]) -> None:
-        atomic_write(self.partial(url) + ".json",
-                     (json.dumps({"url": url, **validators}, sort_keys=True) + "\n").encode())
+        atomic_write(self.partial(url) + ".json", json_bytes({"url": url, **validators}))
 
     def drop_partial(self, url: str) -> None:
         for path in (self.partial(url), self.partial(url) + ".json"):
@@ -155,8 +156,7 @@ class Cache:
     @contextlib.contextmanager
     def locked(self, url: str) -> Iterator[None]:
         """One fetch of URL at a time, across processes (other URLs go on)."""
-        with open(os.path.join(self.root, "locks", url_key(url) + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with holding(os.path.join(self.root, "locks", url_key(url) + ".lock"), fcntl.LOCK_EX):
             yield
 
 

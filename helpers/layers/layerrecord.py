@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator, Sequence
 
 from acigen.errors import HelperError
-from acigen.fileio import atomic_write, remove_file
+from acigen.fileio import atomic_write, json_bytes, remove_file
 
 NAME = "files.json"
 VERSION = 1
@@ -61,7 +61,7 @@ def write(layer: str, tree: str) -> int:
     """Record TREE as LAYER's content; how many entries."""
     entries = listing(tree)
     data = {"acigen-layer-record": VERSION, "entries": entries}
-    atomic_write(record_path(layer), json.dumps(data, sort_keys=True).encode())
+    atomic_write(record_path(layer), json_bytes(data))
     return len(entries)
 
 

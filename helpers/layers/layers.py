@@ -14,22 +14,21 @@ the parent's tree before the step runs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import subprocess
 from collections.abc import Iterator, Sequence
 
-from acigen.helpers.core.linux import CLONE_NEWNS, MS_RDONLY, MS_REC, _check, mount, unshare
+from acigen.helpers.core.filelock import lock_fd
+from acigen.helpers.core.linux import CLONE_NEWNS, MS_REC, OVERLAYFS_MAGIC, fs_magic, mount, unshare
 from acigen.helpers.core.treeremove import remove_tree
+from acigen.helpers.layers.overlay import mount_overlay
 
 from acigen.errors import HelperError
 
 MS_SLAVE = 0x80000
-OVERLAYFS_MAGIC = 0x794C7630
 LAYER_MODES = ("auto", "overlay", "copy")
 
-_libc = ctypes.CDLL(None, use_errno=True)
 _in_private_namespace = False
 
 
@@ -53,12 +52,6 @@ def enter_private_mount_namespace() -> None:
     # new namespace starts with never keep a filesystem the user unmounts busy
     mount(None, "/", None, MS_REC | MS_SLAVE)
     _in_private_namespace = True
-
-
-def fs_magic(path: str) -> int:
-    buf = ctypes.create_string_buffer(256)  # struct statfs; f_type comes first
-    _check(_libc.statfs(os.fsencode(path), buf), f"statfs {path}")
-    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
 
 
 def choose_mode(requested: str, layers_dir: str) -> str:
@@ -104,9 +97,7 @@ def _make_removable(layer: str) -> None:
 
 def _lock(layer: str, kind: int) -> int:
     os.makedirs(os.path.dirname(layer) or ".", exist_ok=True)
-    fd = os.open(layer + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    fcntl.flock(fd, kind)
-    return fd
+    return lock_fd(layer + ".lock", kind)
 
 
 @contextlib.contextmanager
@@ -136,28 +127,11 @@ def reading(layers: Sequence[str]) -> contextlib.AbstractContextManager[None]:
 
 def _overlay(lower: Sequence[str], mnt: str, upper: str | None = None,
              work: str | None = None) -> None:
-    """Mount an overlay of LOWER (nearest first) at MNT.
-
-    Paths are passed relative to their common directory, which becomes our
-    working directory for the mount call: the option string is limited to a
-    page, and ',' or ':' in the build path would break it.
-    """
-    paths = [*lower] + ([upper, work] if upper else []) + [mnt]
-    base = os.path.commonpath([os.path.abspath(p) for p in paths])
-    rel = [os.path.relpath(os.path.abspath(p), base) for p in paths]
-    opts = "lowerdir=" + ":".join(rel[: len(lower)])
-    if upper:
-        opts += f",upperdir={rel[-3]},workdir={rel[-2]}"
-    opts += ",redirect_dir=off,index=off,metacopy=off"
-    old = os.getcwd()
-    os.chdir(base)
     try:
-        mount("overlay", rel[-1], "overlay", MS_RDONLY if upper is None else 0, opts)
+        mount_overlay(lower, mnt, upper, work)
     except OSError as exc:
         raise HelperError(f"cannot mount the layers of the image: {exc}",
                           hint="rerun acigen with --layer-mode copy") from None
-    finally:
-        os.chdir(old)
 
 
 @contextlib.contextmanager

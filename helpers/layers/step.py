@@ -23,7 +23,7 @@ from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.layers import layerrecord, layers
 
-from acigen.fileio import atomic_write, read_json, remove_file, write_depfile
+from acigen.fileio import atomic_write, json_bytes, read_json, remove_file, write_depfile
 
 
 @dataclass
@@ -90,7 +90,7 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
             write_depfile(args.depfile, args.stamp, ctx.inputs_read)
         stamp = {"layer": os.path.basename(layer), "mode": mode, "summary": summary,
                  "inputs": sorted(set(ctx.inputs_read))}
-        atomic_write(args.stamp, (json.dumps(stamp, sort_keys=True) + "\n").encode())
+        atomic_write(args.stamp, json_bytes(stamp))
     print(f"{os.path.basename(layer)}: {summary}")
     return 0
 

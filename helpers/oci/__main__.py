@@ -53,7 +53,7 @@ from acigen.helpers.tar.chunks import ChunkCache, MiB
 
 from acigen import oci_config
 from acigen.errors import HelperError
-from acigen.fileio import read_json, remove_file
+from acigen.fileio import canonical_json, read_json, remove_file
 from acigen.specs import STEPS_KEY
 
 PROG = "acigen-oci"
@@ -91,10 +91,6 @@ class Written:
     size: int = 0
     chunks: int = 0
     reused: int = 0
-
-
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # -- the input ----------------------------------------------------------------------
@@ -249,7 +245,7 @@ def image_documents(req: OciRequest, written: Written, root: str | None
                 "layers": [{"mediaType": layer_type, "digest": b.digest, "size": b.size}
                            for b in written.blobs],
                 "annotations": annotations}
-    return canonical(config), manifest
+    return canonical_json(config), manifest
 
 
 def finish_oci(archive: ArchiveWriter, req: OciRequest, config: bytes,
@@ -258,7 +254,7 @@ def finish_oci(archive: ArchiveWriter, req: OciRequest, config: bytes,
     config_blob = archive.blob_bytes(config)
     manifest["config"] = {"mediaType": CONFIG_TYPE, "digest": config_blob.digest,
                           "size": config_blob.size}
-    manifest_blob = archive.blob_bytes(canonical(manifest))
+    manifest_blob = archive.blob_bytes(canonical_json(manifest))
     tag = req.tag or oci_config.tag(req.manifest)
     repository = oci_config.repository(req.manifest)
     index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [{
@@ -266,8 +262,8 @@ def finish_oci(archive: ArchiveWriter, req: OciRequest, config: bytes,
         "size": manifest_blob.size,
         "annotations": {"org.opencontainers.image.ref.name": tag,
                         "io.containerd.image.name": f"{repository}:{tag}"}}]}
-    archive.file("index.json", canonical(index))
-    archive.file("oci-layout", canonical({"imageLayoutVersion": "1.0.0"}))
+    archive.file("index.json", canonical_json(index))
+    archive.file("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
     archive.end()
     return manifest_blob.digest
 
@@ -283,7 +279,7 @@ def finish_docker(docker: ArchiveWriter, req: OciRequest, config: bytes,
     entry = {"Config": config_blob.path,
              "RepoTags": [f"{oci_config.repository(req.manifest)}:{tag}"],
              "Layers": [blob.path for blob in written.docker_blobs]}
-    docker.file("manifest.json", canonical([entry]))
+    docker.file("manifest.json", canonical_json([entry]))
     docker.end()
 
 

@@ -149,6 +149,8 @@ def load_manifest_file(path: str) -> dict[str, Any]:
 # -- writing the image ------------------------------------------------------------
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The image's own manifest: its keys in the order the compiler wrote
+    them, not fileio's sorted styles (the bytes are part of the image ID)."""
     return (json.dumps(manifest, indent=2) + "\n").encode()
 
 

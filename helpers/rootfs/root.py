@@ -15,26 +15,16 @@ link, not what it points to.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import stat
 
+from acigen.helpers.core.linux import openat2
 from acigen.helpers.core.treeremove import Removed, remove_at
 
-_SYS_OPENAT2 = 437  # the same number on every architecture (asm-generic)
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
 _MAX_SYMLINKS = 40
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
-
 
 _have_openat2: bool | None = None
 
@@ -45,13 +35,7 @@ def split(path: str) -> list[str]:
 
 
 def _openat2(dirfd: int, path: str, flags: int) -> int:
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    fd = _libc.syscall(_SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how),
-                       ctypes.sizeof(how))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return int(fd)
+    return openat2(dirfd, path, flags | os.O_CLOEXEC, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
 
 
 def _kernel_has_openat2(rootfd: int) -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import tarfile
 import tempfile
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from acigen.helpers.core.filelock import holding
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.layers import layers
 from acigen.helpers.tar.decompress import tar_stream
@@ -40,6 +40,7 @@ from acigen.helpers.tar.reader import TRAILING_MAX
 from acigen.helpers.unpack.image import unpack_into_new_dir
 
 from acigen.errors import HelperError, ManifestError
+from acigen.fileio import atomic_write, pretty_json
 from acigen.jsoncheck import Node
 from acigen.manifest import parse_document
 
@@ -162,13 +163,6 @@ def _check_app(app: Node) -> None:
         item.obj(required=("name", "value"))["name"].string(non_empty=True)
 
 
-@contextlib.contextmanager
-def _locked(path: str, kind: int) -> Iterator[None]:
-    with open(path, "a") as lock:
-        fcntl.flock(lock, kind)
-        yield
-
-
 def file_key(path: str) -> str:
     st = os.stat(path)
     what = f"{os.path.abspath(path)}\0{st.st_dev}:{st.st_ino}:{st.st_size}:" \
@@ -190,10 +184,7 @@ def remembered(cache: str, path: str, key: str) -> tuple[str, dict[str, Any]] | 
 def remember(cache: str, key: str, image_id: str) -> None:
     directory = os.path.join(cache, "files")
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(image_id + "\n")
-    os.replace(tmp, os.path.join(directory, key))
+    atomic_write(os.path.join(directory, key), (image_id + "\n").encode(), mode=0o600)
 
 
 @contextlib.contextmanager
@@ -206,12 +197,12 @@ def cached_image(path: str, cache: str | None = None) -> Iterator[CachedImage]:
     entry = os.path.join(cache, image_id)
     lock = entry + ".lock"
     unpacked_now = False
-    with _locked(lock, fcntl.LOCK_EX):
+    with holding(lock, fcntl.LOCK_EX):
         if not os.path.isdir(entry):
             _unpack(path, entry, manifest)
             unpacked_now = True
         remember(cache, key, image_id)
-    with _locked(lock, fcntl.LOCK_SH):
+    with holding(lock, fcntl.LOCK_SH):
         if not os.path.isdir(os.path.join(entry, "rootfs")):
             raise HelperError(f"{entry}: the cached image vanished while starting")
         yield CachedImage(image_id, manifest, os.path.join(entry, "rootfs"), unpacked_now)
@@ -221,8 +212,8 @@ def _unpack(path: str, entry: str, manifest: dict[str, Any]) -> None:
     tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(entry))
     try:
         unpack_into_new_dir(path, os.path.join(tmp, "rootfs"), "skip")
-        with open(os.path.join(tmp, "manifest"), "w", encoding="utf-8") as out:
-            json.dump(manifest, out, indent=2)
+        with open(os.path.join(tmp, "manifest"), "wb") as out:
+            out.write(pretty_json(manifest))
         os.rename(tmp, entry)
     except BaseException:
         with contextlib.suppress(OSError, HelperError):  # iterative: the tree may be deep

@@ -47,7 +47,6 @@ import hashlib
 import lzma
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,7 +54,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
 
-from acigen.fileio import writing
+from acigen.helpers.core.filelock import holding
+
+from acigen.fileio import atomic_write
 
 MiB = 1 << 20
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
@@ -189,15 +190,12 @@ class ChunkCache:
     @contextlib.contextmanager
     def in_use(self) -> Iterator[ChunkCache]:
         os.makedirs(os.path.join(self.path, "uses"), exist_ok=True)
-        fd = os.open(os.path.join(self.path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+        with holding(os.path.join(self.path, "lock"), fcntl.LOCK_SH) as fd:
             self._lock_fd = fd
-            yield self
-        finally:
-            self._lock_fd = None
-            os.close(fd)
+            try:
+                yield self
+            finally:
+                self._lock_fd = None
 
     def load(self, name: str) -> bytes | None:
         """The compressed chunk NAME if cached and intact.  A damaged one is
@@ -224,17 +222,8 @@ class ChunkCache:
                 f"{self.damaged[0]}) failed their check and were compressed again")
 
     def store(self, name: str, blob: bytes) -> None:
-        os.makedirs(self.path, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
-        try:
-            with writing(os.path.join(self.path, name)), os.fdopen(fd, "wb") as out:
-                out.write(CHUNK_MAGIC + hashlib.sha256(blob).digest())
-                out.write(blob)
-            os.replace(tmp, os.path.join(self.path, name))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        header = CHUNK_MAGIC + hashlib.sha256(blob).digest()
+        atomic_write(os.path.join(self.path, name), [header, blob], mode=0o600)
 
     def _use_file(self, output: str) -> str:
         digest = hashlib.sha256(os.fsencode(output)).hexdigest()[:32]
@@ -243,10 +232,8 @@ class ChunkCache:
     def record(self, output: str, names: Sequence[str]) -> None:
         """OUTPUT (an absolute path) was just written from chunks NAMES."""
         text = "\n".join([output, *sorted(set(names))]) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.join(self.path, "uses"))
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
-            out.write(text)
-        os.replace(tmp, self._use_file(output))
+        atomic_write(self._use_file(output), text.encode("utf-8", "surrogateescape"),
+                     mode=0o600)
 
     def collect(self) -> int:
         """Delete chunks no output uses; returns how many, or -1 when another
