@@ -24,8 +24,8 @@ from acigen.render import Setup, render_ninja
 from acigen.render_dot import render_dot
 from acigen.render_make import render_make
 from acigen.rules import CHROOT
+from acigen.specs import COMPRESSIONS, LAYER_MODES, OCI_COMPRESSIONS
 
-COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 # name -> "module:function"; the function takes the remaining arguments and
 # returns an exit code (imported only when used, so startup stays quick)
 SUBCOMMANDS = {
@@ -76,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
                    help="average size of the separately compressed pieces of an image "
                         "(default: 1 for gzip, 4 for bzip2, 12 for xz); smaller: a rebuild "
                         "after a small change repacks faster, the image is a little larger")
-    p.add_argument("--layer-mode", choices=("auto", "overlay", "copy"), default="auto",
+    p.add_argument("--layer-mode", choices=LAYER_MODES, default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
                         "overlayfs cannot be used (auto: chosen at build time)")
     p.add_argument("--runtime", metavar="NAME|PATH",
@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
                      help="with --oci, also the image for `docker load` (FILE as for --oci)")
     oci.add_argument("--squash", action="store_true",
                      help="one OCI layer instead of one per build step")
-    oci.add_argument("--oci-compression", choices=("gzip", "zstd", "none"),
+    oci.add_argument("--oci-compression", choices=OCI_COMPRESSIONS,
                      help="of the OCI layers (default: none with -C none, else gzip)")
     oci.add_argument("--sign", metavar="KEYID",
                      help="write IMAGE.asc, a detached GnuPG signature of each image")

@@ -10,6 +10,7 @@ once.  Every path in the graph is relative to the ninja file's directory.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from acigen.errors import AcigenError
 from acigen.fileio import canonical_json, pretty_json
 from acigen.manifest import Manifest
 from acigen.rules import CHROOT, FETCH, OCI, PACK, SIGN
+from acigen.specs import ImageSpec, StepSpec
 from acigen.steps import Step
 
 
@@ -185,13 +187,11 @@ class Planner:
             ref = self.add_fetch(step)
             definition["ref"] = ref
             implicit.append(ref)
-        spec = {"acigen": __version__, "layer": self.layer_dir(layer),
-                "lower": [self.layer_dir(p) for p in self.chain(layer.parent)],
-                "layer_mode": self.opt.layer_mode,
-                "log": self.log_file(layer), "step": definition}
-        if step.kind.rule is CHROOT and self.opt.runtime:
-            spec["runtime"] = self.opt.runtime
-        self.graph.files[layer.step_file] = pretty_json(spec)
+        spec = StepSpec(self.layer_dir(layer), definition,
+                        [self.layer_dir(p) for p in self.chain(layer.parent)],
+                        self.opt.layer_mode, self.log_file(layer),
+                        self.opt.runtime if step.kind.rule is CHROOT else None)
+        self.graph.files[layer.step_file] = pretty_json(spec.to_json())
         images = ", ".join(self.users[layer.key])
         rule = step.kind.rule
         assert rule is not None  # setup_chroot makes no layer
@@ -254,33 +254,29 @@ class Planner:
         tag = hashlib.sha256(os.fsencode(seen)).hexdigest()[:8]
         return self.path("images", f"{name}-{tag}{suffix}")
 
-    def add_pack(self, image: Image, manifest: Manifest) -> dict[str, Any]:
+    def add_pack(self, image: Image, manifest: Manifest) -> ImageSpec:
         spec_file = self.image_spec(image.name, image.output, ".json")
-        spec = {"acigen": __version__, "manifest": manifest.image,
-                "layers": [self.layer_dir(p) for p in self.chain(image.top)],
-                "layer_mode": self.opt.layer_mode, "compression": self.opt.compression,
-                "source_date_epoch": self.opt.source_date_epoch,
-                "chunk_cache": self.path("chunks")}
-        if self.opt.chunk_size:
-            spec["chunk_size"] = self.opt.chunk_size
-        self.graph.files[spec_file] = pretty_json(spec)
+        spec = ImageSpec(manifest.image, [self.layer_dir(p) for p in self.chain(image.top)],
+                         layer_mode=self.opt.layer_mode, compression=self.opt.compression,
+                         source_date_epoch=self.opt.source_date_epoch,
+                         chunk_cache=self.path("chunks"), chunk_size=self.opt.chunk_size)
+        self.graph.files[spec_file] = pretty_json(spec.to_json())
         self.graph.image_edges.append(Edge(
             PACK.name, (image.output,), (spec_file,), (image.top.stamp,),
             description=f"{image.name}: pack {image.output} ({self.opt.compression})"))
         return spec
 
-    def add_oci(self, image: Image, pack_spec: dict[str, Any],
+    def add_oci(self, image: Image, pack_spec: ImageSpec,
                 index: int) -> tuple[str | None, str | None]:
         """The OCI archive (and docker archive) of IMAGE, from the same layers."""
         out = self.opt.oci_outputs[index] if self.opt.oci_outputs else None
         if out is None:
             return None, None
         docker = self.opt.docker_outputs[index] if self.opt.docker_outputs else None
-        spec = {**pack_spec, "squash": self.opt.squash, "docker_archive": docker}
-        if self.opt.oci_compression:
-            spec["oci_compression"] = self.opt.oci_compression
+        spec = dataclasses.replace(pack_spec, squash=self.opt.squash, docker_archive=docker,
+                                   oci_compression=self.opt.oci_compression)
         spec_file = self.image_spec(image.name, out, ".oci.json")
-        self.graph.files[spec_file] = pretty_json(spec)
+        self.graph.files[spec_file] = pretty_json(spec.to_json(oci=True))
         extra = (docker,) if docker else ()
         layers = "1 layer" if self.opt.squash else "a layer per step"
         self.graph.image_edges.append(Edge(

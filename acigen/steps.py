@@ -19,12 +19,8 @@ from typing import Any
 
 from acigen.jsoncheck import Node, type_name
 from acigen.rules import STEP_KINDS, StepKind
+from acigen.specs import CHROOT_DEFAULTS, CHROOT_KEYS
 
-CHROOT_KEYS = ("copy_resolvconf", "copy_hosts", "mount_proc", "mount_dev", "mount_sys",
-               "make_debian_policy_rc")
-# the original tool's defaults when no setup_chroot came first
-CHROOT_DEFAULTS = {"copy_resolvconf": True, "copy_hosts": True, "mount_proc": True,
-                   "mount_dev": True, "mount_sys": True, "make_debian_policy_rc": False}
 NETWORKS = ("host", "none")  # a chroot step's network: the host's, or only loopback
 HEX = re.compile(r"^[0-9a-f]+$")
 URL_SCHEMES = ("http://", "https://", "file://")

@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_step(ctx: StepContext) -> str:
     """The step action: ninja's way in (see layers/step.py)."""
-    layer = ctx.spec["layer"]
+    layer = ctx.spec.layer
     job = Job(root=ctx.root, scratch=os.path.join(layer, "chroot"),
-              label=str(ctx.spec.get("label") or os.path.basename(layer)),
-              log=ctx.log, log_path=ctx.spec.get("log"),
-              inputs=ctx.inputs_read, runtime=ctx.spec.get("runtime"))
+              label=ctx.spec.label or os.path.basename(layer),
+              log=ctx.log, log_path=ctx.spec.log,
+              inputs=ctx.inputs_read, runtime=ctx.spec.runtime)
     return runner_for(ctx.step)(ctx.step, job)
 
 

@@ -68,10 +68,11 @@ from acigen.helpers.chroot_run.job import (
     start_container,
     summary,
 )
-from acigen.helpers.chroot_run.sandbox import ChrootSettings, Sandbox
+from acigen.helpers.chroot_run.sandbox import Sandbox
 
 from acigen.errors import HelperError
 from acigen.hostprograms import DEFAULT_PATH, find_ansible_playbook
+from acigen.specs import ChrootSettings
 
 PLAYBOOK_DIRS = ("roles", "templates", "files", "vars", "group_vars", "host_vars")
 

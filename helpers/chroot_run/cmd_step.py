@@ -32,9 +32,10 @@ from acigen.helpers.chroot_run.job import (
     run_program,
     summary,
 )
-from acigen.helpers.chroot_run.sandbox import ChrootSettings, Sandbox
+from acigen.helpers.chroot_run.sandbox import Sandbox
 
 from acigen.errors import HelperError
+from acigen.specs import ChrootSettings
 
 
 @dataclass(frozen=True)

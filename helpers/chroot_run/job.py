@@ -31,11 +31,11 @@ from typing import Any, TextIO
 
 from acigen.helpers.chroot_run import confinement
 from acigen.helpers.chroot_run.container import Container, Ended, find_runtime, write_bundle
-from acigen.helpers.chroot_run.sandbox import ChrootSettings, Sandbox
+from acigen.helpers.chroot_run.sandbox import Sandbox
 from acigen.helpers.chroot_run.startable import why_not_startable
 
 from acigen.errors import HelperError
-from acigen.specs import DEFAULT_PATH
+from acigen.specs import DEFAULT_PATH, ChrootSettings
 
 BASE_ENV = {
     "PATH": DEFAULT_PATH,

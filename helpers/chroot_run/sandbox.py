@@ -15,12 +15,9 @@ mount on the host.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from acigen.helpers.chroot_run import buildfiles, kernelfs
 from acigen.helpers.chroot_run.scaffold import Scaffold
@@ -30,34 +27,7 @@ from acigen.helpers.core.uninterrupted import uninterrupted
 from acigen.helpers.rootfs.root import Root
 
 from acigen.errors import HelperError
-
-
-@dataclass(frozen=True)
-class ChrootSettings:
-    """setup_chroot's settings; the defaults are the original tool's."""
-
-    copy_resolvconf: bool = True
-    copy_hosts: bool = True
-    mount_proc: bool = True
-    mount_dev: bool = True
-    mount_sys: bool = True
-    make_debian_policy_rc: bool = False
-
-    @classmethod
-    def from_step(cls, value: Any) -> ChrootSettings:
-        if value is None:
-            return cls()
-        if not isinstance(value, dict):
-            raise HelperError(f"step: chroot: expected an object, got {type(value).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key, setting in value.items():
-            if key not in known:
-                raise HelperError(f"step: chroot: unknown setting {key!r}",
-                                  hint="known: " + ", ".join(sorted(known)))
-            if not isinstance(setting, bool):
-                raise HelperError(f"step: chroot: {key}: expected true or false, "
-                                  f"got {setting!r}")
-        return cls(**value)
+from acigen.specs import ChrootSettings
 
 
 class Sandbox:

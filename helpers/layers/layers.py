@@ -27,7 +27,6 @@ from acigen.helpers.layers.overlay import mount_overlay
 from acigen.errors import HelperError
 
 MS_SLAVE = 0x80000
-LAYER_MODES = ("auto", "overlay", "copy")
 
 _in_private_namespace = False
 

@@ -23,21 +23,22 @@ from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.layers import layerrecord, layers
 
-from acigen.fileio import atomic_write, json_bytes, read_json, remove_file, write_depfile
+from acigen.fileio import atomic_write, json_bytes, remove_file, write_depfile
+from acigen.specs import StepSpec
 
 
 @dataclass
 class StepContext:
     """What a step's action gets: its definition, its root, its log."""
 
-    spec: dict[str, Any]
+    spec: StepSpec
     root: str
     log: TextIO
     inputs_read: list[str] = field(default_factory=list)  # host files, for the depfile
 
     @property
     def step(self) -> dict[str, Any]:
-        return self.spec["step"]
+        return self.spec.step
 
     def say(self, line: str) -> None:
         """Write a line to the step's log."""
@@ -67,10 +68,10 @@ def _log(path: str | None) -> Iterator[TextIO]:
 
 def run_layer_step(action: Action, args: argparse.Namespace) -> int:
     started = time.time_ns()
-    spec = read_json(args.step)
-    layer, lower = spec["layer"], spec.get("lower", [])
+    spec = StepSpec.load(args.step)
+    layer, lower = spec.layer, spec.lower
     buildlock.hold_for(layer)
-    mode = layers.choose_mode(spec.get("layer_mode", "auto"), os.path.dirname(layer))
+    mode = layers.choose_mode(spec.layer_mode, os.path.dirname(layer))
     layers.enter_private_mount_namespace()
     watch_for_orphaning()
     with layers.locked(layer, lower):
@@ -81,7 +82,7 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
             print(f"{os.path.basename(layer)}: built meanwhile by another build")
             return 0
         remove_file(args.stamp)  # a failed or interrupted run must not look done
-        with _log(spec.get("log")) as log, \
+        with _log(spec.log) as log, \
                 layers.writable_view(layer, lower, mode) as root:
             ctx = StepContext(spec, root, log)
             summary = action(ctx)

@@ -39,7 +39,7 @@ from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, warn, watch_for_orphaning
 from acigen.helpers.core.outfile import temporary_beside
 from acigen.helpers.layers import layerrecord, layers
-from acigen.helpers.oci.archive import OCI_COMPRESSIONS, ArchiveWriter, Blob, compressor
+from acigen.helpers.oci.archive import ArchiveWriter, Blob, compressor
 from acigen.helpers.oci.layer import (
     LayerCounts,
     LayerWriter,
@@ -54,7 +54,7 @@ from acigen.helpers.tar.chunks import ChunkCache, MiB
 from acigen import oci_config
 from acigen.errors import HelperError
 from acigen.fileio import canonical_json, read_json, remove_file
-from acigen.specs import STEPS_KEY
+from acigen.specs import OCI_COMPRESSIONS, STEPS_KEY, ImageSpec
 
 PROG = "acigen-oci"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -100,16 +100,6 @@ def _check(condition: bool, message: str) -> None:
         raise HelperError(message)
 
 
-def oci_compression(spec: dict[str, Any], where: str) -> str:
-    """The image file's `oci_compression`, or what its ACI compression implies."""
-    value = spec.get("oci_compression")
-    if value is None:
-        return "none" if spec.get("compression") == "none" else "gzip"
-    _check(value in OCI_COMPRESSIONS, f"{where}: oci_compression: expected one of "
-           f"{', '.join(OCI_COMPRESSIONS)}, got {value!r}")
-    return str(value)
-
-
 def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
     _check(isinstance(manifest, dict) and isinstance(manifest.get("name"), str),
            f"{where}: expected an image manifest (a JSON object with a name)")
@@ -118,35 +108,13 @@ def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
 
 def load_image_file(path: str, args: argparse.Namespace) -> tuple[OciRequest, list[str], str]:
     """(request, layer dirs nearest first, layer mode) from acigen's image file."""
-    try:
-        spec = read_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HelperError(f"{path}: not valid JSON: {exc}") from None
-    _check(isinstance(spec, dict), f"{path}: expected a JSON object")
-    dirs = spec.get("layers")
-    _check(isinstance(dirs, list) and bool(dirs) and
-           all(isinstance(d, str) and d for d in dirs),
-           f"{path}: layers: expected a non-empty list of directories")
-    epoch = spec.get("source_date_epoch", 0)
-    _check(isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0,
-           f"{path}: source_date_epoch: expected seconds since 1970, got {epoch!r}")
-    mode = spec.get("layer_mode", "auto")
-    _check(mode in layers.LAYER_MODES, f"{path}: layer_mode: expected one of "
-           f"{', '.join(layers.LAYER_MODES)}, got {mode!r}")
-    cache, tag = spec.get("chunk_cache"), spec.get("tag")
-    _check(cache is None or (isinstance(cache, str) and bool(cache)),
-           f"{path}: chunk_cache: expected a directory or null")
-    _check(tag is None or isinstance(tag, str), f"{path}: tag: expected a string")
-    # acigen puts these in the image file, so ninja's command stays one shape
-    docker, squash = spec.get("docker_archive"), spec.get("squash", False)
-    _check(docker is None or (isinstance(docker, str) and bool(docker)),
-           f"{path}: docker_archive: expected a file name or null")
-    _check(isinstance(squash, bool), f"{path}: squash: expected true or false")
+    spec = ImageSpec.load(path)
     request = OciRequest(
-        manifest=check_manifest(spec.get("manifest"), f"{path}: manifest"), out=args.out,
-        docker_out=args.docker_archive or docker, compression=oci_compression(spec, path),
-        epoch=epoch, cache_dir=cache, squash=args.squash or squash, tag=tag)
-    return request, dirs, mode
+        manifest=check_manifest(spec.manifest, f"{path}: manifest"), out=args.out,
+        docker_out=args.docker_archive or spec.docker_archive,
+        compression=spec.oci_layer_compression, epoch=spec.source_date_epoch,
+        cache_dir=spec.chunk_cache, squash=args.squash or spec.squash, tag=spec.tag)
+    return request, spec.layers, spec.layer_mode
 
 
 # -- layers ---------------------------------------------------------------------------

@@ -40,9 +40,9 @@ from acigen.helpers.tar.writer import (
 )
 
 from acigen.errors import HelperError
+from acigen.specs import OCI_COMPRESSIONS
 
 MAX_USTAR_SIZE = 8 ** 11 - 1  # a bigger blob would need a pax header of unknown length
-OCI_COMPRESSIONS = ("gzip", "zstd", "none")
 ZSTD_LEVEL = 3  # zstd's own default: about gzip -6's ratio at several times its speed
 
 

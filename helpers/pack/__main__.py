@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -31,19 +30,12 @@ from acigen.helpers.core.common import run_main, warn, watch_for_orphaning
 from acigen.helpers.core.outfile import temporary_beside
 from acigen.helpers.layers import layerrecord, layers
 from acigen.helpers.pack.imagecheck import check_app_identity, root_warnings
-from acigen.helpers.tar.chunks import (
-    COMPRESSIONS,
-    ChunkCache,
-    ChunkedCompressor,
-    ChunkedResult,
-    ChunkPolicy,
-    MiB,
-)
+from acigen.helpers.tar.chunks import ChunkCache, ChunkedCompressor, ChunkedResult, ChunkPolicy, MiB
 from acigen.helpers.tar.writer import REGULAR, Entry, TreeWriter, write_end, write_entry
 
 from acigen.errors import HelperError
-from acigen.fileio import atomic_write, read_json, remove_file, writing
-from acigen.specs import STEPS_KEY
+from acigen.fileio import atomic_write, remove_file, writing
+from acigen.specs import COMPRESSIONS, STEPS_KEY, ImageSpec
 
 PROG = "acigen-pack"
 
@@ -90,45 +82,14 @@ def check_out(out: str) -> str:
     return out
 
 
-def _integer(value: Any, where: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise HelperError(f"{where}: expected an integer >= {least}, got {value!r}")
-    return value
-
-
-def _choice(value: Any, where: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise HelperError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
 def load_image_file(path: str, out: str) -> tuple[PackRequest, list[str], str]:
     """(request, layer dirs nearest first, layer mode) from acigen's image file."""
-    try:
-        spec = read_json(path)
-    except json.JSONDecodeError as exc:
-        raise HelperError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(spec, dict):
-        raise HelperError(f"{path}: expected a JSON object")
-    dirs = spec.get("layers")
-    if not isinstance(dirs, list) or not dirs or \
-            not all(isinstance(d, str) and d for d in dirs):
-        raise HelperError(f"{path}: layers: expected a non-empty list of directories")
-    cache = spec.get("chunk_cache")
-    if cache is not None and (not isinstance(cache, str) or not cache):
-        raise HelperError(f"{path}: chunk_cache: expected a directory or null")
+    spec = ImageSpec.load(path)
     request = PackRequest(
-        manifest=check_manifest(spec.get("manifest"), f"{path}: manifest"),
-        out=check_out(out),
-        compression=_choice(spec.get("compression", "gzip"), f"{path}: compression",
-                            COMPRESSIONS),
-        epoch=_integer(spec.get("source_date_epoch", 0), f"{path}: source_date_epoch", 0),
-        cache_dir=cache,
-        jobs=_integer(spec["jobs"], f"{path}: jobs", 1) if "jobs" in spec else None,
-        chunk_size=_integer(spec["chunk_size"], f"{path}: chunk_size", 4096)
-        if "chunk_size" in spec else None)
-    mode = _choice(spec.get("layer_mode", "auto"), f"{path}: layer_mode", layers.LAYER_MODES)
-    return request, dirs, mode
+        manifest=check_manifest(spec.manifest, f"{path}: manifest"), out=check_out(out),
+        compression=spec.compression, epoch=spec.source_date_epoch,
+        cache_dir=spec.chunk_cache, jobs=spec.jobs, chunk_size=spec.chunk_size)
+    return request, spec.layers, spec.layer_mode
 
 
 def load_manifest_file(path: str) -> dict[str, Any]:

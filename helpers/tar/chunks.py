@@ -57,9 +57,9 @@ from typing import BinaryIO
 from acigen.helpers.core.filelock import holding
 
 from acigen.fileio import atomic_write
+from acigen.specs import COMPRESSIONS
 
 MiB = 1 << 20
-COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 FORMAT_VERSION = "2"  # bump when the bytes we write for a chunk change
 # A cached chunk file: this magic, the SHA-256 of the compressed bytes, then
 # those bytes.  The digest is checked on every reuse: a damaged file (a
