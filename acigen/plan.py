@@ -21,7 +21,7 @@ from acigen.errors import AcigenError
 from acigen.fileio import canonical_json, pretty_json
 from acigen.manifest import Manifest
 from acigen.rules import CHROOT, FETCH, OCI, PACK, SIGN
-from acigen.specs import ImageSpec, StepSpec
+from acigen.specs import FetchSpec, ImageSpec, StepSpec
 from acigen.steps import Step
 
 
@@ -121,7 +121,7 @@ class Planner:
         self.layers: dict[str, Layer] = {}
         self.users: dict[str, list[str]] = {}
         self.fetch_refs: dict[str, str] = {}
-        self.fetch_specs: dict[str, dict[str, Any]] = {}
+        self.fetch_specs: dict[str, FetchSpec] = {}
         self.manifest_paths = manifest_paths
         self.step_layers: dict[str, list[tuple[int, Layer]]] = {}  # image -> its steps
 
@@ -205,7 +205,7 @@ class Planner:
         url = step.url or ""
         pin = {k: step.definition[k] for k in ("sha256", "sha512") if k in step.definition}
         if url in self.fetch_refs:
-            known = self.fetch_specs[url]
+            known = self.fetch_specs[url].pins
             for algo, digest in pin.items():
                 if known.get(algo, digest) != digest:
                     raise AcigenError(f"{url} is pinned to two different {algo} digests")
@@ -214,9 +214,7 @@ class Planner:
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
         self.fetch_refs[url] = ref
-        self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
-                                 "cache_dir": self.opt.cache_dir, "spec": self.path(
-                                     "fetch", name + ".json")}
+        self.fetch_specs[url] = FetchSpec(url, pin, [], self.opt.offline, self.opt.cache_dir)
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
@@ -226,17 +224,17 @@ class Planner:
         is never checked against one.  A file may not exist yet: the first
         fetch writes it."""
         spec = self.fetch_specs[url]
-        if "sha256" not in spec and "sha512" not in spec and lock not in spec["locks"]:
-            spec["locks"].append(lock)
+        if not spec.pins and lock not in spec.locks:
+            spec.locks.append(lock)
 
     def fetch_edges(self) -> list[Edge]:
         edges = []
         for url, ref in self.fetch_refs.items():
-            spec = dict(self.fetch_specs[url])
-            spec_file = spec.pop("spec")
-            self.graph.files[spec_file] = pretty_json(spec)
+            spec = self.fetch_specs[url]
+            spec_file = ref.removesuffix(".ref") + ".json"
+            self.graph.files[spec_file] = pretty_json(spec.to_json())
             users = ", ".join(self.fetch_users(url))
-            edges.append(Edge(FETCH.name, (ref,), (spec_file,), tuple(spec["locks"]),
+            edges.append(Edge(FETCH.name, (ref,), (spec_file,), tuple(spec.locks),
                               description=f"{users}: fetch {url}"))
         return edges
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from acigen import __version__
 from acigen.errors import HelperError
@@ -171,7 +172,7 @@ class StepSpec:
 
     layer: str                            # the layer directory this step makes
     step: dict[str, Any]                  # the step's definition, as the compiler normalised it
-    lower: list[str] = dataclasses.field(default_factory=list)  # layers below, nearest first
+    lower: list[str] = field(default_factory=list)  # layers below, nearest first
     layer_mode: str = "auto"
     log: str | None = None
     runtime: str | None = None            # chroot steps: --runtime; None: the helper chooses
@@ -211,3 +212,55 @@ class StepSpec:
         return cls(layer, step, lower,
                    _choice(data.get("layer_mode", "auto"), f"{path}: layer_mode", LAYER_MODES),
                    data.get("log"), data.get("runtime"), data.get("label"))
+
+
+DIGESTS = {"sha256": 64, "sha512": 128}
+
+
+def pins_of(spec: dict[str, Any]) -> dict[str, str]:
+    """The sha256/sha512 pins in SPEC, checked for form."""
+    pins = {}
+    for algo, length in DIGESTS.items():
+        value = spec.get(algo)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) != length or \
+                value.strip("0123456789abcdef"):
+            raise HelperError(f"{algo} must be {length} lowercase hex digits, got {value!r}")
+        pins[algo] = value
+    return pins
+
+
+SCHEMES = ("http", "https", "file")   # what acigen-fetch downloads
+
+
+@dataclass
+class FetchSpec:
+    """BUILDDIR/fetch/H.json: one download, what acigen-fetch reads (also
+    built from its command line)."""
+
+    url: str
+    pins: dict[str, str] = field(default_factory=dict)
+    locks: list[str] = field(default_factory=list)
+    offline: bool = False
+    cache_dir: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, **self.pins, "locks": self.locks, "offline": self.offline,
+                "cache_dir": self.cache_dir}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> FetchSpec:
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            raise HelperError(f"{where}: not a fetch spec (no \"url\" string)")
+        locks = data.get("locks", [])
+        if not isinstance(locks, list) or not all(isinstance(lock, str) for lock in locks):
+            raise HelperError(f"{where}: \"locks\" is not a list of file names")
+        spec = cls(data["url"], pins_of(data), locks, bool(data.get("offline")),
+                   data.get("cache_dir"))
+        spec.check()
+        return spec
+
+    def check(self) -> None:
+        if urlsplit(self.url).scheme not in SCHEMES:
+            raise HelperError(f"{self.url}: unsupported URL scheme (use http, https or file)")

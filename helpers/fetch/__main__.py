@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, watch_for_orphaning
-from acigen.helpers.fetch.obtain import PROG, FetchSpec, fetch
-from acigen.helpers.fetch.pins import pins_of
+from acigen.helpers.fetch.obtain import PROG, fetch
 
 from acigen.fileio import json_bytes, read_json, write_if_changed
+from acigen.specs import FetchSpec, pins_of
 
 
 def _parse(argv: Sequence[str]) -> tuple[FetchSpec, str | None]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -42,38 +42,12 @@ from urllib.request import url2pathname
 from acigen.helpers.fetch import lockfile
 from acigen.helpers.fetch.cache import Cache, Digests, digests_of
 from acigen.helpers.fetch.download import Outcome, download
-from acigen.helpers.fetch.pins import pins_of
 
 from acigen.errors import HelperError
 from acigen.fileio import json_bytes, read_json, write_if_changed
+from acigen.specs import FetchSpec
 
 PROG = "acigen-fetch"
-SCHEMES = ("http", "https", "file")
-
-
-@dataclass
-class FetchSpec:
-    url: str
-    pins: dict[str, str] = field(default_factory=dict)
-    locks: list[str] = field(default_factory=list)
-    offline: bool = False
-    cache_dir: str | None = None
-
-    @classmethod
-    def from_json(cls, data: Any, where: str) -> FetchSpec:
-        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
-            raise HelperError(f"{where}: not a fetch spec (no \"url\" string)")
-        locks = data.get("locks", [])
-        if not isinstance(locks, list) or not all(isinstance(lock, str) for lock in locks):
-            raise HelperError(f"{where}: \"locks\" is not a list of file names")
-        spec = cls(data["url"], pins_of(data), locks, bool(data.get("offline")),
-                   data.get("cache_dir"))
-        spec.check()
-        return spec
-
-    def check(self) -> None:
-        if urlsplit(self.url).scheme not in SCHEMES:
-            raise HelperError(f"{self.url}: unsupported URL scheme (use http, https or file)")
 
 
 @dataclass

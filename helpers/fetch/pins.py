@@ -3,25 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from acigen.errors import HelperError
-
-DIGESTS = {"sha256": 64, "sha512": 128}
-
-
-def pins_of(spec: dict[str, Any]) -> dict[str, str]:
-    """The sha256/sha512 pins in SPEC, checked for form."""
-    pins = {}
-    for algo, length in DIGESTS.items():
-        value = spec.get(algo)
-        if value is None:
-            continue
-        if not isinstance(value, str) or len(value) != length or \
-                value.strip("0123456789abcdef"):
-            raise HelperError(f"{algo} must be {length} lowercase hex digits, got {value!r}")
-        pins[algo] = value
-    return pins
 
 
 def file_digest(path: str, algo: str) -> str:

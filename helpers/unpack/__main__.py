@@ -6,9 +6,11 @@ import argparse
 from collections.abc import Sequence
 
 from acigen.helpers.core.common import run_main
-from acigen.helpers.fetch.pins import pins_of, verify
+from acigen.helpers.fetch.pins import verify
 from acigen.helpers.tar.untar import DEVICE_POLICIES
 from acigen.helpers.unpack.image import PROG, image_action, max_size_of, unpack_into_new_dir
+
+from acigen.specs import pins_of
 
 
 def _by_hand(argv: Sequence[str]) -> int:

@@ -40,7 +40,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from acigen.helpers.core.treeremove import remove_tree
-from acigen.helpers.fetch.pins import file_digest, pins_of, verify
+from acigen.helpers.fetch.pins import file_digest, verify
 from acigen.helpers.rootfs.root import Root, split
 from acigen.helpers.tar.decompress import tar_stream
 from acigen.helpers.tar.reader import Member, Stream, TarReader
@@ -48,6 +48,7 @@ from acigen.helpers.tar.untar import Extractor, Stats, extract
 
 from acigen.errors import HelperError
 from acigen.fileio import read_json
+from acigen.specs import pins_of
 
 if TYPE_CHECKING:
     from acigen.helpers.layers.step import StepContext
