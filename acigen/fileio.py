@@ -91,12 +91,15 @@ def json_bytes(data: Any) -> bytes:
 
 
 def read_json(path: str) -> Any:
+    """The JSON at PATH (a file acigen wrote); missing or broken, one line."""
     try:
         with open(path, encoding="utf-8") as src:
             return json.load(src)
     except FileNotFoundError:
         raise HelperError(f"{path}: no such file",
                           hint="regenerate the build files by running acigen again") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HelperError(f"{path}: not valid JSON: {exc}") from None
 
 
 def _depfile_escape(name: str) -> str:

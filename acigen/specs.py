@@ -8,7 +8,6 @@ are written here, once.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 
 from acigen import __version__
 from acigen.errors import HelperError
+from acigen.fileio import read_json
 
 # The PATH an image's programs get when nothing says otherwise (the OCI
 # runtime's and Docker's default).
@@ -108,15 +108,7 @@ class ImageSpec:
 
     @classmethod
     def load(cls, path: str) -> ImageSpec:
-        try:
-            with open(path, encoding="utf-8") as src:
-                data = json.load(src)
-        except FileNotFoundError:
-            raise HelperError(f"{path}: no such file",
-                              hint="regenerate the build files by running acigen again") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HelperError(f"{path}: not valid JSON: {exc}") from None
-        return cls.from_json(data, path)
+        return cls.from_json(read_json(path), path)
 
     @classmethod
     def from_json(cls, data: Any, path: str) -> ImageSpec:
@@ -188,15 +180,7 @@ class StepSpec:
 
     @classmethod
     def load(cls, path: str) -> StepSpec:
-        try:
-            with open(path, encoding="utf-8") as src:
-                data = json.load(src)
-        except FileNotFoundError:
-            raise HelperError(f"{path}: no such file",
-                              hint="regenerate the build files by running acigen again") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HelperError(f"{path}: not valid JSON: {exc}") from None
-        return cls.from_json(data, path)
+        return cls.from_json(read_json(path), path)
 
     @classmethod
     def from_json(cls, data: Any, path: str) -> StepSpec:

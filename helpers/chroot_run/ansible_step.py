@@ -71,8 +71,8 @@ from acigen.helpers.chroot_run.job import (
 from acigen.helpers.chroot_run.sandbox import Sandbox
 
 from acigen.errors import HelperError
-from acigen.hostprograms import DEFAULT_PATH, find_ansible_playbook
-from acigen.specs import ChrootSettings
+from acigen.hostprograms import find_ansible_playbook
+from acigen.specs import DEFAULT_PATH, ChrootSettings
 
 PLAYBOOK_DIRS = ("roles", "templates", "files", "vars", "group_vars", "host_vars")
 
