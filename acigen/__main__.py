@@ -10,6 +10,6 @@ try:
     from acigen.cli import main
 except KeyboardInterrupt:
     print("acigen: interrupted", file=sys.stderr)
-    sys.exit(130)
+    sys.exit(130)  # ExitCode.INTERRUPTED: nothing of acigen is loaded yet
 
 sys.exit(main())

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from acigen import __version__, manifest, outputs, records
-from acigen.errors import AcigenError, UsageError, handle_exit
+from acigen.errors import AcigenError, ExitCode, UsageError, handle_exit
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
@@ -188,7 +188,7 @@ def generate(argv: Sequence[str]) -> int:
     graph, setup = compile_graph(inv)
     if inv.format == "dot":
         sys.stdout.write(render_dot(graph))
-        return 0
+        return ExitCode.OK
     write(inv, graph, setup)
     if inv.args.explain:
         from acigen.explain import explain

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from acigen.errors import AcigenError
+from acigen.errors import AcigenError, ExitCode
 from acigen.escape import ninja_path, one_line
 from acigen.plan import Edge, Graph
 from acigen.rules import FETCH, HELPER_RULES, PACK
@@ -205,4 +205,4 @@ def explain(graph: Graph, build_file: str) -> int:
     for line in report(graph, parse(lines, graph), os.path.dirname(build_file)):
         print(line)
     sys.stdout.flush()
-    return 0
+    return ExitCode.OK

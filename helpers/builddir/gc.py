@@ -34,7 +34,7 @@ from acigen.helpers.core.filelock import holding
 from acigen.helpers.core.mounts import mounted_under
 
 from acigen import records
-from acigen.errors import AcigenError
+from acigen.errors import AcigenError, ExitCode
 
 STATE = ("layers", "logs", "steps", "fetch", "images", "mnt")   # gc looks in these
 BUILT = ("layers", "logs", "mnt")                                  # clean empties these
@@ -244,13 +244,13 @@ def carry_out(prog: str, builddir: str, doomed: Doomed, dry_run: bool) -> int:
         for path in paths:
             print(path)
         print(f"acigen {prog}: would remove {summary} from {builddir}")
-        return 0
+        return ExitCode.OK
     with held(builddir, doomed):
         refuse_if_busy(builddir)  # again, now that no new step can take these locks
         for path in paths:
             remove(path)
     print(f"acigen {prog}: removed {summary} from {builddir}")
-    return 0
+    return ExitCode.OK
 
 
 def gc_main(argv: list[str]) -> int:

@@ -16,6 +16,8 @@ from acigen.helpers.builddir.gc import CHUNKS, builddir_of, entries
 from acigen.helpers.layers import layerrecord
 from acigen.helpers.tar.chunks import checked_blob
 
+from acigen.errors import ExitCode
+
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -68,4 +70,4 @@ def verify_main(argv: list[str]) -> int:
     problems = len(bad_layers) + len(bad_chunks)
     print(f"acigen verify: {layers} layers and {chunks} cached chunks checked in {builddir}: "
           f"{problems or 'no'} problem{'' if problems == 1 else 's'}")
-    return 1 if problems else 0
+    return ExitCode.FAILED if problems else ExitCode.OK

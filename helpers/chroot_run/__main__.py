@@ -37,7 +37,7 @@ from acigen.helpers.core.common import run_main
 from acigen.helpers.layers import layers
 from acigen.helpers.layers.step import StepContext, step_main
 
-from acigen.errors import HelperError
+from acigen.errors import ExitCode, HelperError
 
 PROG = "acigen-chroot-run"
 RUNNERS: dict[str, Callable[[dict[str, Any], Job], str]] = {
@@ -126,7 +126,7 @@ def run_by_hand(argv: list[str]) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"{ns.root}: {text}")
-    return 0
+    return ExitCode.OK
 
 
 @contextlib.contextmanager

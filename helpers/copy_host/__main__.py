@@ -21,7 +21,7 @@ from acigen.helpers.layers.step import StepContext, step_main
 from acigen.helpers.rootfs.hostcopy import Copier
 from acigen.helpers.rootfs.root import Root, split
 
-from acigen.errors import HelperError
+from acigen.errors import ExitCode, HelperError
 
 # What the loader needs.  Not NSS: the host's nsswitch.conf names modules for
 # the host's services (systemd, sss...), and the image does not get that file
@@ -106,7 +106,7 @@ def by_hand(argv: list[str]) -> int:
     if args.binary:
         check_in_image(args.root, args.binary)
     print(f"copied {len(read)} host files into {args.root}")
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ from acigen.helpers.core.common import run_main
 from acigen.helpers.extract.extraction import PROG, Request, extract
 from acigen.helpers.layers.step import StepContext, step_main
 
+from acigen.errors import ExitCode
+
 
 def step_action(ctx: StepContext) -> str:
     def warn(text: str) -> None:
@@ -44,7 +46,7 @@ def by_hand(argv: list[str]) -> int:
     outcome = extract(args.root, request, say, lambda t: print(f"{PROG}: warning: {t}"),
                       args.dry_run)
     print(("dry run: would have " if args.dry_run else "") + outcome.summary())
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

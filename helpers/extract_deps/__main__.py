@@ -18,7 +18,7 @@ import sys
 from acigen.helpers.core.common import run_main
 from acigen.helpers.elf import CACHE_MODES, DEFAULT_RULES, RULES, closure
 
-from acigen.errors import HelperError, printable
+from acigen.errors import ExitCode, HelperError, printable
 
 PROG = "acigen-extract-deps"
 
@@ -83,7 +83,7 @@ def _body(argv: list[str]) -> int:
         sys.stdout.buffer.flush()
     for problem in result.problems:  # names from the image: escaped, one line each
         print(f"{PROG}: error: {printable(problem)}", file=sys.stderr)
-    return 1 if result.problems else 0
+    return ExitCode.FAILED if result.problems else ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

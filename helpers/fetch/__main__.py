@@ -9,6 +9,7 @@ from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.fetch.obtain import PROG, fetch
 
+from acigen.errors import ExitCode
 from acigen.fileio import json_bytes, read_json, write_if_changed
 from acigen.specs import FetchSpec, pins_of
 
@@ -49,7 +50,7 @@ def _run(argv: list[str]) -> int:
     else:
         summary += f" -> {ref['path']}"
     print(summary)
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

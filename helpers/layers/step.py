@@ -23,6 +23,7 @@ from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.layers import layerrecord, layers
 
+from acigen.errors import ExitCode
 from acigen.fileio import atomic_write, json_bytes, remove_file, write_depfile
 from acigen.specs import StepSpec
 
@@ -80,7 +81,7 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
             if args.depfile:
                 write_depfile(args.depfile, args.stamp, done.get("inputs", []))
             print(f"{os.path.basename(layer)}: built meanwhile by another build")
-            return 0
+            return ExitCode.OK
         remove_file(args.stamp)  # a failed or interrupted run must not look done
         with _log(spec.log) as log, \
                 layers.writable_view(layer, lower, mode) as root:
@@ -93,7 +94,7 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
                  "inputs": sorted(set(ctx.inputs_read))}
         atomic_write(args.stamp, json_bytes(stamp))
     print(f"{os.path.basename(layer)}: {summary}")
-    return 0
+    return ExitCode.OK
 
 
 def built_meanwhile(stamp: str, started: int) -> dict[str, Any] | None:

@@ -52,7 +52,7 @@ from acigen.helpers.rootfs.root import Root
 from acigen.helpers.tar.chunks import ChunkCache, MiB
 
 from acigen import oci_config
-from acigen.errors import HelperError
+from acigen.errors import ExitCode, HelperError
 from acigen.fileio import canonical_json, read_json, remove_file
 from acigen.specs import OCI_COMPRESSIONS, STEPS_KEY, ImageSpec
 
@@ -353,7 +353,7 @@ def from_layers(args: argparse.Namespace) -> int:
         watch_for_orphaning()
         result = write_image(req, dirs, mode, root)
     print(summary(req, result))
-    return 0
+    return ExitCode.OK
 
 
 def by_hand(args: argparse.Namespace) -> int:
@@ -374,7 +374,7 @@ def by_hand(args: argparse.Namespace) -> int:
     remove_outputs(req)
     result = write_image(req, [args.rootfs], "copy", args.rootfs)
     print(summary(req, result))
-    return 0
+    return ExitCode.OK
 
 
 def parser() -> argparse.ArgumentParser:

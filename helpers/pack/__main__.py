@@ -33,7 +33,7 @@ from acigen.helpers.pack.imagecheck import check_app_identity, root_warnings
 from acigen.helpers.tar.chunks import ChunkCache, ChunkedCompressor, ChunkedResult, ChunkPolicy, MiB
 from acigen.helpers.tar.writer import REGULAR, Entry, TreeWriter, write_end, write_entry
 
-from acigen.errors import HelperError
+from acigen.errors import ExitCode, HelperError
 from acigen.fileio import atomic_write, remove_file, writing
 from acigen.specs import COMPRESSIONS, STEPS_KEY, ImageSpec
 
@@ -184,7 +184,7 @@ def pack_layers(image_file: str, out: str) -> int:
         with view as root:
             result = write_image(root, req)
     print(summary(out, req, result))
-    return 0
+    return ExitCode.OK
 
 
 def _epoch_from_env() -> int:
@@ -211,7 +211,7 @@ def pack_by_hand(args: argparse.Namespace) -> int:
         chunk_size=int(args.chunk_size * MiB) if args.chunk_size else None)
     result = write_image(args.rootfs, req)
     print(summary(args.out, req, result))
-    return 0
+    return ExitCode.OK
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -35,7 +35,7 @@ from acigen.helpers.rootfs.hostcopy import Copier
 from acigen.helpers.rootfs.imagewrite import ImageWriter
 from acigen.helpers.rootfs.root import Root
 
-from acigen.errors import HelperError
+from acigen.errors import ExitCode, HelperError
 
 Say = Callable[[str], None]
 
@@ -216,7 +216,7 @@ def by_hand(argv: list[str]) -> int:
     outcome = create_python_env(args.root, Options(args.python, args.keep_tests,
                                                    args.precompile), say)
     print(outcome.summary)
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

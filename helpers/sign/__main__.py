@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from acigen.helpers.core.common import run_main
 
-from acigen.errors import HelperError
+from acigen.errors import ExitCode, HelperError
 from acigen.fileio import atomic_write, read_json, remove_file
 from acigen.signing import SignSpec, check_signing, detach_sign, verify
 
@@ -73,7 +73,7 @@ def body(argv: list[str]) -> int:
     remove_file(out)  # the old signature belongs to the old image
     spec = SignSpec.from_json(data) if args.spec else check_signing(args.key, args.homedir)
     print(sign_file(spec, image, out))
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from acigen.helpers.fetch.pins import verify
 from acigen.helpers.tar.untar import DEVICE_POLICIES
 from acigen.helpers.unpack.image import PROG, image_action, max_size_of, unpack_into_new_dir
 
+from acigen.errors import ExitCode
 from acigen.specs import pins_of
 
 
@@ -32,7 +33,7 @@ def _by_hand(argv: Sequence[str]) -> int:
     result = unpack_into_new_dir(args.archive, args.dest, args.devices,
                                  max_size_of(args.max_size))
     print(f"{PROG}: {result.summary(args.archive)} into {args.dest}")
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
