@@ -1,1 +1,1 @@
-"""What every helper shares: errors and exit, I/O, the Linux calls, locks, signals."""
+"""What every helper shares: its main and exit, the Linux calls, mounts, locks."""
