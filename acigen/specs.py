@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from acigen import __version__
@@ -61,6 +61,16 @@ CHROOT_KEYS = tuple(f.name for f in dataclasses.fields(ChrootSettings))
 CHROOT_DEFAULTS = dataclasses.asdict(ChrootSettings())
 
 
+SpecT = TypeVar("SpecT", "ImageSpec", "StepSpec")
+
+
+def load_spec(kind: type[SpecT], path: str) -> SpecT:
+    """The spec file at PATH, read and checked: a StepSpec or an ImageSpec."""
+    data = read_json(path)
+    _check(isinstance(data, dict), f"{path}: expected a JSON object")
+    return kind.from_json(data, path)
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise HelperError(message)
@@ -107,12 +117,7 @@ class ImageSpec:
         return data
 
     @classmethod
-    def load(cls, path: str) -> ImageSpec:
-        return cls.from_json(read_json(path), path)
-
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> ImageSpec:
-        _check(isinstance(data, dict), f"{path}: expected a JSON object")
+    def from_json(cls, data: dict[str, Any], path: str) -> ImageSpec:
         dirs = data.get("layers")
         _check(isinstance(dirs, list) and bool(dirs) and
                all(isinstance(d, str) and d for d in dirs),
@@ -179,12 +184,7 @@ class StepSpec:
         return data
 
     @classmethod
-    def load(cls, path: str) -> StepSpec:
-        return cls.from_json(read_json(path), path)
-
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> StepSpec:
-        _check(isinstance(data, dict), f"{path}: expected a JSON object")
+    def from_json(cls, data: dict[str, Any], path: str) -> StepSpec:
         layer, lower, step = data.get("layer"), data.get("lower", []), data.get("step")
         _check(isinstance(layer, str) and bool(layer), f"{path}: layer: expected a directory")
         _check(isinstance(lower, list) and all(isinstance(d, str) and d for d in lower),

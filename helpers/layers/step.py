@@ -25,7 +25,7 @@ from acigen.helpers.layers import layerrecord, layers
 
 from acigen.errors import ExitCode
 from acigen.fileio import atomic_write, json_bytes, remove_file, write_depfile
-from acigen.specs import StepSpec
+from acigen.specs import StepSpec, load_spec
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _log(path: str | None) -> Iterator[TextIO]:
 
 def run_layer_step(action: Action, args: argparse.Namespace) -> int:
     started = time.time_ns()
-    spec = StepSpec.load(args.step)
+    spec = load_spec(StepSpec, args.step)
     layer, lower = spec.layer, spec.lower
     buildlock.hold_for(layer)
     mode = layers.choose_mode(spec.layer_mode, os.path.dirname(layer))

@@ -54,7 +54,7 @@ from acigen.helpers.tar.chunks import ChunkCache, MiB
 from acigen import oci_config
 from acigen.errors import ExitCode, HelperError
 from acigen.fileio import canonical_json, read_json, remove_file
-from acigen.specs import OCI_COMPRESSIONS, STEPS_KEY, ImageSpec
+from acigen.specs import OCI_COMPRESSIONS, STEPS_KEY, ImageSpec, load_spec
 
 PROG = "acigen-oci"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -108,7 +108,7 @@ def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
 
 def load_image_file(path: str, args: argparse.Namespace) -> tuple[OciRequest, list[str], str]:
     """(request, layer dirs nearest first, layer mode) from acigen's image file."""
-    spec = ImageSpec.load(path)
+    spec = load_spec(ImageSpec, path)
     request = OciRequest(
         manifest=check_manifest(spec.manifest, f"{path}: manifest"), out=args.out,
         docker_out=args.docker_archive or spec.docker_archive,

@@ -35,7 +35,7 @@ from acigen.helpers.tar.writer import REGULAR, Entry, TreeWriter, write_end, wri
 
 from acigen.errors import ExitCode, HelperError
 from acigen.fileio import atomic_write, remove_file, writing
-from acigen.specs import COMPRESSIONS, STEPS_KEY, ImageSpec
+from acigen.specs import COMPRESSIONS, STEPS_KEY, ImageSpec, load_spec
 
 PROG = "acigen-pack"
 
@@ -84,7 +84,7 @@ def check_out(out: str) -> str:
 
 def load_image_file(path: str, out: str) -> tuple[PackRequest, list[str], str]:
     """(request, layer dirs nearest first, layer mode) from acigen's image file."""
-    spec = ImageSpec.load(path)
+    spec = load_spec(ImageSpec, path)
     request = PackRequest(
         manifest=check_manifest(spec.manifest, f"{path}: manifest"), out=check_out(out),
         compression=spec.compression, epoch=spec.source_date_epoch,
