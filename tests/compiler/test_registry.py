@@ -29,7 +29,7 @@ def test_every_rules_helper_is_a_runnable_package(module: str) -> None:
     assert importlib.util.find_spec(f"acigen.helpers.{module}.__main__") is not None
 
 
-def test_rule_names_and_layer_tags_are_unique() -> None:
+def test_helper_modules_and_layer_tags_are_unique() -> None:
     assert len({rule.module for rule in HELPER_RULES.values()}) == len(HELPER_RULES)
     tags = [kind.tag for kind in STEP_KINDS.values()]
     assert len(set(tags)) == len(tags)
