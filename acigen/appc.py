@@ -7,26 +7,18 @@ validate` runs); where acigen is stricter, docs/manifest.md says so and why.
 from __future__ import annotations
 
 import os
-import re
 
+from acigen import appc_app
 from acigen.appc_formats import date_problem, semver_problem, url_problem
+from acigen.appc_types import IMAGE_ID, UINT64_MAX, absolute_path, identifier, unique
 from acigen.jsoncheck import Node
+from acigen.specs import STEPS_KEY
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
 if TYPE_CHECKING:
     from typing import Any
 
 AC_VERSION = "0.8.11"
-STEPS_KEY = "-aci-packer-build-steps-"
-
-# appc's checks: only these characters, no separator at either end
-# (fullmatch: a Python `$` would let a final newline through)
-AC_IDENTIFIER = re.compile(r"[a-z0-9]([a-z0-9._~/-]*[a-z0-9])?")
-AC_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9.-]*")
-IMAGE_ID = re.compile(r"sha512-[0-9a-fA-F]+")
-UINT64_MAX = 2**64 - 1
-INT64_MAX = 2**63 - 1
 
 OS_ARCH = {
     "linux": ("amd64", "i386", "aarch64", "aarch64_be", "armv6l", "armv7l", "armv7b",
@@ -58,40 +50,6 @@ def host_labels() -> list[dict[str, str]]:
     return labels
 
 
-def identifier(node: Node, what: str = "an AC Identifier") -> str:
-    value = node.string()
-    if not AC_IDENTIFIER.fullmatch(value):
-        raise node.error(f"{value!r} is not {what}",
-                         "lowercase letters, digits and -._~/, starting and ending "
-                         "with a letter or digit")
-    return value
-
-
-def ac_name(node: Node) -> str:
-    value = node.string()
-    if not AC_NAME.fullmatch(value):
-        raise node.error(f"{value!r} is not an AC Name",
-                         "lowercase letters, digits and -, starting and ending with a "
-                         "letter or digit")
-    return value
-
-
-def absolute_path(node: Node) -> str:
-    value = node.string()
-    if not value.startswith("/"):
-        raise node.error(f"{value!r} is not an absolute path")
-    return value
-
-
-def _unique(nodes: list[Node], key: str, what: str) -> None:
-    seen: set[str] = set()
-    for node in nodes:
-        name = node.value[key]
-        if name in seen:
-            raise node.child(key).error(f"{what} {name!r} appears more than once")
-        seen.add(name)
-
-
 def check_labels(node: Node) -> None:
     items = list(node.items())
     for item in items:
@@ -100,7 +58,7 @@ def check_labels(node: Node) -> None:
         if name == "name":
             raise fields["name"].error("a label may not be called 'name'")
         fields["value"].string()
-    _unique(items, "name", "label")
+    unique(items, "name", "label")
     values = {item.value["name"]: item for item in items}
     if "os" in values:
         os_value = values["os"].value["value"]
@@ -119,7 +77,7 @@ def check_name_values(node: Node, what: str, name_check) -> None:  # type: ignor
         fields = item.obj(required=("name", "value"))
         name_check(fields["name"])
         fields["value"].string()
-    _unique(items, "name", what)
+    unique(items, "name", what)
 
 
 def check_annotations(node: Node) -> None:
@@ -162,8 +120,6 @@ def check_version(node: Node) -> None:
 
 def check_manifest(root: Node) -> dict[str, Node]:
     """Validate the appc part of a manifest; returns its top-level fields."""
-    from acigen import appc_app  # the app section is big enough for its own module
-
     fields = root.obj(required=("name", STEPS_KEY), optional=TOP_KEYS)
     if "acKind" in fields and fields["acKind"].string() != "ImageManifest":
         raise fields["acKind"].error(f"acKind must be 'ImageManifest', got "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from acigen.appc import ENV_NAME, INT64_MAX, _unique, absolute_path, ac_name
 from acigen.appc_isolators import check_isolators
+from acigen.appc_types import ENV_NAME, INT64_MAX, absolute_path, ac_name, unique
 from acigen.jsoncheck import Node
 
 APP_KEYS = ("exec", "user", "group", "supplementaryGIDs", "supplementaryGids",
@@ -53,7 +53,7 @@ def check_event_handlers(node: Node) -> None:
             raise fields["name"].error(f"unknown event handler {name!r}",
                                        "known: pre-start, post-stop")
         check_exec(fields["exec"])
-    _unique(items, "name", "event handler")
+    unique(items, "name", "event handler")
 
 
 def check_environment(node: Node) -> None:
@@ -64,7 +64,7 @@ def check_environment(node: Node) -> None:
         if not ENV_NAME.fullmatch(name):
             raise fields["name"].error(f"{name!r} is not a valid environment variable name")
         fields["value"].string()
-    _unique(items, "name", "environment variable")
+    unique(items, "name", "environment variable")
 
 
 def check_mount_points(node: Node) -> None:
@@ -75,7 +75,7 @@ def check_mount_points(node: Node) -> None:
         absolute_path(fields["path"])
         if "readOnly" in fields:
             fields["readOnly"].boolean()
-    _unique(items, "name", "mount point")
+    unique(items, "name", "mount point")
 
 
 def check_ports(node: Node) -> None:
@@ -91,4 +91,4 @@ def check_ports(node: Node) -> None:
             raise item.error(f"ports {port}..{port + count - 1} go past 65535")
         if "socketActivated" in fields:
             fields["socketActivated"].boolean()
-    _unique(items, "name", "port")
+    unique(items, "name", "port")

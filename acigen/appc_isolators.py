@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from acigen.appc import identifier
+from acigen.appc_types import identifier
 from acigen.jsoncheck import Node
 
 # a resource quantity: a decimal with an optional suffix, as appc's parser

@@ -15,22 +15,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from acigen import __version__, manifest, outputs, records
-from acigen.console import interrupted
-from acigen.errors import AcigenError, UsageError, report_bug, report_error
-from acigen.helpers.registry import options as registry_options
+from acigen import __version__, manifest, outputs, records, registry_options
+from acigen.errors import AcigenError, ExitCode, UsageError, handle_exit
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
+from acigen.rules import CHROOT
+from acigen.specs import COMPRESSIONS, LAYER_MODES, OCI_COMPRESSIONS
 
-COMPRESSIONS = ("none", "gzip", "bzip2", "xz")
 # name -> "module:function"; the function takes the remaining arguments and
 # returns an exit code (imported only when used, so startup stays quick)
 SUBCOMMANDS = {
-    "gc": "acigen.gc:gc_main",
-    "clean": "acigen.gc:clean_main",
-    "run": "acigen.run:main",
-    "verify": "acigen.verify:verify_main",
+    "gc": "acigen.helpers.builddir.gc:gc_main",
+    "clean": "acigen.helpers.builddir.gc:clean_main",
+    "run": "acigen.helpers.run.__main__:main",
+    "verify": "acigen.helpers.builddir.verify:verify_main",
 }
 EPILOG = """\
 other commands:
@@ -98,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
                    help="average size of the separately compressed pieces of an image "
                         "(default: 1 for gzip, 4 for bzip2, 12 for xz); smaller: a rebuild "
                         "after a small change repacks faster, the image is a little larger")
-    p.add_argument("--layer-mode", choices=("auto", "overlay", "copy"), default="auto",
+    p.add_argument("--layer-mode", choices=LAYER_MODES, default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
                         "overlayfs cannot be used (auto: chosen at build time)")
     p.add_argument("--runtime", metavar="NAME|PATH",
@@ -120,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
                      help="with --oci, also the image for `docker load` (FILE as for --oci)")
     oci.add_argument("--squash", action="store_true",
                      help="one OCI layer instead of one per build step")
-    oci.add_argument("--oci-compression", choices=("gzip", "zstd", "none"),
+    oci.add_argument("--oci-compression", choices=OCI_COMPRESSIONS,
                      help="of the OCI layers (default: none with -C none, else gzip)")
     oci.add_argument("--sign", metavar="KEYID",
                      help="write IMAGE.asc, a detached GnuPG signature of each image")
@@ -157,7 +156,7 @@ def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
         for loaded_manifest in loaded:
             for warning in oci_config.check_oci(loaded_manifest.image):
                 print(f"acigen: warning: {loaded_manifest.path}: {warning}", file=sys.stderr)
-    if any(step.helper == "chroot_run" for m in loaded for step in m.steps):
+    if any(step.kind.rule is CHROOT for m in loaded for step in m.steps):
         require_runtime(inv.args.runtime)
     options = inv.options(sign)
     graph = plan(loaded, [inv.rel(p) for p in paths], options)
@@ -167,15 +166,15 @@ def compile_graph(inv: Invocation) -> tuple[Graph, Setup]:
 def require_runtime(requested: str | None) -> None:
     """cmd and ansible steps run in an OCI runtime's containers: say now,
     not in the middle of the build, when there is none."""
-    from acigen.helpers.common import HelperError
-    from acigen.helpers.runtimes import find_runtime
-    from acigen.helpers.seccomp import profile_path
+    from acigen.errors import HelperError
+    from acigen.helpers.chroot_run.seccomp import profile_path
+    from acigen.helpers.core.runtimes import find_runtime
     try:
         find_runtime(requested)
         profile_path()
     except HelperError as exc:
-        raise UsageError(f"{exc}; cmd and ansible steps run in its containers",
-                         exc.hint) from None
+        raise AcigenError(f"{exc}; cmd and ansible steps run in its containers",
+                          exc.hint) from None
 
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
@@ -198,16 +197,15 @@ def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
 
 def build(inv: Invocation) -> int:
     if os.geteuid() != 0:
-        raise UsageError("building needs root (it mounts the layers of the image)",
-                         "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
+        raise AcigenError("building needs root (it mounts the layers of the image)",
+                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
     import shutil  # only to build: not at every regeneration
     import subprocess
-
     name = os.path.basename(inv.build_file)
     if inv.format == "make":
         make = shutil.which("make")
         if make is None:
-            raise UsageError("-b --format make needs GNU make, which is not installed")
+            raise AcigenError("-b --format make needs GNU make, which is not installed")
         return subprocess.run([make, "-f", name], cwd=inv.file_dir).returncode
     from acigen.explain import ninja_binary
     return subprocess.run([ninja_binary(), "-f", name], cwd=inv.file_dir).returncode
@@ -219,7 +217,7 @@ def generate(argv: Sequence[str]) -> int:
     if inv.format == "dot":
         from acigen.render_dot import render_dot  # jinja2: only for this format
         sys.stdout.write(render_dot(graph))
-        return 0
+        return ExitCode.OK
     write(inv, graph, setup)
     if inv.args.explain:
         from acigen.explain import explain
@@ -245,15 +243,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
-    except AcigenError as exc:
-        return report_error("acigen", str(exc), exc.hint)
-    except KeyboardInterrupt:
-        print("acigen: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 1
-    except Exception as exc:
-        if interrupted(exc):  # a Ctrl-C that Python wrapped in another error
-            print("acigen: interrupted", file=sys.stderr)
-            return 130
-        return report_bug("acigen", exc, debug, "run again with --debug for a traceback")
+    except BaseException as exc:  # one line and its exit code (errors.ExitCode)
+        return handle_exit("acigen", exc, "run again with --debug for a traceback", debug)

@@ -14,9 +14,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from acigen.errors import AcigenError
+from acigen.errors import AcigenError, ExitCode
 from acigen.escape import ninja_path, one_line
 from acigen.plan import Edge, Graph
+from acigen.rules import FETCH, HELPER_RULES, PACK
 
 MARK = "acigen-explain> "   # NINJA_STATUS: marks the lines naming an edge
 PATTERNS = [
@@ -150,9 +151,9 @@ class Words:
         return other
 
     def never_built(self, edge: Edge) -> str:
-        if edge.rule == "acigen_fetch":
+        if HELPER_RULES.get(edge.rule) is FETCH:
             return "not fetched for this build directory yet"
-        if edge.rule == "acigen_pack":
+        if HELPER_RULES.get(edge.rule) is PACK:
             return f"{edge.outputs[0]} does not exist yet"
         return ("never built as now defined: the step is new or was edited, or one "
                 "before it was (or its layer was removed)")
@@ -163,7 +164,7 @@ class Words:
         if path in self.urls:
             return f"the download of {self.urls[path]} changed"
         if path == edge.inputs[0]:
-            if edge.rule == "acigen_pack":
+            if HELPER_RULES.get(edge.rule) is PACK:
                 return "the image's manifest or packing options changed"
             return "acigen's settings for it changed (e.g. --layer-mode)"
         return f"{path} changed since it last ran"
@@ -204,4 +205,4 @@ def explain(graph: Graph, build_file: str) -> int:
     for line in report(graph, parse(lines, graph), os.path.dirname(build_file)):
         print(line)
     sys.stdout.flush()
-    return 0
+    return ExitCode.OK

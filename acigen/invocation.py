@@ -13,9 +13,8 @@ import os
 import re
 import sys
 
-from acigen import manifest, records
+from acigen import manifest, records, registry_options
 from acigen.errors import UsageError
-from acigen.helpers.registry import options as registry_options
 from acigen.plan import Options
 from acigen.render import Setup
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from acigen import appc
 from acigen.errors import ManifestError
-from acigen.helpers.registry.stepfield import platform_of
 from acigen.jsoncheck import Node, object_pairs
 from acigen.jsontext import LongNumber, line_column, lone_surrogate, parse_int
+from acigen.ocistep import platform_of
+from acigen.specs import STEPS_KEY
 from acigen.steps import Context, Step, parse_step
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
@@ -77,7 +78,7 @@ def load(path: str, ninja_dir: str, check_files: bool = True) -> Manifest:
     ctx = Context(manifest_dir=os.path.dirname(os.path.abspath(path)),
                   ninja_dir=ninja_dir, app=image.get("app"), check_files=check_files,
                   platform=tuple(platform_of(image["labels"])))
-    steps_node = fields[appc.STEPS_KEY]
+    steps_node = fields[STEPS_KEY]
     steps = tuple(parse_step(item, ctx, index + 1)
                   for index, item in enumerate(steps_node.items()))
     if not any(step.helper for step in steps):

@@ -34,8 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from acigen.errors import AcigenError
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from acigen.specs import DEFAULT_PATH
 
 # (appc os, appc arch) -> (OCI os, OCI architecture, variant)
 PLATFORMS: dict[tuple[str, str], tuple[str, str, str | None]] = {

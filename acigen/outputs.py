@@ -9,9 +9,9 @@ from __future__ import annotations
 import glob
 import os
 
-from acigen.helpers.common import write_if_changed
+from acigen.fileio import depfile_text, write_if_changed
 
-__all__ = ["write_if_changed"]  # the compiler's writers use the helpers' one
+__all__ = ["write_if_changed"]  # the compiler's writers use the shared one
 
 
 def own_sources() -> list[str]:
@@ -21,17 +21,6 @@ def own_sources() -> list[str]:
     template_dir = os.path.dirname(os.path.abspath(templates.__file__))
     return sorted(glob.glob(os.path.join(package, "*.py")) +
                   glob.glob(os.path.join(template_dir, "*.j2")))
-
-
-def depfile_text(target: str, inputs: list[str], phony: bool = False) -> bytes:
-    """Makefile syntax; PHONY adds an empty rule per input, so that make does
-    not stop when one of them disappears (ninja copes either way)."""
-    def esc(name: str) -> str:
-        return name.replace("\\", "\\\\").replace(" ", "\\ ").replace("$", "$$")
-    body = " \\\n  ".join(esc(name) for name in [f"{target}:", *inputs]) + "\n"
-    if phony:
-        body += "".join(f"\n{esc(name)}:\n" for name in inputs)
-    return body.encode()
 
 
 def write_side_files(base_dir: str, files: dict[str, bytes]) -> None:
@@ -50,7 +39,7 @@ def write_build_file(path: str, text: str, touch: bool = False) -> None:
 def write_regen_stamp(path: str, target: str) -> None:
     """Ninja's regeneration stamp, last, after its depfile (acigen's own
     sources; TARGET: the stamp as the build file spells it)."""
-    write_if_changed(path + ".d", depfile_text(target, own_sources()))
+    write_if_changed(path + ".d", depfile_text(target, own_sources(), phony=False))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w"):
         pass
@@ -60,4 +49,4 @@ def write_regen_stamp(path: str, target: str) -> None:
 def write_make_deps(path: str, target: str) -> None:
     """Make's counterpart of the stamp's depfile: the Makefile depends on
     acigen's sources."""
-    write_if_changed(path, depfile_text(target, own_sources(), phony=True))
+    write_if_changed(path, depfile_text(target, own_sources()))

@@ -10,26 +10,22 @@ once.  Every path in the graph is relative to the ninja file's directory.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
 from acigen import __version__
 from acigen.errors import AcigenError
+from acigen.fileio import canonical_json, pretty_json
 from acigen.manifest import Manifest
+from acigen.rules import CHROOT, FETCH, OCI, PACK, PUSH, SIGN
 from acigen.sha256 import sha256
+from acigen.specs import FetchSpec, ImageSpec, StepSpec
 from acigen.steps import Step
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
 if TYPE_CHECKING:
     from typing import Any
-
-SHORT_TYPE = {"image": "image", "copy_host_files": "copy", "cmd": "cmd",
-              "ansible": "ansible", "extract": "extract", "create_python_env": "python"}
-RULE_OF_HELPER = {"unpack": "acigen_unpack", "copy_host": "acigen_copy",
-                  "chroot_run": "acigen_chroot", "extract": "acigen_extract",
-                  "python_env": "acigen_python_env"}
-
 
 @dataclass(frozen=True)
 class Options:
@@ -47,7 +43,7 @@ class Options:
     oci_outputs: tuple[str | None, ...] = ()     # per image: its OCI archive, if asked
     docker_outputs: tuple[str | None, ...] = ()  # per image: its docker archive, if asked
     squash: bool = False                         # one OCI layer instead of one per step
-    oci_compression: str | None = None           # None: follow -C (see helpers/oci.py)
+    oci_compression: str | None = None           # None: follow -C (see helpers/oci/__main__.py)
     sign: dict[str, Any] | None = None           # signing.SignSpec.to_json(), if asked
     chunk_size: int | None = None                # bytes; None: the compression's default
     # the base directory as seen from the build directory (see input_paths)
@@ -106,17 +102,12 @@ class Graph:
         return {edge.outputs[0]: edge for edge in edges}
 
 
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
-
-
 def chain_key(parent: str | None, definition: dict[str, Any],
               inputs: list[str] | None = None) -> str:
     payload: dict[str, Any] = {"acigen": __version__, "parent": parent, "step": definition}
     if inputs:
         payload["inputs"] = inputs
-    return sha256(canonical(payload)).hexdigest()
+    return sha256(canonical_json(payload)).hexdigest()
 
 
 def input_paths(step: Step, base_from_builddir: str) -> list[str]:
@@ -128,10 +119,6 @@ def input_paths(step: Step, base_from_builddir: str) -> list[str]:
     return sorted({os.path.normpath(os.path.join(base_from_builddir, p)) for p in paths})
 
 
-def pretty_json(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
 class Planner:
     def __init__(self, options: Options, manifest_paths: list[str]) -> None:
         self.opt = options
@@ -139,7 +126,7 @@ class Planner:
         self.layers: dict[str, Layer] = {}
         self.users: dict[str, list[str]] = {}
         self.fetch_refs: dict[str, str] = {}
-        self.fetch_specs: dict[str, dict[str, Any]] = {}
+        self.fetch_specs: dict[str, FetchSpec] = {}
         self.manifest_paths = manifest_paths
         self.step_layers: dict[str, list[tuple[int, Layer]]] = {}  # image -> its steps
         self.layer_dirs: dict[str, str] = {}  # layer name -> its directory
@@ -179,7 +166,7 @@ class Planner:
             self.users[key].append(image)
         if key in self.layers:
             return self.layers[key]
-        name = f"{depth:02d}-{SHORT_TYPE[step.type]}-{key[:12]}"
+        name = f"{depth:02d}-{step.kind.tag}-{key[:12]}"
         layer = Layer(key, name, step, parent, self.path("layers", name + ".stamp"),
                       self.path("steps", name + ".json"))
         self.layers[key] = layer
@@ -212,20 +199,20 @@ class Planner:
             ref = self.add_fetch(step)
             definition["ref"] = ref
             implicit.append(ref)
-        spec = {"acigen": __version__, "layer": self.layer_dir(layer),
-                "lower": [self.layer_dir(p) for p in self.chain(layer.parent)],
-                "layer_mode": self.opt.layer_mode,
-                "log": self.log_file(layer), "step": definition}
-        if step.helper == "chroot_run" and self.opt.runtime:
-            spec["runtime"] = self.opt.runtime
+        cache = None
         if self.opt.cache_repo:  # shared layers: helpers/registry/layercache.py
-            spec["cache"] = {"repo": self.opt.cache_repo, "registry": self.opt.registry,
-                             "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
-                             "share": step.helper == "chroot_run",
-                             "offline": self.opt.offline}
-        self.graph.files[layer.step_file] = pretty_json(spec)
+            cache = {"repo": self.opt.cache_repo, "registry": self.opt.registry,
+                     "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
+                     "share": step.kind.rule is CHROOT, "offline": self.opt.offline}
+        spec = StepSpec(self.layer_dir(layer), definition,
+                        [self.layer_dir(p) for p in self.chain(layer.parent)],
+                        self.opt.layer_mode, self.log_file(layer),
+                        self.opt.runtime if step.kind.rule is CHROOT else None, cache=cache)
+        self.graph.files[layer.step_file] = pretty_json(spec.to_json())
         images = ", ".join(self.users[layer.key])
-        return Edge(RULE_OF_HELPER[step.helper or ""], (layer.stamp,), (layer.step_file,),
+        rule = step.kind.rule
+        assert rule is not None  # setup_chroot makes no layer
+        return Edge(rule.name, (layer.stamp,), (layer.step_file,),
                     tuple(implicit + list(step.inputs)),
                     description=f"{images}: step {step.index} {step.type} {step.summary}")
 
@@ -235,7 +222,7 @@ class Planner:
         url = step.url or ""
         pin = {k: step.definition[k] for k in ("sha256", "sha512") if k in step.definition}
         if url in self.fetch_refs:
-            known = self.fetch_specs[url]
+            known = self.fetch_specs[url].pins
             for algo, digest in pin.items():
                 if known.get(algo, digest) != digest:
                     raise AcigenError(f"{url} is pinned to two different {algo} digests")
@@ -247,12 +234,10 @@ class Planner:
         name = sha256(url.encode()).hexdigest()[:16]
         ref = self.path("fetch", name + ".ref")
         self.fetch_refs[url] = ref
-        self.fetch_specs[url] = {"url": url, **pin, "locks": [], "offline": self.opt.offline,
-                                 "cache_dir": self.opt.cache_dir, "spec": self.path(
-                                     "fetch", name + ".json")}
+        spec = FetchSpec(url, pin, [], self.opt.offline, self.opt.cache_dir)
         if "platform" in step.definition:  # a registry image: helpers/registry/pull.py
-            self.fetch_specs[url].update(platform=step.definition["platform"],
-                                         registry=self.opt.registry)
+            spec.platform, spec.registry = step.definition["platform"], self.opt.registry
+        self.fetch_specs[url] = spec
         return ref
 
     def add_lock(self, url: str, lock: str) -> None:
@@ -262,18 +247,18 @@ class Planner:
         is never checked against one.  A file may not exist yet: the first
         fetch writes it."""
         spec = self.fetch_specs[url]
-        pinned = "sha256" in spec or "sha512" in spec or "@sha256:" in url  # a digest ref
-        if not pinned and lock not in spec["locks"]:
-            spec["locks"].append(lock)
+        pinned = bool(spec.pins) or "@sha256:" in url  # a digest reference pins too
+        if not pinned and lock not in spec.locks:
+            spec.locks.append(lock)
 
     def fetch_edges(self) -> list[Edge]:
         edges = []
         for url, ref in self.fetch_refs.items():
-            spec = dict(self.fetch_specs[url])
-            spec_file = spec.pop("spec")
-            self.graph.files[spec_file] = pretty_json(spec)
+            spec = self.fetch_specs[url]
+            spec_file = ref.removesuffix(".ref") + ".json"
+            self.graph.files[spec_file] = pretty_json(spec.to_json())
             users = ", ".join(self.fetch_users(url))
-            edges.append(Edge("acigen_fetch", (ref,), (spec_file,), tuple(spec["locks"]),
+            edges.append(Edge(FETCH.name, (ref,), (spec_file,), tuple(spec.locks),
                               description=f"{users}: fetch {url}"))
         return edges
 
@@ -291,37 +276,33 @@ class Planner:
         tag = sha256(os.fsencode(seen)).hexdigest()[:8]
         return self.path("images", f"{name}-{tag}{suffix}")
 
-    def add_pack(self, image: Image, manifest: Manifest) -> dict[str, Any]:
+    def add_pack(self, image: Image, manifest: Manifest) -> ImageSpec:
         spec_file = self.image_spec(image.name, image.output, ".json")
-        spec = {"acigen": __version__, "manifest": manifest.image,
-                "layers": [self.layer_dir(p) for p in self.chain(image.top)],
-                "layer_mode": self.opt.layer_mode, "compression": self.opt.compression,
-                "source_date_epoch": self.opt.source_date_epoch,
-                "chunk_cache": self.path("chunks")}
-        if self.opt.chunk_size:
-            spec["chunk_size"] = self.opt.chunk_size
-        self.graph.files[spec_file] = pretty_json(spec)
+        spec = ImageSpec(manifest.image, [self.layer_dir(p) for p in self.chain(image.top)],
+                         layer_mode=self.opt.layer_mode, compression=self.opt.compression,
+                         source_date_epoch=self.opt.source_date_epoch,
+                         chunk_cache=self.path("chunks"), chunk_size=self.opt.chunk_size)
+        self.graph.files[spec_file] = pretty_json(spec.to_json())
         self.graph.image_edges.append(Edge(
-            "acigen_pack", (image.output,), (spec_file,), (image.top.stamp,),
+            PACK.name, (image.output,), (spec_file,), (image.top.stamp,),
             description=f"{image.name}: pack {image.output} ({self.opt.compression})"))
         return spec
 
-    def add_oci(self, image: Image, pack_spec: dict[str, Any],
+    def add_oci(self, image: Image, pack_spec: ImageSpec,
                 index: int) -> tuple[str | None, str | None]:
         """The OCI archive (and docker archive) of IMAGE, from the same layers."""
         out = self.opt.oci_outputs[index] if self.opt.oci_outputs else None
         if out is None:
             return None, None
         docker = self.opt.docker_outputs[index] if self.opt.docker_outputs else None
-        spec = {**pack_spec, "squash": self.opt.squash, "docker_archive": docker}
-        if self.opt.oci_compression:
-            spec["oci_compression"] = self.opt.oci_compression
+        spec = dataclasses.replace(pack_spec, squash=self.opt.squash, docker_archive=docker,
+                                   oci_compression=self.opt.oci_compression)
         spec_file = self.image_spec(image.name, out, ".oci.json")
-        self.graph.files[spec_file] = pretty_json(spec)
+        self.graph.files[spec_file] = pretty_json(spec.to_json(oci=True))
         extra = (docker,) if docker else ()
         layers = "1 layer" if self.opt.squash else "a layer per step"
         self.graph.image_edges.append(Edge(
-            "acigen_oci", (out,), (spec_file,), (image.top.stamp,), extra,
+            OCI.name, (out,), (spec_file,), (image.top.stamp,), extra,
             description=f"{image.name}: OCI image {out} ({layers})"))
         return out, docker
 
@@ -334,21 +315,22 @@ class Planner:
             spec_file = self.image_spec(os.path.basename(target), target, ".sign.json")
             self.graph.files[spec_file] = pretty_json({**self.opt.sign, "image": target})
             self.graph.image_edges.append(Edge(
-                "acigen_sign", (target + ".asc",), (spec_file,), (target,),
+                SIGN.name, (target + ".asc",), (spec_file,), (target,),
                 description=f"{name}: sign {target} with key {self.opt.sign['key']}"))
             out.append(target + ".asc")
         return out
 
     def add_push(self, name: str, oci: str | None, index: int) -> list[str]:
-        """Push the OCI archive to a registry: helpers/registry/push.py."""
+        """Push the OCI archive to a registry: helpers/push/__main__.py."""
         ref = self.opt.push_refs[index] if self.opt.push_refs else None
         if ref is None or oci is None:
             return []
         spec_file = self.image_spec(os.path.basename(oci), oci, ".push.json")
         self.graph.files[spec_file] = pretty_json({"archive": oci, "ref": ref,
                                                    "registry": self.opt.registry})
-        self.graph.image_edges.append(Edge("acigen_push", (oci + ".pushed",), (spec_file,),
-                                           (oci,), description=f"{name}: push {oci} to {ref}"))
+        self.graph.image_edges.append(Edge(
+            PUSH.name, (oci + ".pushed",), (spec_file,), (oci,),
+            description=f"{name}: push {oci} to {ref}"))
         return [oci + ".pushed"]
 
     def finish(self) -> Graph:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from acigen import __version__
 from acigen.errors import AcigenError
+from acigen.fileio import pretty_json
 from acigen.plan import Graph
 from acigen.sha256 import sha256
 
@@ -59,7 +60,7 @@ def record_bytes(graph: Graph, builddir: str, build_file: str, text: str,
         "images": [inside(path) for image in graph.images for path in image.products
                    if not path.endswith(".asc")],
     }
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+    return pretty_json(document)
 
 
 def relative_to(base: str) -> Callable[[str], str]:

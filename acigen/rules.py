@@ -1,4 +1,7 @@
-"""How each kind of edge runs its helper: one table for ninja and make alike."""
+"""The registry of what acigen builds with: each helper program and the rule
+that runs it (for ninja and make alike), and each step type with its layer
+tag and helper.  steps, plan, render, explain and pyproject's console
+scripts all read these tables."""
 
 from __future__ import annotations
 
@@ -34,15 +37,49 @@ class HelperRule:
         return words + (["--depfile", out + ".d"] if self.depfile else [])
 
 
+# The programs ninja runs, one rule each.
+FETCH = HelperRule("acigen_fetch", "fetch", "--spec", "--ref", fetch=True)
+UNPACK = HelperRule("acigen_unpack", "unpack", "--step", "--stamp")
+COPY = HelperRule("acigen_copy", "copy_host", "--step", "--stamp", depfile=True)
+CHROOT = HelperRule("acigen_chroot", "chroot_run", "--step", "--stamp")
+EXTRACT = HelperRule("acigen_extract", "extract", "--step", "--stamp")
+PYTHON_ENV = HelperRule("acigen_python_env", "python_env", "--step", "--stamp", depfile=True)
+PACK = HelperRule("acigen_pack", "pack", "--image", "--out")
+OCI = HelperRule("acigen_oci", "oci", "--image", "--out")
+SIGN = HelperRule("acigen_sign", "sign", "--spec", "--out", console=True)
+PUSH = HelperRule("acigen_push", "push", "--spec", "--out")
+
 HELPER_RULES = {rule.name: rule for rule in (
-    HelperRule("acigen_fetch", "fetch", "--spec", "--ref", fetch=True),
-    HelperRule("acigen_unpack", "unpack", "--step", "--stamp"),
-    HelperRule("acigen_copy", "copy_host", "--step", "--stamp", depfile=True),
-    HelperRule("acigen_chroot", "chroot_run", "--step", "--stamp"),
-    HelperRule("acigen_extract", "extract", "--step", "--stamp"),
-    HelperRule("acigen_python_env", "python_env", "--step", "--stamp", depfile=True),
-    HelperRule("acigen_pack", "pack", "--image", "--out"),
-    HelperRule("acigen_oci", "oci", "--image", "--out"),
-    HelperRule("acigen_sign", "sign", "--spec", "--out", console=True),
-    HelperRule("acigen_push", "registry.push", "--spec", "--out"),
+    FETCH, UNPACK, COPY, CHROOT, EXTRACT, PYTHON_ENV, PACK, OCI, SIGN, PUSH)}
+
+
+@dataclass(frozen=True)
+class StepKind:
+    type: str                 # the step's "type" in the manifest
+    tag: str                  # in its layer's name: 02-TAG-KEY
+    rule: HelperRule | None   # what runs it; None: no layer (setup_chroot)
+
+
+# Every step type, in the order the README lists them.
+STEP_KINDS = {kind.type: kind for kind in (
+    StepKind("image", "image", UNPACK),
+    StepKind("setup_chroot", "setup_chroot", None),
+    StepKind("cmd", "cmd", CHROOT),
+    StepKind("ansible", "ansible", CHROOT),
+    StepKind("extract", "extract", EXTRACT),
+    StepKind("create_python_env", "python", PYTHON_ENV),
+    StepKind("copy_host_files", "copy", COPY),
 )}
+
+# Helpers a user runs by hand only (no ninja rule), also console scripts.
+BY_HAND_ONLY = ("extract_deps",)
+
+
+def console_scripts() -> dict[str, str]:
+    """pyproject's [project.scripts], as they must read: acigen-NAME for every
+    helper program (tests/compiler/test_registry.py compares the two)."""
+    modules = [rule.module for rule in HELPER_RULES.values()] + list(BY_HAND_ONLY)
+    scripts = {"acigen": "acigen.console:main"}
+    scripts.update({f"acigen-{module.replace('_', '-')}": f"acigen.helpers.{module}.__main__:main"
+                    for module in modules})
+    return scripts

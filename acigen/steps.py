@@ -17,16 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from acigen.jsoncheck import Node, type_name
+from acigen.rules import STEP_KINDS, StepKind
+from acigen.specs import CHROOT_DEFAULTS, CHROOT_KEYS
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import, at every regeneration
 if TYPE_CHECKING:
     from typing import Any
 
-CHROOT_KEYS = ("copy_resolvconf", "copy_hosts", "mount_proc", "mount_dev", "mount_sys",
-               "make_debian_policy_rc")
-# the original tool's defaults when no setup_chroot came first
-CHROOT_DEFAULTS = {"copy_resolvconf": True, "copy_hosts": True, "mount_proc": True,
-                   "mount_dev": True, "mount_sys": True, "make_debian_policy_rc": False}
 NETWORKS = ("host", "none")  # a chroot step's network: the host's, or only loopback
 HEX = re.compile(r"^[0-9a-f]+$")
 URL_SCHEMES = ("http://", "https://", "file://")
@@ -37,11 +34,19 @@ class Step:
     index: int                       # 1-based position in the manifest
     type: str
     definition: dict[str, Any]       # normalised; what the helper reads
-    helper: str | None               # module in acigen.helpers; None: no layer
     summary: str                     # a short human description
     inputs: tuple[str, ...] = ()     # local files read (relative to the ninja dir)
     scanned_dirs: tuple[str, ...] = ()  # directories listed to find inputs
     url: str | None = None           # a download this step needs
+
+    @property
+    def kind(self) -> StepKind:
+        return STEP_KINDS[self.type]
+
+    @property
+    def helper(self) -> str | None:
+        """Its helper module in acigen.helpers; None: no layer (setup_chroot)."""
+        return self.kind.rule.module if self.kind.rule else None
 
 
 @dataclass
@@ -116,8 +121,8 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
     definition: dict[str, Any] = {"type": "image", "devices": _devices(fields)}
     if "max_size" in fields:  # bytes, uncompressed: a bound on decompression bombs
         definition["max_size"] = fields["max_size"].integer(low=1)
-    if "oci" in fields:  # an OCI image: helpers/registry/stepfield.py
-        from acigen.helpers.registry.stepfield import parse_oci
+    if "oci" in fields:  # an OCI image: acigen/ocistep.py
+        from acigen.ocistep import parse_oci
         return parse_oci(node, fields, ctx, index, definition)
     for algo, length in (("sha256", 64), ("sha512", 128)):
         if algo in fields:
@@ -128,13 +133,13 @@ def parse_image(node: Node, ctx: Context, index: int) -> Step:
     if "path" in fields:
         path = ctx.local_path(fields["path"])
         definition["path"] = path
-        return Step(index, "image", definition, "unpack", f"unpack {fields['path'].value}",
+        return Step(index, "image", definition, f"unpack {fields['path'].value}",
                     inputs=(path,))
     url = fields["url"].string(non_empty=True)
     if not url.startswith(URL_SCHEMES):
         raise fields["url"].error(f"{url!r}: only http, https and file URLs are supported")
     definition["url"] = url
-    return Step(index, "image", definition, "unpack", f"unpack {url}", url=url)
+    return Step(index, "image", definition, f"unpack {url}", url=url)
 
 
 def _devices(fields: dict[str, Node]) -> bool | str:
@@ -153,7 +158,7 @@ def _devices(fields: dict[str, Node]) -> bool | str:
 def parse_setup_chroot(node: Node, ctx: Context, index: int) -> Step:
     fields = node.obj(required=("type",), optional=CHROOT_KEYS)
     ctx.chroot = {**CHROOT_DEFAULTS, **_bools(fields, CHROOT_KEYS)}
-    return Step(index, "setup_chroot", {"type": "setup_chroot", **ctx.chroot}, None,
+    return Step(index, "setup_chroot", {"type": "setup_chroot", **ctx.chroot},
                 "chroot settings")
 
 
@@ -187,7 +192,7 @@ def parse_cmd(node: Node, ctx: Context, index: int) -> Step:
     definition = {"type": "cmd", "path": path, "args": args, "copy": copy, "env": env,
                   "workdir": workdir, "chroot": dict(ctx.chroot), **_network(fields)}
     shown = os.path.basename(path) if copy else path.rsplit("/", 1)[-1]
-    return Step(index, "cmd", definition, "chroot_run", _short([shown, *args]),
+    return Step(index, "cmd", definition, _short([shown, *args]),
                 inputs=inputs)
 
 
@@ -199,7 +204,7 @@ def parse_ansible(node: Node, ctx: Context, index: int) -> Step:
     inputs, dirs = _tree_files(ctx.absolute(os.path.dirname(playbook) or "."), ctx)
     definition = {"type": "ansible", "playbook": playbook, "chroot": chroot,
                   **_network(fields)}
-    return Step(index, "ansible", definition, "chroot_run",
+    return Step(index, "ansible", definition,
                 f"ansible-playbook {fields['playbook'].value}",
                 inputs=tuple(sorted({playbook, *inputs})), scanned_dirs=dirs)
 
@@ -211,8 +216,8 @@ EXTRACT_APP_KEYS = ("exec", "user", "group", "environment", "workingDirectory")
 
 def _require_ansible(node: Node) -> None:
     """Ansible is an optional extra: say so now, not with a traceback at build time."""
-    from acigen.helpers.ansible_step import find_ansible_playbook
-    from acigen.helpers.common import HelperError
+    from acigen.errors import HelperError
+    from acigen.hostprograms import find_ansible_playbook
 
     try:
         find_ansible_playbook()
@@ -236,7 +241,7 @@ def parse_extract(node: Node, ctx: Context, index: int) -> Step:
     app = {k: v for k, v in (ctx.app or {}).items() if k in EXTRACT_APP_KEYS}
     definition = {"type": "extract", "binaries": binaries, "keeps": keeps,
                   "allow_missing": allow, "app": app}
-    return Step(index, "extract", definition, "extract", _short(["keep", *binaries]))
+    return Step(index, "extract", definition, _short(["keep", *binaries]))
 
 
 def _default_binary(node: Node, ctx: Context) -> list[str]:
@@ -260,7 +265,7 @@ def parse_python_env(node: Node, ctx: Context, index: int) -> Step:
         definition["python_exe"] = exe
         inputs = (exe,)
     definition.update(_bools(fields, ("keep_tests", "precompile")))
-    return Step(index, "create_python_env", definition, "python_env",
+    return Step(index, "create_python_env", definition,
                 f"python from {definition['python_exe'] or 'the host'}", inputs=inputs)
 
 
@@ -282,7 +287,7 @@ def parse_copy_host_files(node: Node, ctx: Context, index: int) -> Step:
         raise node.error("copy_host_files needs 'binaries' or 'files'")
     definition = {"type": "copy_host_files", "binaries": binaries, "files": files}
     words = [os.path.basename(b) for b in binaries] + [dst for _src, dst in files]
-    return Step(index, "copy_host_files", definition, "copy_host", _short(words),
+    return Step(index, "copy_host_files", definition, _short(words),
                 inputs=tuple(sorted(set(inputs))), scanned_dirs=tuple(sorted(set(dirs))))
 
 
@@ -298,7 +303,7 @@ def _tree_files(path: str, ctx: Context) -> tuple[list[str], tuple[str, ...]]:
     directories listed; ([], ()) if PATH is not a directory."""
     if not os.path.isdir(path) or os.path.islink(path):
         return [], ()
-    from acigen.helpers.rootfs import iter_tree  # iterative: os.walk recurses (3.11)
+    from acigen.treewalk import iter_tree  # iterative: os.walk recurses (3.11)
     names: dict[str, list[str]] = {"": []}  # directory -> its files, as os.walk orders them
     for rel, st in iter_tree(path):
         if stat.S_ISDIR(st.st_mode):

@@ -60,7 +60,7 @@ umount "$R/proc"; umount -l "$R/dev"; umount -l "$R/sys"
 """
 
 
-IMPORT_HELPER = "import acigen.helpers.chroot_run"
+IMPORT_HELPER = "import acigen.helpers.chroot_run.__main__"
 BARE_NAME = "acigen-bench-bare"
 
 

@@ -24,18 +24,18 @@ from pathlib import Path
 
 from common import Variant, median, repeated, timed, use_repo_support
 
-from acigen.helpers import layers
-from acigen.helpers.extract import (
+from acigen.helpers.extract.extraction import (
     Request,
     build_keep_set,
     extract,
     find_program,
     resolve_closure,
 )
-from acigen.helpers.keeps import KeepSet
-from acigen.helpers.prune import prune
-from acigen.helpers.rootfs import iter_tree
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.extract.keeps import KeepSet
+from acigen.helpers.extract.prune import prune
+from acigen.helpers.layers import layers
+from acigen.helpers.rootfs.walk import Walker
+from acigen.treewalk import iter_tree
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
 from tests.support.rootfs import debian_minbase_tree

@@ -102,7 +102,7 @@ def run_times(work: Path, tree: Path, manifest: dict, runs: int) -> dict[str, fl
     sh([PY, "-m", "acigen.helpers.pack", "--manifest", str(work / "m.json"), "--rootfs",
         str(tree), "-o", str(aci)])
     env = dict(os.environ, XDG_CACHE_HOME=str(work / "xdg"))
-    run = [PY, "-m", "acigen.run", str(aci)]
+    run = [PY, "-m", "acigen.helpers.run", str(aci)]
     bundle = work / "bundle"
     (bundle / "rootfs").mkdir(parents=True)
     sh(["cp", "-a", f"{tree}/.", str(bundle / "rootfs")])

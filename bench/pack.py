@@ -32,7 +32,7 @@ use_repo_support()  # tests.support, without shadowing the installed acigen
 
 from common import Sample, Variant, interleaved, median
 
-from acigen.helpers.chunks import DEFAULT_AVERAGE, codec, default_jobs
+from acigen.helpers.tar.chunks import DEFAULT_AVERAGE, codec, default_jobs
 from tests.support.rootfs import debian_minbase_tree
 
 REFERENCE = {"gzip": ["gzip", "-6"], "xz": ["xz", "-T0", "-6"], "bzip2": ["bzip2", "-9"]}

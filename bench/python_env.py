@@ -28,8 +28,8 @@ from pathlib import Path
 from common import Variant, interleaved, median, use_repo_support
 
 use_repo_support()  # tests.support, without shadowing the installed acigen
-from acigen.helpers.python_compile import Source, compile_sources
-from acigen.helpers.python_probe import probe
+from acigen.helpers.python_env.compile import Source, compile_sources
+from acigen.helpers.python_env.probe import probe
 
 IMPORTS = "import json, asyncio, email.message, http.client, ssl, sqlite3, decimal"
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"

@@ -19,7 +19,7 @@ from acigen.helpers.elf.elffile import ElfError, ElfInfo
 from acigen.helpers.elf.loader import ABSENT, Process
 from acigen.helpers.elf.model import DATA_HOWS, Closure, Need
 from acigen.helpers.elf.search import tidy
-from acigen.helpers.rootwalk import DIR, FILE, OTHER, Walk, Walker
+from acigen.helpers.rootfs.walk import DIR, FILE, OTHER, Walk, Walker
 
 DEFAULT_RULES = ("nss", "libgcc_s", "gconv")
 

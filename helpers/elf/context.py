@@ -13,7 +13,7 @@ from acigen.helpers.elf import elffile, ldcache, ldconf
 from acigen.helpers.elf.elffile import ElfInfo
 from acigen.helpers.elf.facts import LoaderFacts, default_interp, learn
 from acigen.helpers.elf.model import Closure, Need
-from acigen.helpers.rootwalk import FILE, OTHER, Walk, Walker
+from acigen.helpers.rootfs.walk import FILE, OTHER, Walk, Walker
 
 CACHE_MODES = ("cache", "conf", "both")
 RULES = ("nss", "libgcc_s", "gconv", "devlink")

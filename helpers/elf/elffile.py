@@ -17,7 +17,7 @@ from elftools.common.exceptions import ELFError as _PyElfError
 from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
 
-from acigen.helpers.common import open_regular
+from acigen.helpers.core.common import open_regular
 
 ET_EXEC, ET_DYN = 2, 3
 DF_1_NODEFLIB, DF_1_PIE = 0x800, 0x08000000

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from acigen.helpers.elf.elffile import ElfInfo
-from acigen.helpers.rootwalk import FILE, Walk, Walker
+from acigen.helpers.rootfs.walk import FILE, Walk, Walker
 
 EM_386, EM_ARM, EM_X86_64, EM_AARCH64, EM_RISCV = 3, 40, 62, 183, 243
 EM_PPC, EM_PPC64, EM_S390, EM_SPARCV9, EM_LOONGARCH = 20, 21, 22, 43, 258

@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from acigen.helpers.rootwalk import FILE, Walker
+from acigen.helpers.rootfs.walk import FILE, Walker
 
 DEFAULT_PATH = "/etc/ld.so.conf"
 

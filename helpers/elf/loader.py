@@ -35,7 +35,7 @@ from acigen.helpers.elf.search import (
     tidy,
     trusted,
 )
-from acigen.helpers.rootwalk import DIR, FILE, LOOP, NOTDIR, OTHER, Walk
+from acigen.helpers.rootfs.walk import DIR, FILE, LOOP, NOTDIR, OTHER, Walk
 
 VDSO = frozenset({"linux-vdso.so.1", "linux-gate.so.1", "linux-vdso32.so.1",
                   "linux-vdso64.so.1"})

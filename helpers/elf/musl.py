@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from acigen.helpers.elf.objects import Obj, Search
 from acigen.helpers.elf.search import Expanded, anchor, expand_musl
-from acigen.helpers.rootwalk import FILE
+from acigen.helpers.rootfs.walk import FILE
 
 if TYPE_CHECKING:
     from acigen.helpers.elf.loader import Process

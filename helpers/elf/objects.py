@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from acigen.helpers.elf.elffile import ElfInfo
-from acigen.helpers.rootwalk import Walk
+from acigen.helpers.rootfs.walk import Walk
 
 
 @dataclass(eq=False)

@@ -18,7 +18,7 @@ import re
 
 from acigen.helpers.elf.loader import Process
 from acigen.helpers.elf.objects import Obj
-from acigen.helpers.rootwalk import FILE, Walk
+from acigen.helpers.rootfs.walk import FILE, Walk
 
 NSSWITCH = "/etc/nsswitch.conf"
 NSS_FILES = ("/etc/nsswitch.conf", "/etc/host.conf", "/etc/hosts", "/etc/resolv.conf",

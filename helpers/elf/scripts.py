@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from acigen.specs import DEFAULT_PATH
+
 BUF_SIZE = 256       # BINPRM_BUF_SIZE since Linux 5.1
 MAX_NESTING = 4      # interpreters that are scripts themselves
 # what a container runtime sets when the image config has no PATH
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from acigen.helpers.elf.facts import LoaderFacts
-from acigen.helpers.rootwalk import DIR, Walker
+from acigen.helpers.rootfs.walk import DIR, Walker
 
 # glibc's is_dst(): a bare token must not run on into an identifier character
 _DST = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")

@@ -25,7 +25,7 @@ import re
 import stat
 from typing import Any
 
-from acigen.helpers.rootfs import Root
+from acigen.helpers.rootfs.root import Root
 
 CONFIG_FILE = "image-config.json"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9.-]*$")

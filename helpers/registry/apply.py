@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from acigen.helpers.archive import tar_stream
-from acigen.helpers.common import HelperError
-from acigen.helpers.rootfs import Root
-from acigen.helpers.tarread import Member, Stream, TarReader
-from acigen.helpers.untar import Extractor, Stats, member_parts
+from acigen.errors import HelperError
+from acigen.helpers.rootfs.root import Root
+from acigen.helpers.tar.decompress import tar_stream
+from acigen.helpers.tar.reader import Member, Stream, TarReader
+from acigen.helpers.tar.untar import Extractor, Stats, member_parts
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"

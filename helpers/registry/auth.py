@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from acigen.helpers.common import HelperError
+from acigen.errors import HelperError
 
 
 @dataclass(frozen=True)

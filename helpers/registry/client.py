@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 
 import requests
 
-from acigen.helpers.common import HelperError
+from acigen.errors import HelperError
 from acigen.helpers.registry.auth import Settings, credentials
-from acigen.helpers.registry.reference import Reference
+from acigen.imageref import Reference
 
 TIMEOUT = (15, 120)  # connect, read
 MANIFEST_MAX = 4 << 20  # the distribution spec's limit for a manifest

@@ -19,16 +19,17 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from acigen.helpers.common import HelperError, atomic_write, json_bytes, read_json
-from acigen.helpers.pins import file_digest
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write, json_bytes, read_json
+from acigen.helpers.fetch.pins import file_digest
 from acigen.helpers.registry import media
 from acigen.helpers.registry.apply import apply_layers
 from acigen.helpers.registry.layout import Layout, open_image, remove_scratch
-from acigen.helpers.registry.reference import parse
-from acigen.helpers.unpack import devices_policy, max_size_of
+from acigen.helpers.unpack.image import devices_policy, max_size_of
+from acigen.imageref import parse
 
 if TYPE_CHECKING:
-    from acigen.helpers.step import StepContext
+    from acigen.helpers.layers.step import StepContext
 
 CONFIG_FILE = "image-config.json"
 
@@ -53,7 +54,7 @@ def registry_blobs(ref_path: str) -> tuple[str, str, list[str]]:
     """(reference, config path, layer paths) of what acigen-fetch brought, checked."""
     ref = _fetched(ref_path)
     if not _intact(ref):
-        from acigen.helpers.fetch import refetch  # damaged or gone: fetch again
+        from acigen.helpers.fetch.obtain import refetch
         ref = refetch(ref_path, f"{ref['url']}: a cached blob is damaged or gone")
         if not _intact(ref):
             raise HelperError(f"{ref['url']}: the cached blobs are still damaged")
@@ -94,7 +95,7 @@ def oci_action(ctx: StepContext) -> str:
     devices = devices_policy(step.get("devices", False))
     max_size = max_size_of(step.get("max_size"))
     ref = parse(step["oci"])
-    layer_dir = ctx.spec["layer"]
+    layer_dir = ctx.spec.layer
     if "ref" in step:
         name, config_path, paths = registry_blobs(step["ref"])
         with open(config_path, "rb") as src:

@@ -39,18 +39,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from acigen import __version__
-from acigen.helpers import layers
-from acigen.helpers.common import HelperError, atomic_write
-from acigen.helpers.fetchcache import Cache
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write
+from acigen.helpers.fetch.cache import Cache
+from acigen.helpers.layers import layers
 from acigen.helpers.registry import media
 from acigen.helpers.registry.apply import apply_layers
 from acigen.helpers.registry.auth import Settings
 from acigen.helpers.registry.client import Client
 from acigen.helpers.registry.pull import Puller
-from acigen.helpers.registry.reference import parse
+from acigen.imageref import parse
 
 if TYPE_CHECKING:
-    from acigen.helpers.step import StepContext
+    from acigen.helpers.layers.step import StepContext
 
 KEY_FILE = "cache-key"
 ANNOTATION = "org.acigen.cache-key"
@@ -209,7 +210,7 @@ class _Sink:
 
 def _write_layer(path: str, layer: str, lower: list[str], root: str) -> tuple[int, str, str]:
     """The step's changes as an OCI layer at PATH: (size, digest, diff_id)."""
-    from acigen.helpers.ocilayer import LayerWriter, write_diff, write_upper
+    from acigen.helpers.oci.layer import LayerWriter, write_diff, write_upper
     with open(path, "wb") as raw:
         hashed = _HashingFile(raw)
         with gzip.GzipFile(fileobj=hashed, mode="wb", mtime=0, compresslevel=6) as gz:

@@ -15,7 +15,7 @@ import shutil
 import tarfile
 from typing import IO
 
-from acigen.helpers.common import HelperError
+from acigen.errors import HelperError
 from acigen.helpers.registry import media
 
 BLOB_MAX = 1 << 40

@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from acigen.helpers import lockfile
-from acigen.helpers.common import HelperError
-from acigen.helpers.fetchcache import Cache, Digests, digests_of
+from acigen.errors import HelperError
+from acigen.helpers.fetch import lockfile
+from acigen.helpers.fetch.cache import Cache, Digests, digests_of
 from acigen.helpers.registry import media
 from acigen.helpers.registry.auth import Settings
 from acigen.helpers.registry.client import Client
-from acigen.helpers.registry.reference import Reference, parse
+from acigen.imageref import Reference, parse
 
 HOST_PLATFORM = ("linux", "amd64", None)
 
@@ -157,7 +157,7 @@ def resolve(puller: Puller, top: str, platform: tuple[str, str, str | None]
 def fetch_registry(url: str, options: dict[str, Any], cache: Cache, offline: bool,
                    locks: list[str]) -> tuple[dict[str, Any], str]:
     """Bring the image URL names into CACHE: (the ref, a summary line)."""
-    from acigen.helpers.fetch import _agreeing_holders  # the rule URLs follow too
+    from acigen.helpers.fetch.obtain import _agreeing_holders
     ref = parse(url)
     if ref.transport != "docker":
         raise HelperError(f"{url}: only docker:// references are fetched")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers import confinement, seccomp
-from acigen.helpers.common import HelperError
+from acigen.errors import HelperError
+from acigen.helpers.chroot_run import confinement, seccomp
 
 DEBIAN = "/usr/share/containers/seccomp.json"
 DEFAULT = confinement.DEFAULT_CAPABILITIES

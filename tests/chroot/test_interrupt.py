@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.container import STATE_ROOT
+from acigen.helpers.chroot_run.container import STATE_ROOT
 from tests.chroot.stepkit import (
     Build,
     Step,

@@ -138,7 +138,7 @@ def test_embed_prefix_must_lead_to_the_file(prefix: str, message: str) -> None:
 def test_options_that_do_not_fit_together(tmp_path: Path, capsys, args: list[str]) -> None:
     manifest(tmp_path / "app.json", [{"type": "copy_host_files", "binaries": ["/bin/sh"]}])
     code, _, err = run(tmp_path, *args, "app.json", capsys=capsys)
-    assert code == 1 and err.startswith("acigen: error: "), err
+    assert code == 2 and err.startswith("acigen: error: "), err  # a usage error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.json"]
 
 
@@ -154,7 +154,7 @@ def test_the_originals_command_line_names_o_and_b(tmp_path: Path, capsys,
     before = listing(tmp_path)
     code, _, err = run(tmp_path, "-C", "xz", "hello_world.json", "hello_world.aci",
                        capsys=capsys)
-    assert (code, err) == (1, "acigen: error: hello_world.aci: an image is not a manifest; "
+    assert (code, err) == (2, "acigen: error: hello_world.aci: an image is not a manifest; "
                               "to build it, as aci-packer's `MANIFEST OUT.aci` did: "
                               "acigen -b -o hello_world.aci hello_world.json\n")
     assert listing(tmp_path) == before

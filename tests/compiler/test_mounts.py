@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.mounts import mount_points, mounted_under
+from acigen.helpers.core.mounts import mount_points, mounted_under
 
 TABLE = (
     "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"

@@ -57,7 +57,7 @@ def test_the_chosen_runtime_and_network_reach_the_step_file(tmp_path: Path,
 
 def test_a_missing_seccomp_profile_is_a_generation_error(tmp_path: Path, monkeypatch,
                                                         capsys) -> None:
-    from acigen.helpers import seccomp
+    from acigen.helpers.chroot_run import seccomp
     write_manifest(tmp_path, [{"type": "cmd", "path": "/bin/true", "copy": False}])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(seccomp, "PROFILE_PATHS", (str(tmp_path / "seccomp.json"),))
@@ -74,7 +74,7 @@ def test_the_runtime_search_finds_what_shutil_which_finds(tmp_path: Path, monkey
     empty PATH entry (the working directory) and a PATH without the name."""
     import shutil
 
-    from acigen.helpers.runtimes import which
+    from acigen.helpers.core.runtimes import which
     runnable, plain, folder = tmp_path / "runc", tmp_path / "crun", tmp_path / "dir"
     runnable.write_text("#!/bin/sh\n")
     runnable.chmod(0o755)

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.rootfs.walk import Walker
 from tests.elf.fixtures import Tree
 
 HOST_MULTI = "/lib/x86_64-linux-gnu"

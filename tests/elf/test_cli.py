@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.extract_deps import main
+from acigen.helpers.extract_deps.__main__ import main
 from tests.elf.conftest import DEBIAN_BASE
 
 MULTI = "/usr/lib/x86_64-linux-gnu"

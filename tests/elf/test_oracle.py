@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from acigen.helpers.elf import DATA_HOWS, Closure, closure, elffile
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.rootfs.walk import Walker
 from tests.support.rootfs import debian_minbase_tree
 
 pytestmark = pytest.mark.skipif(

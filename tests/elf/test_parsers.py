@@ -9,7 +9,7 @@ import pytest
 
 from acigen.helpers.elf import elffile, facts, ldcache, ldconf, scripts
 from acigen.helpers.elf.search import expand_glibc, expand_musl, tidy
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.rootfs.walk import Walker
 from tests.elf.elfwriter import EM_386, EM_AARCH64, Elf, build
 from tests.elf.fixtures import DEBIAN_DIRS, cache_bytes, loader_rodata
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from acigen.helpers import rootwalk
-from acigen.helpers.rootwalk import Walk, Walker
+from acigen.helpers.rootfs import walk as rootwalk
+from acigen.helpers.rootfs.walk import Walk, Walker
 from tests.elf.conftest import confined
 
 

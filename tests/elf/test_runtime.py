@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from acigen.helpers.elf import closure
-from acigen.helpers.rootwalk import Walker
+from acigen.helpers.rootfs.walk import Walker
 from tests.elf.elfwriter import EM_386, EM_AARCH64
 from tests.elf.fixtures import Tree
 from tests.elf.runtime import MUSL_LOADER, Builder, host_glibc, host_musl, identity, oracle

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from acigen.helpers.rootfs import iter_tree
+from acigen.treewalk import iter_tree
 from tests.support.rootfs import busybox_tree
 
 MODULE = "acigen.helpers.extract"

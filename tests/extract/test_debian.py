@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from acigen.errors import HelperError
 from acigen.helpers import elf
-from acigen.helpers.common import HelperError
-from acigen.helpers.extract import Request, check_fixed_point
+from acigen.helpers.extract.extraction import Request, check_fixed_point
 from tests.extract.support import paths, run_extract, snapshot
 from tests.support.rootfs import debian_minbase_tree
 

@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers import extract, extract_deps, unpack
-from acigen.helpers.common import HelperError
+from acigen.errors import HelperError
+from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.elf import elffile
-from acigen.helpers.runcache import identify, parse_manifest
-from acigen.helpers.runconfig import RunOptions, runtime_config
-from acigen.helpers.treeremove import remove_tree
+from acigen.helpers.extract import __main__ as extract
+from acigen.helpers.extract_deps import __main__ as extract_deps
+from acigen.helpers.run.cache import identify, parse_manifest
+from acigen.helpers.run.config import RunOptions, runtime_config
+from acigen.helpers.unpack import __main__ as unpack
 from tests.elf.elfwriter import Elf, build
 from tests.elf.fixtures import Tree
 from tests.fuzz import tars

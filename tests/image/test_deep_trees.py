@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from acigen.gc import size_of
-from acigen.helpers import treeremove
-from acigen.helpers.common import HelperError
-from acigen.helpers.layers import wipe
-from acigen.helpers.rootfs import Root, iter_tree
-from acigen.helpers.treeremove import remove_tree
-from acigen.helpers.unpack import unpack_archive
+from acigen.errors import HelperError
+from acigen.helpers.builddir.gc import size_of
+from acigen.helpers.core import treeremove
+from acigen.helpers.core.treeremove import remove_tree
+from acigen.helpers.layers.layers import wipe
+from acigen.helpers.rootfs.root import Root
+from acigen.helpers.unpack.image import unpack_archive
+from acigen.treewalk import iter_tree
 from tests.elf import elfwriter
 from tests.image import rawtar
 from tests.support.build import acigen, run_ninja

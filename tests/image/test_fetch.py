@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers import download
-from acigen.helpers.common import HelperError
-from acigen.helpers.fetch import FetchSpec, fetch
+from acigen.errors import HelperError
+from acigen.helpers.fetch import download
+from acigen.helpers.fetch.obtain import fetch
+from acigen.specs import FetchSpec
 from tests.image.conftest import REPO, error_lines, run_helper, sha256, write_spec
 from tests.support.httpserver import FileServer, Resource
 

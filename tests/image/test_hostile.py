@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.common import HelperError
-from acigen.helpers.unpack import unpack_archive
+from acigen.errors import HelperError
+from acigen.helpers.unpack.image import unpack_archive
 from tests.image.conftest import error_lines, run_helper
 from tests.image.hostile import build_corpus, cases
 from tests.image.treediff import describe

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from acigen.helpers.layers import tree
+from acigen.helpers.layers.layers import tree
 from tests.image.conftest import REPO, error_lines, run_helper, sha256
 from tests.image.hostile import build_corpus
 from tests.image.treediff import describe

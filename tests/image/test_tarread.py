@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.archive import sniff
-from acigen.helpers.common import HelperError
-from acigen.helpers.tarread import TRAILING_MAX, Member, Stream, TarReader
+from acigen.errors import HelperError
+from acigen.helpers.tar.decompress import sniff
+from acigen.helpers.tar.reader import TRAILING_MAX, Member, Stream, TarReader
 from tests.image import rawtar
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.common import HelperError
-from acigen.helpers.runcache import identify
-from acigen.helpers.tarread import TRAILING_MAX
-from acigen.helpers.unpack import unpack_archive
+from acigen.errors import HelperError
+from acigen.helpers.run.cache import identify
+from acigen.helpers.tar.reader import TRAILING_MAX
+from acigen.helpers.unpack.image import unpack_archive
 from tests.image import rawtar
 from tests.image.conftest import REPO, error_lines, run_helper
 from tests.image.treediff import describe, differences

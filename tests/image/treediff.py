@@ -7,7 +7,7 @@ import os
 import stat
 from typing import Any
 
-from acigen.helpers.rootfs import iter_tree
+from acigen.treewalk import iter_tree
 
 
 def _xattrs(path: str) -> dict[str, bytes]:

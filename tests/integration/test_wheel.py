@@ -26,7 +26,7 @@ def test_wheel_in_fresh_venv_builds_the_example(tmp_path: Path) -> None:
 
     site = next(venv.glob("lib/python3*/site-packages"))
     assert (site / "acigen" / "templates" / "Makefile.j2").is_file()
-    assert (site / "acigen" / "helpers" / "pack.py").is_file()
+    assert (site / "acigen" / "helpers" / "pack" / "__main__.py").is_file()
     assert (site / "acigen" / "helpers" / "elf" / "closure.py").is_file()
     assert not (site / "helpers").exists() and not (site / "templates").exists()
 

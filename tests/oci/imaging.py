@@ -12,7 +12,7 @@ from typing import Any
 
 MAKE_LAYER = """
 import subprocess, sys
-from acigen.helpers import layers
+from acigen.helpers.layers import layers
 layer, mode, script, *lower = sys.argv[1:]
 layers.enter_private_mount_namespace()
 with layers.writable_view(layer, lower, mode) as root:

@@ -58,7 +58,7 @@ def runc_run(bundle: Path) -> subprocess.CompletedProcess[str]:
 
 def acigen_run(aci: Path, *args: str, env: dict[str, str] | None = None
                ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acigen.run", str(aci), *args],
+    return subprocess.run([sys.executable, "-m", "acigen.helpers.run", str(aci), *args],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env=env, timeout=120)
 

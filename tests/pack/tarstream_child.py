@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from acigen.helpers.tarstream import REGULAR, Entry, TreeWriter, header, write_end
+from acigen.helpers.tar.writer import REGULAR, Entry, TreeWriter, header, write_end
 
 EPOCH = 1_700_000_000
 OLD = 1_000_000_000  # an mtime before EPOCH, kept as it is

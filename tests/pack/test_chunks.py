@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.chunks import (
+from acigen.helpers.tar.chunks import (
     ChunkCache,
     ChunkedCompressor,
     ChunkedResult,
@@ -223,7 +223,7 @@ def compress_tree(out: Path, items: list[tuple[bytes, bytes]], prefix: bytes,
 
 
 def test_a_big_file_gives_the_same_chunks_under_another_name(tmp_path: Path) -> None:
-    from acigen.helpers.chunks import ISOLATE_MIN
+    from acigen.helpers.tar.chunks import ISOLATE_MIN
     small = [(b"small %d" % i, text(i, 3000)) for i in range(60)]
     items = [*small[:30], (b"big", text(99, ISOLATE_MIN + 5 * POLICY.max_size)), *small[30:]]
     cache = ChunkCache(str(tmp_path / "cache"))
@@ -242,7 +242,7 @@ def test_a_big_file_gives_the_same_chunks_under_another_name(tmp_path: Path) -> 
 
 
 def test_only_gzip_cuts_at_big_files(tmp_path: Path) -> None:
-    from acigen.helpers.chunks import ISOLATE_MIN
+    from acigen.helpers.tar.chunks import ISOLATE_MIN
     items = [(b"a", text(1, 3000)), (b"big", text(2, ISOLATE_MIN)), (b"b", text(3, 3000))]
     one_chunk = ChunkPolicy.for_average(16 * ISOLATE_MIN)
     for compression, chunks in (("xz", 1), ("gzip", 3)):

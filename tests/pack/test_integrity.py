@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.common import HelperError, atomic_write
+from acigen.errors import HelperError
+from acigen.fileio import atomic_write
 from tests.pack.run import SUMMARY, pack, pack_tree
 from tests.pack.trees import text_tree, write_manifest
 from tests.support.tools import validate_aci

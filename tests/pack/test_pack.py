@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.chunks import ChunkedCompressor, ChunkPolicy
-from acigen.helpers.tarstream import DIRECTORY, REGULAR, Entry, write_end, write_entry
+from acigen.helpers.tar.chunks import ChunkedCompressor, ChunkPolicy
+from acigen.helpers.tar.writer import DIRECTORY, REGULAR, Entry, write_end, write_entry
 from tests.pack.run import decompress, image_id_of, pack_tree
 from tests.pack.trees import (
     EPOCH,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.tarstream import (
+from acigen.helpers.tar.writer import (
     DIRECTORY,
     HARDLINK,
     REGULAR,
@@ -193,7 +193,7 @@ def test_tree_writer_marks_every_entry(tmp_path: Path) -> None:
 
 
 def test_a_file_that_shrinks_while_packed_is_an_error(tmp_path: Path) -> None:
-    from acigen.helpers.common import HelperError
+    from acigen.errors import HelperError
 
     class Shrinking(Buffer):
         def mark(self, key: bytes) -> None:

@@ -32,7 +32,7 @@ HELPER = [sys.executable, "-m", "acigen.helpers.python_env"]
 STDLIB = "usr/lib/python3.11"
 SITE = f"{STDLIB}/site-packages"
 
-WORKER = "python_compile_worker.py"  # the compiler processes python_env starts
+WORKER = "python_env/compile_worker.py"  # the compiler processes python_env starts
 
 
 def python_env(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.python_compile import Source, compile_sources, pyc_path
-from acigen.helpers.python_pip import _compare, console_script, find_wheel
-from acigen.helpers.python_probe import probe
-from acigen.helpers.python_tree import image_shebang
+from acigen.helpers.python_env.compile import Source, compile_sources, pyc_path
+from acigen.helpers.python_env.pip_install import _compare, console_script, find_wheel
+from acigen.helpers.python_env.probe import probe
+from acigen.helpers.python_env.tree import image_shebang
 from tests.python.support import PYENV_311
 
 PY38 = "/root/.pyenv/versions/3.8.18/bin/python3.8"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from acigen.helpers.common import HelperError
-from acigen.helpers.registry.reference import parse
+from acigen.errors import HelperError
+from acigen.imageref import parse
 
 DIGEST = "sha256:" + "a" * 64
 

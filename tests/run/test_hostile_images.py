@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.run import FAILED
+from acigen.helpers.run.__main__ import FAILED
 from tests.image import rawtar
 
 GOOD_APP = {"exec": ["/bin/sh"], "user": "0", "group": "0"}
@@ -27,7 +27,7 @@ def aci(path: Path, manifest: object) -> Path:
 
 def acigen_run(image: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    return subprocess.run([sys.executable, "-m", "acigen.run", str(image)], env=env,
+    return subprocess.run([sys.executable, "-m", "acigen.helpers.run", str(image)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -60,8 +60,8 @@ def test_a_fifo_for_etc_passwd_is_an_error_not_a_hang(tmp_path: Path) -> None:
     root = tmp_path / "rootfs"
     (root / "etc").mkdir(parents=True)
     os.mkfifo(root / "etc" / "passwd")
-    code = ("import sys\nfrom acigen.helpers.common import HelperError\n"
-            "from acigen.helpers.runconfig import resolve_id\n"
+    code = ("import sys\nfrom acigen.errors import HelperError\n"
+            "from acigen.helpers.run.config import resolve_id\n"
             "try:\n    resolve_id(sys.argv[1], 'www', 'user')\n"
             "except HelperError as exc:\n    print(exc)\n")
     result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from acigen.helpers.container import STATE_ROOT, STOP_GRACE
+from acigen.helpers.chroot_run.container import STATE_ROOT, STOP_GRACE
 from tests.oci.imaging import helper, manifest
 from tests.support.leaks import mounts_under
 from tests.support.net import free_port, http_get
@@ -54,7 +54,7 @@ def make_aci(work: Path, tree: Path, name: str = "app", **app: object) -> Path:
 def run(aci: Path, *args: str, cache: Path, timeout: float = 300
         ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    return subprocess.run([sys.executable, "-m", "acigen.run", str(aci), *args],
+    return subprocess.run([sys.executable, "-m", "acigen.helpers.run", str(aci), *args],
                           capture_output=True, text=True, env=env, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
@@ -169,7 +169,7 @@ def test_a_changed_image_is_unpacked_again(tmp_path: Path, tree: Path, cache: Pa
 def serve(aci: Path, cache: Path) -> subprocess.Popen[str]:
     """`acigen run --net host ACI` in the background (a server)."""
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    return subprocess.Popen([sys.executable, "-m", "acigen.run", str(aci), "--net", "host"],
+    return subprocess.Popen([sys.executable, "-m", "acigen.helpers.run", str(aci), "--net", "host"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             stdin=subprocess.DEVNULL)
 
@@ -350,7 +350,7 @@ def test_cap_add_widens_with_a_warning(tmp_path: Path, tree: Path, cache: Path) 
 
 def test_the_default_set_is_the_containers_one(tmp_path: Path, tree: Path,
                                                cache: Path) -> None:
-    from acigen.helpers.confinement import DEFAULT_CAPABILITIES
+    from acigen.helpers.chroot_run.confinement import DEFAULT_CAPABILITIES
     bits = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4,
             "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
             "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_CHROOT": 18, "CAP_SETFCAP": 31}

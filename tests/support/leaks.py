@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from acigen.mounts import mounted_under
+from acigen.helpers.core.mounts import mounted_under
 
 
 def _pids() -> list[str]:

@@ -1,0 +1,1 @@
+"""acigen gc, clean and verify: a build directory kept tidy and checked."""

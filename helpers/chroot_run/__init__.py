@@ -1,0 +1,1 @@
+"""acigen-chroot-run: cmd and ansible steps run inside a confined container."""

@@ -1,0 +1,1 @@
+"""acigen-extract: the extract step; a root pruned to what its programs need."""

@@ -1,0 +1,1 @@
+"""acigen-fetch: downloads into the cache, verified against pins and lock files."""

@@ -1,0 +1,1 @@
+"""acigen-oci: an image's layers written as an OCI image archive."""

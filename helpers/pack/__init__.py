@@ -1,0 +1,1 @@
+"""acigen-pack: an image's layers packed into an ACI."""

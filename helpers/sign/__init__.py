@@ -1,0 +1,1 @@
+"""acigen-sign: a detached signature for an image."""

@@ -1,0 +1,1 @@
+"""Tar archives: reading, writing, decompressing, applying to a root, chunked compression."""

@@ -1,0 +1,536 @@
+"""Chunked, parallel, cached compression of one byte stream.
+
+The stream is cut into chunks of a few MiB at points chosen by content;
+each chunk is compressed on its own (a gzip member, an xz stream, a bzip2
+stream) and the results are concatenated, which every reader of these
+formats accepts as one stream.  A compressed chunk is kept in a cache keyed
+by the hash of its uncompressed bytes and the compression settings, so a
+stream that changed in one place recompresses only the chunks around the
+change, and a clean build gives the same bytes as an incremental one.
+
+Usage (the ACI pack; the OCI layers too)::
+
+    with ChunkedCompressor(out_file, "xz", cache, jobs=4) as cc:
+        for each entry:
+            cc.mark(entry_header)   # an entry starts here: a cut may go here
+            cc.write(entry_header)
+            cc.write(entry_data)
+        result = cc.close()         # digests, sizes, chunk and reuse counts
+
+Where the cuts go: only at candidates -- each `mark()`, and inside a long
+run of data (a big file) every `policy.run` bytes after the last candidate.
+A candidate cuts when the chunk has at least `min_size` bytes and a hash of
+its key (the entry's header; for a point inside a file, the header and the
+offset) falls below run/mean_extra, where run is the number of bytes since
+the previous candidate; so cuts come at about one per `mean_extra` bytes
+past the minimum however big the entries are.  The decision depends on the
+key and the bytes since the previous candidate, not on where the chunk
+started, so after a change the cuts fall back into the old places at the
+next chosen candidate.  A chunk that would pass `max_size` is cut at the
+next candidate regardless.  Cuts inside a file are at fixed offsets from
+its header, not found by a rolling hash: that would cost a Python loop over
+every byte, and a changed file is almost always rewritten whole anyway.
+
+Parallelism: threads.  zlib, lzma, bz2 and hashlib release the GIL while they
+work, so threads use every core without copying chunks between processes
+(bench/pack.py measures both).  Memory stays bounded: at most 2 x jobs
+times the largest chunk's bytes are in flight.
+"""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import contextlib
+import fcntl
+import hashlib
+import lzma
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import BinaryIO
+
+from acigen.fileio import atomic_write
+from acigen.helpers.core.filelock import holding
+from acigen.specs import COMPRESSIONS
+
+MiB = 1 << 20
+FORMAT_VERSION = "2"  # bump when the bytes we write for a chunk change
+# A cached chunk file: this magic, the SHA-256 of the compressed bytes, then
+# those bytes.  The digest is checked on every reuse: a damaged file (a
+# full disk, a crash, a stray edit) is recompressed, never copied into an image.
+CHUNK_MAGIC = b"acigen-chunk-1\n"
+_HEAD = len(CHUNK_MAGIC) + 32
+CLAIM = ".claim"  # NAME.claim: locked while chunk NAME is being made (ChunkCache.claim)
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """Where chunks are cut (see the module docstring)."""
+
+    min_size: int
+    mean_extra: int
+    max_size: int
+    run: int
+
+    @classmethod
+    def for_average(cls, average: int) -> ChunkPolicy:
+        """Chunks of about AVERAGE bytes: three quarters a fixed minimum, the
+        rest content-chosen, at most twice the average.  A high minimum keeps
+        sizes even (no long last chunk that one core compresses alone) and
+        still lets cuts fall back into place after one chunk (measured on a
+        Debian tree: a one-file change renews one chunk)."""
+        quarter = max(average // 4, 1024)
+        return cls(min_size=3 * quarter, mean_extra=quarter, max_size=8 * quarter, run=quarter)
+
+
+# Average chunk size per compression.  gzip's window is 32 KiB and bzip2's
+# blocks 900 kB, so small chunks cost them nothing.  gzip's are 1 MiB: a
+# one-file change then recompresses ~1 MiB, not 4 (bench/pack.py, Debian
+# minbase: repack 0.52 s -> 0.42 s; the full pack's time and size unchanged;
+# bzip2 keeps whole 900 kB blocks with 4 MiB).  xz (8 MiB dictionary at
+# preset 6) loses ratio on small chunks -- on a Debian minbase tree, against
+# `xz -T0 -6` (whose 24 MiB blocks restart too): +6% at 4 MiB, +3% at 8 MiB,
+# +0.5% at 12 MiB -- while a one-file change recompresses about one chunk at
+# ~3 MB/s.  12 MiB keeps the size; images built often can trade it for
+# speed with a smaller chunk_size (bench/pack.py --chunk-size measures both).
+DEFAULT_AVERAGE = {"none": 4 * MiB, "gzip": 1 * MiB, "bzip2": 4 * MiB, "xz": 12 * MiB}
+# Files from this size on are chunks of their own with gzip (isolate()): on a
+# Debian minbase root they hold 68% of the bytes.
+ISOLATE_MIN = 64 * 1024
+
+
+# -- codecs -----------------------------------------------------------------
+
+# zlib's level for gzip.  Measured on a Debian root in 1 MiB chunks (issue 19),
+# against level 6: level 5 takes 0.63x the CPU for 0.8% more bytes, level 4
+# 0.48x for 2.4% more (past the pack row's 2% size target).  Faster deflate
+# libraries were measured too and left out: python-isal (level 3: 0.08x the CPU,
+# 10% larger) and zlib-ng (level 6: 0.39x, 3.6% larger) choose their code by the
+# CPU's instruction set, and their output differs with it, so an image would
+# not be the same bytes on every machine.
+GZIP_LEVEL = 5
+
+
+def _gzip_member(data: bytes) -> bytes:
+    """One gzip member as `gzip -5 -n` writes it: no name, mtime 0, OS unix."""
+    deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
+    body = deflate.compress(data) + deflate.flush()
+    head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+    return head + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def _xz_stream(data: bytes) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+
+
+def _bzip2_stream(data: bytes) -> bytes:
+    return bz2.compress(data, 9)
+
+
+_COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "gzip": (f"gz{GZIP_LEVEL}", _gzip_member),
+    "bzip2": ("bz9", _bzip2_stream),
+    "xz": ("xz6", _xz_stream),
+}
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    compress: Callable[[bytes], bytes]
+    tag: str  # names the settings in cache keys
+
+
+def _sample() -> bytes:
+    """Fixed, mildly compressible bytes that exercise the match finder."""
+    return b"".join(b"%08d %d acigen chunk\n" % (i, i * i % 9973) for i in range(3000))
+
+
+_codecs: dict[str, Codec] = {}
+
+
+def codec(compression: str) -> Codec:
+    """The codec for COMPRESSION.  Its tag holds a fingerprint of what the
+    library writes for a fixed sample, so a library upgrade that changes the
+    output cannot mix old and new chunks (clean and incremental builds must
+    give the same bytes)."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compression!r}")
+    if compression not in _codecs:
+        if compression == "none":
+            _codecs[compression] = Codec("none", bytes, "raw")
+        else:
+            short, fn = _COMPRESSORS[compression]
+            print_ = hashlib.sha256(fn(_sample())).hexdigest()[:12]
+            _codecs[compression] = Codec(compression, fn, f"{short}-v{FORMAT_VERSION}-{print_}")
+    return _codecs[compression]
+
+
+# -- the cache ----------------------------------------------------------------
+
+def checked_blob(data: bytes) -> bytes | None:
+    """The compressed bytes of a cached chunk file's DATA, if its digest holds."""
+    blob = data[_HEAD:]
+    if data[:len(CHUNK_MAGIC)] == CHUNK_MAGIC and \
+            hashlib.sha256(blob).digest() == data[len(CHUNK_MAGIC):_HEAD]:
+        return blob
+    return None
+
+
+class ChunkCache:
+    """Compressed chunks by content: DIR/<sha256 of the chunk>.<codec tag>,
+    each with the digest of its compressed bytes, checked on reuse (`load`).
+
+    Growth is bounded by the outputs: after a successful pack, `record()`
+    lists the chunks that output used (DIR/uses/<hash of its path>) and
+    `collect()` deletes every chunk that no output's last pack used; lists
+    of outputs that no longer exist are dropped first.  Packs hold the cache
+    shared (`in_use()`) while they run; `collect()` runs only when it can
+    take the cache exclusively, so it never deletes a chunk another pack is
+    about to list.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock_fd: int | None = None
+        self.damaged: list[str] = []  # chunks found damaged (and recompressed)
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[ChunkCache]:
+        os.makedirs(os.path.join(self.path, "uses"), exist_ok=True)
+        with holding(os.path.join(self.path, "lock"), fcntl.LOCK_SH) as fd:
+            self._lock_fd = fd
+            try:
+                yield self
+            finally:
+                self._lock_fd = None
+
+    def load(self, name: str) -> bytes | None:
+        """The compressed chunk NAME if cached and intact.  A damaged one is
+        removed and counted in `damaged`; the caller compresses it again."""
+        path = os.path.join(self.path, name)
+        try:
+            with open(path, "rb") as src:
+                data = src.read()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        blob = checked_blob(data)
+        if blob is not None:
+            return blob
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self.damaged.append(name)
+        return None
+
+    def damage_report(self) -> str:
+        """One line on the damaged chunks found, or '' when none were."""
+        if not self.damaged:
+            return ""
+        return (f"{len(self.damaged)} damaged chunk(s) in {self.path} (e.g. "
+                f"{self.damaged[0]}) failed their check and were compressed again")
+
+    @contextlib.contextmanager
+    def claim(self, name: str) -> Iterator[None]:
+        """Hold chunk NAME's claim while making it: a pack that needs the same
+        chunk meanwhile (the ACI and the OCI archive are written at the same
+        time) waits for it, then finds it in the cache, instead of compressing
+        it again.  Only an optimisation: a claim lost to a race (its file is
+        removed on release) means the chunk is compressed twice, never wrong;
+        a pack that dies releases its claims with its file descriptors."""
+        os.makedirs(self.path, exist_ok=True)
+        path = os.path.join(self.path, name + CLAIM)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            os.close(fd)
+
+    def store(self, name: str, blob: bytes) -> None:
+        header = CHUNK_MAGIC + hashlib.sha256(blob).digest()
+        atomic_write(os.path.join(self.path, name), [header, blob], mode=0o600)
+
+    def _use_file(self, output: str) -> str:
+        digest = hashlib.sha256(os.fsencode(output)).hexdigest()[:32]
+        return os.path.join(self.path, "uses", digest)
+
+    def record(self, output: str, names: Sequence[str]) -> None:
+        """OUTPUT (an absolute path) was just written from chunks NAMES."""
+        text = "\n".join([output, *sorted(set(names))]) + "\n"
+        atomic_write(self._use_file(output), text.encode("utf-8", "surrogateescape"),
+                     mode=0o600)
+
+    def collect(self) -> int:
+        """Delete chunks no output uses; returns how many, or -1 when another
+        pack holds the cache (it collects when it finishes)."""
+        if self._lock_fd is None:
+            raise RuntimeError("collect() needs in_use()")
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return -1
+        live = self._live_names()
+        removed = 0
+        for name in os.listdir(self.path):
+            if name in live or name in ("lock", "uses"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, name))
+                removed += 1
+        return removed
+
+    def _live_names(self) -> set[str]:
+        live: set[str] = set()
+        uses = os.path.join(self.path, "uses")
+        for name in os.listdir(uses):
+            path = os.path.join(uses, name)
+            with open(path, encoding="utf-8", errors="surrogateescape") as src:
+                lines = src.read().splitlines()
+            if name.startswith(".tmp-") or not lines or not os.path.exists(lines[0]):
+                os.unlink(path)  # an interrupted record, or an output since removed
+                continue
+            live.update(lines[1:])
+        return live
+
+
+# -- the compressor -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChunkedResult:
+    """What a ChunkedCompressor wrote.
+
+    size / digests: the uncompressed stream (hex, by algorithm name);
+    compressed_size / compressed_digest: the output (hex of the algorithm
+    asked for, else None); chunks / reused: how many chunks, how many came
+    from the cache; names: the cache entries used, in order; damaged: cache
+    entries that failed their check and were compressed again.
+    """
+
+    size: int
+    digests: dict[str, str]
+    compressed_size: int
+    compressed_digest: str | None
+    chunks: int
+    reused: int
+    names: tuple[str, ...]
+    damaged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Done:
+    name: str
+    blob: bytes
+    reused: bool = False  # from the cache (checked)
+
+
+class _Bytes:
+    """The sizes of queued chunks, oldest first, and their total."""
+
+    def __init__(self) -> None:
+        self.sizes: collections.deque[int] = collections.deque()
+        self.total = 0
+
+    def add(self, size: int) -> None:
+        self.sizes.append(size)
+        self.total += size
+
+    def pop(self) -> None:
+        self.total -= self.sizes.popleft()
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) or 1
+
+
+class ChunkedCompressor:
+    """Compresses what is written to it into OUT (written through its file
+    descriptor, from its current position).  See the module docstring."""
+
+    def __init__(self, out: BinaryIO, compression: str, cache: ChunkCache | None = None,
+                 jobs: int | None = None, policy: ChunkPolicy | None = None,
+                 digests: Sequence[str] = ("sha512",),
+                 compressed_digest: str | None = None) -> None:
+        self.codec = codec(compression)
+        self.cache = cache if compression != "none" else None
+        self.policy = policy or ChunkPolicy.for_average(DEFAULT_AVERAGE[compression])
+        self.jobs = jobs or default_jobs()
+        out.flush()
+        self._fd = out.fileno()
+        self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="compress")
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="digest")
+        self._digests = {name: hashlib.new(name) for name in digests}
+        self._out_digest = hashlib.new(compressed_digest) if compressed_digest else None
+        self._pending: collections.deque[Future[_Done]] = collections.deque()
+        self._hashing: collections.deque[Future[None]] = collections.deque()
+        # chunks in flight, by bytes: isolate() makes some chunks small, and a
+        # bound by count would then leave the compression threads idle
+        self._window = 2 * self.jobs * self.policy.max_size
+        self._compressing = _Bytes()
+        self._queued_for_digest = _Bytes()
+        self._pieces: list[bytes | memoryview] = []
+        self._size = 0  # bytes in the current chunk
+        self._run = 0  # bytes since the last cut candidate
+        self._key = b""
+        self._run_index = 0
+        self._total = self._written = self._chunks = self._reused = 0
+        self._names: list[str] = []
+        self._damaged_before = len(self.cache.damaged) if self.cache else 0
+        self._isolated = False  # in a file's data cut off by isolate()
+        self._closed = False
+
+    # -- the stream -----------------------------------------------------------
+
+    def mark(self, key: bytes) -> None:
+        """An entry starts here; KEY (its header) decides whether to cut."""
+        if self._isolated:  # the end of an isolated file (and its padding)
+            self._isolated = False
+            self._cut()
+            self._run = 0
+        self._key, self._run_index = key, 0
+        self._candidate(key)
+
+    def isolate(self, size: int) -> None:
+        """SIZE bytes of one file's data start here (then its padding).
+
+        With gzip, a big file's data is cut off from the entries around it and
+        cut inside by offset alone, not by its header: so the same file gives
+        the same chunks in the ACI (rootfs/NAME) and in an OCI layer (NAME),
+        and the second of them finds them in the cache instead of compressing
+        them again (issue 19: a clean ACI + OCI build compressed almost every
+        byte twice).  xz, whose ratio suffers from small chunks, cuts as before."""
+        if self.codec.name != "gzip" or size < ISOLATE_MIN:
+            return
+        self._cut()
+        self._isolated = True
+        self._key, self._run_index, self._run = b"\0isolated", 0, 0
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while len(view) > self.policy.run - self._run:
+            room = self.policy.run - self._run
+            self._append(view[:room])
+            view = view[room:]
+            self._run_index += 1  # a point inside a big file: a candidate too
+            self._candidate(self._key + b"\0%d" % self._run_index)
+        if len(view):
+            self._append(view)
+
+    def _append(self, data: memoryview) -> None:
+        self._pieces.append(data)
+        self._size += len(data)
+        self._run += len(data)
+
+    def _candidate(self, key: bytes) -> None:
+        policy = self.policy
+        if self._size >= policy.min_size:
+            draw = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+            if draw * policy.mean_extra < self._run << 64:  # draw/2^64 < run/mean_extra
+                self._cut()
+        if self._size + policy.run > policy.max_size:
+            self._cut()
+        self._run = 0
+
+    def _cut(self) -> None:
+        if not self._size:
+            return
+        chunk = b"".join(self._pieces)
+        self._pieces, self._size = [], 0
+        self._total += len(chunk)
+        self._hashing.append(self._hasher.submit(self._digest, chunk))
+        self._queued_for_digest.add(len(chunk))
+        self._pending.append(self._pool.submit(self._compress, chunk))
+        self._compressing.add(len(chunk))
+        self._write_ready(limit=self._window)
+
+    # -- workers --------------------------------------------------------------
+
+    def _digest(self, chunk: bytes) -> None:
+        for digest in self._digests.values():
+            digest.update(chunk)
+
+    def _compress(self, chunk: bytes) -> _Done:
+        if self.codec.name == "none":
+            return _Done("", blob=chunk)
+        name = f"{hashlib.sha256(chunk).hexdigest()}.{self.codec.tag}"
+        if self.cache is None:
+            return _Done(name, blob=self.codec.compress(chunk))
+        cached = self.cache.load(name)
+        if cached is not None:
+            return _Done(name, cached, reused=True)
+        with self.cache.claim(name):
+            cached = self.cache.load(name)  # made by whoever held the claim before
+            if cached is not None:
+                return _Done(name, cached, reused=True)
+            blob = self.codec.compress(chunk)
+            self.cache.store(name, blob)
+        return _Done(name, blob=blob)
+
+    # -- output, in order -----------------------------------------------------
+
+    def _write_ready(self, limit: int) -> None:
+        """Write the chunks done, in order; wait while more than LIMIT bytes are
+        in flight (and, for the digests, queued)."""
+        while self._hashing and (self._queued_for_digest.total > limit or
+                                 self._hashing[0].done()):
+            self._hashing.popleft().result()
+            self._queued_for_digest.pop()
+        while self._pending and (self._compressing.total > limit or self._pending[0].done()):
+            done = self._pending.popleft().result()
+            self._compressing.pop()
+            self._chunks += 1
+            if done.name:
+                self._names.append(done.name)
+            self._reused += done.reused
+            self._emit(done.blob)
+
+    def _emit(self, data: bytes | memoryview) -> None:
+        if self._out_digest is not None:
+            self._out_digest.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self._written += len(data)
+
+    # -- the end ----------------------------------------------------------------
+
+    def close(self) -> ChunkedResult:
+        """Cut the last chunk, write everything, return what was written."""
+        self._cut()
+        self._write_ready(limit=0)
+        self._shutdown(cancel=False)
+        return ChunkedResult(
+            size=self._total,
+            digests={name: d.hexdigest() for name, d in self._digests.items()},
+            compressed_size=self._written,
+            compressed_digest=self._out_digest.hexdigest() if self._out_digest else None,
+            chunks=self._chunks, reused=self._reused, names=tuple(self._names),
+            damaged=tuple(self.cache.damaged[self._damaged_before:]) if self.cache else ())
+
+    def abort(self) -> None:
+        """Stop: drop queued chunks, wait for the ones being compressed."""
+        self._pending.clear()
+        self._hashing.clear()
+        self._shutdown(cancel=True)
+
+    def _shutdown(self, cancel: bool) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._hasher.shutdown(wait=True, cancel_futures=cancel)
+
+    def __enter__(self) -> ChunkedCompressor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is not None:
+            self.abort()
+        else:
+            self._shutdown(cancel=False)
