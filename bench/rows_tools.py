@@ -56,7 +56,7 @@ def pack_rows(ctx: Context, label: str, tree: Path, work: Path, compression: str
     size_note = ("each chunk is its own compressed stream, so matches across a chunk "
                  "boundary are lost and each chunk has its own header; smaller chunks "
                  "make incremental repacks cheaper and the image a little larger (the trade "
-                 "is measured in helpers/chunks.py)."
+                 "is measured in helpers/tar/chunks.py)."
                  + (" And acigen's gzip is level 5 against gzip's 6: 0.8% more bytes for "
                     "0.63x the CPU (issue 19)." if compression == "gzip" else ""))
     return [
