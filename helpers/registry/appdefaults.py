@@ -22,10 +22,9 @@ import copy
 import json
 import os
 import re
-import stat
 from typing import Any
 
-from acigen.helpers.rootfs.root import Root
+from acigen.helpers.rootfs.root import is_executable
 
 CONFIG_FILE = "image-config.json"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9.-]*$")
@@ -78,22 +77,9 @@ def _find_program(name: str, env: list[dict[str, str]], layer_dirs: list[str]) -
         candidate = f"{directory.rstrip('/')}/{name}"
         for layer in layer_dirs:
             tree = os.path.join(layer, "tree")
-            if os.path.isdir(tree) and _is_program(tree, candidate):
+            if os.path.isdir(tree) and is_executable(tree, candidate):
                 return candidate
     return None
-
-
-def _is_program(tree: str, path: str) -> bool:
-    with Root(tree) as root:
-        try:
-            fd = root.open(path, os.O_PATH)
-        except OSError:
-            return False
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
 
 
 def offered(run: dict[str, Any], layer_dirs: list[str]) -> dict[str, Any]:

@@ -219,3 +219,18 @@ def _remove_at(dirfd: int, name: str) -> None:
     except FileNotFoundError:
         return
     remove_at(dirfd, name, st, Removed(), name)
+
+
+def is_executable(root_dir: str, path: str) -> bool:
+    """Whether PATH, resolved inside ROOT_DIR as the image sees it, is a
+    regular file someone may execute (what an app's exec[0] must be)."""
+    with Root(root_dir) as root:
+        try:
+            fd = root.open(path, os.O_PATH)
+        except OSError:
+            return False
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)

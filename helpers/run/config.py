@@ -29,7 +29,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 from acigen.errors import HelperError
 from acigen.helpers.chroot_run import confinement
 from acigen.helpers.core.common import READ_FLAGS, regular_only
-from acigen.helpers.rootfs.root import Root
+from acigen.helpers.rootfs.root import Root, is_executable
 from acigen.specs import DEFAULT_PATH
 
 CAPABILITY_ISOLATORS = ("os/linux/capabilities-retain-set", "os/linux/capabilities-remove-set")
@@ -333,19 +332,6 @@ def process(app: dict[str, Any], root: str, opts: RunOptions, name: str) -> dict
     }
 
 
-def _executable(root: str, path: str) -> bool:
-    with Root(root) as confined:
-        try:
-            fd = confined.open(path, os.O_PATH)
-        except OSError:
-            return False
-        try:
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
-
-
 def check_program(root: str, proc: dict[str, Any]) -> None:
     """Fail before starting anything when the program is not in the image
     (the runtime's own failure would look like the app exiting with 1)."""
@@ -355,7 +341,7 @@ def check_program(root: str, proc: dict[str, Any]) -> None:
     else:
         env = dict(item.split("=", 1) for item in proc["env"])
         candidates = [os.path.join(d or ".", program) for d in env.get("PATH", "").split(":")]
-    if not any(_executable(root, path) for path in candidates):
+    if not any(is_executable(root, path) for path in candidates):
         raise HelperError(f"{program}: no such executable in the image",
                           "check the app's exec, or give --exec")
 
