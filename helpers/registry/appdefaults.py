@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from acigen.helpers.rootfs.root import is_executable
+from acigen.specs import DEFAULT_PATH
 
 CONFIG_FILE = "image-config.json"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9.-]*$")
@@ -69,8 +70,7 @@ def _ports(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _find_program(name: str, env: list[dict[str, str]], layer_dirs: list[str]) -> str | None:
-    path = next((e["value"] for e in env if e["name"] == "PATH"),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    path = next((e["value"] for e in env if e["name"] == "PATH"), DEFAULT_PATH)
     for directory in path.split(":"):
         if not directory.startswith("/"):
             continue

@@ -55,7 +55,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from acigen.fileio import atomic_write
-from acigen.helpers.core.filelock import holding
+from acigen.helpers.core.filelock import holding, lock_fd
 from acigen.specs import COMPRESSIONS
 
 MiB = 1 << 20
@@ -244,9 +244,8 @@ class ChunkCache:
         a pack that dies releases its claims with its file descriptors."""
         os.makedirs(self.path, exist_ok=True)
         path = os.path.join(self.path, name + CLAIM)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = lock_fd(path, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             with contextlib.suppress(FileNotFoundError):
