@@ -155,8 +155,25 @@ def require_runtime(requested: str | None) -> None:
                           exc.hint) from None
 
 
+def require_same_builder(builddir: str) -> None:
+    """A build directory holds root's builds or one user's rootless ones,
+    never both (BUILDDIR/owner, written by the helpers): refuse the other."""
+    try:
+        with open(os.path.join(builddir, "owner"), encoding="ascii", errors="replace") as src:
+            owner = src.read().strip()
+    except OSError:
+        return
+    mine = "root" if os.geteuid() == 0 else f"user {os.getuid()}"
+    if owner != mine:
+        theirs = "root builds (sudo)" if owner == "root" else \
+            f"rootless builds by uid {owner.removeprefix('user ')}"
+        raise AcigenError(f"{builddir}: this build directory belongs to {theirs}: use "
+                          "another build directory (-B), or build as its owner")
+
+
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
     """Side files first, then the build file, its record, the stamp last."""
+    require_same_builder(inv.builddir)
     text = render_make(graph, setup) if inv.format == "make" else render_ninja(graph, setup)
     outputs.write_side_files(inv.base_dir, graph.files)
     outputs.write_build_file(inv.build_file, text, touch=inv.format == "make")
@@ -170,9 +187,8 @@ def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
 
 
 def build(inv: Invocation) -> int:
-    if os.geteuid() != 0:
-        raise AcigenError("building needs root (it mounts the layers of the image)",
-                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
+    # as root, or rootless: each helper enters a user namespace of its own
+    # (helpers/core/userns.py) and says itself what this user cannot build
     name = os.path.basename(inv.build_file)
     if inv.format == "make":
         make = shutil.which("make")

@@ -1,0 +1,172 @@
+"""The same manifest gives byte-identical images built by root and built
+rootless by a user with a subordinate id range; without a range, the
+single-id mode builds what needs no other ids and says what to do when a
+step needs more; a build directory is never shared by root and a user."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.rootless.conftest import SINGLE_USER, USER
+from tests.support import rootless
+from tests.support.leaks import mounts_under
+from tests.support.rootfs import busybox_tree, tar_of
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+STEPS = "-aci-packer-build-steps-"
+
+# a base whose owners are not all root, with a setuid program and a
+# directory the next step renames (a full copy plus a whiteout) and one it
+# empties and refills (an opaque directory)
+BASE_SCRIPT = """
+set -e
+mkdir -p srv/www var/old/sub opt/keep
+echo page > srv/www/index.html
+chown -R 33:33 srv/www
+echo o > var/old/sub/f
+chown 100:101 var/old/sub
+cp bin/busybox bin/su-like
+chmod 4755 bin/su-like
+echo k > opt/keep/a
+"""
+STEP_SCRIPT = (
+    "set -e; mkdir -p /var/lib/app; echo data > /var/lib/app/db; "
+    "chown -R 42:65534 /var/lib/app; rm /srv/www/index.html; mv /var/old /var/new; "
+    "rm -r /opt/keep; mkdir /opt/keep; echo new > /opt/keep/b; "
+    "ln -s /var/lib/app /app; id -u > /uid"
+)
+
+
+def _busybox_base(work: Path) -> None:
+    tree = busybox_tree(work / "basetree")
+    subprocess.run(["sh", "-c", BASE_SCRIPT], cwd=tree, check=True)
+    tar_of(tree, work / "base.tar")
+    shutil.rmtree(tree)
+
+
+def _busybox_manifest(work: Path) -> str:
+    sh = {"type": "cmd", "copy": False, "path": "/bin/busybox"}
+    doc = {"name": "example.com/rootless", "app": {"exec": ["/bin/busybox", "true"],
+                                                   "user": "0", "group": "0"},
+           STEPS: [{"type": "image", "path": "base.tar"},
+                   {**sh, "args": ["sh", "-c", STEP_SCRIPT]},
+                   {**sh, "args": ["sh", "-c", "echo offline > /none"], "network": "none"}]}
+    (work / "m.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return "m.json"
+
+
+def _build(python: str, work: Path, args: list[str], user: str | None,
+           check: bool = True) -> subprocess.CompletedProcess[str]:
+    argv = [python, "-m", "acigen", "-b", *args]
+    if user is None:
+        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=1800)
+    else:
+        rootless.give_to(work, user)
+        done = rootless.as_user(user, argv, work, timeout=1800)
+    if check:
+        assert done.returncode == 0, f"{user or 'root'}: {done.stdout}{done.stderr}"
+    assert not mounts_under([work])
+    return done
+
+
+def _both(area: Path, python: str, prepare, args: list[str]) -> tuple[Path, Path, str]:
+    """Build in area/root as root and in area/user as USER; their dirs and
+    the rootless build's output."""
+    dirs = []
+    for name in ("root", "user"):
+        work = area / name
+        work.mkdir()
+        prepare(work)
+        dirs.append(work)
+    _build(python, dirs[0], args, None)
+    out = _build(python, dirs[1], args, USER).stdout
+    return dirs[0], dirs[1], out
+
+
+def _same_files(root_dir: Path, user_dir: Path, names: list[str]) -> None:
+    for name in names:
+        assert (root_dir / name).read_bytes() == (user_dir / name).read_bytes(), name
+
+
+def test_bash_example_rootless_is_byte_identical(area: Path, python: str) -> None:
+    def prepare(work: Path) -> None:
+        shutil.copytree(EXAMPLES / "bash", work, dirs_exist_ok=True)
+    root_dir, user_dir, out = _both(area, python, prepare,
+                                    ["--oci", "bash.oci.tar", "bash.json"])
+    assert "(layers: overlay (userns))" in out
+    _same_files(root_dir, user_dir, ["bash.aci", "bash.oci.tar"])
+    assert (user_dir / ".acigen" / "owner").read_text() == f"user {_uid(USER)}\n"
+
+
+def test_busybox_cmd_steps_rootless_are_byte_identical(area: Path, python: str) -> None:
+    def prepare(work: Path) -> None:
+        _busybox_base(work)
+        _busybox_manifest(work)
+    root_dir, user_dir, _ = _both(area, python, prepare, ["--oci", "m.oci.tar", "m.json"])
+    _same_files(root_dir, user_dir, ["m.aci", "m.oci.tar"])
+    with tarfile.open(user_dir / "m.aci") as tar:
+        owners = {m.name: (m.uid, m.gid) for m in tar.getmembers()}
+        assert tar.getmember("rootfs/bin/su-like").mode & 0o4000
+        assert tar.extractfile("rootfs/uid").read() == b"0\n"  # type: ignore[union-attr]
+        assert tar.extractfile("rootfs/none").read() == b"offline\n"  # type: ignore[union-attr]
+    assert owners["rootfs/srv/www"] == (33, 33)
+    assert owners["rootfs/var/new/sub"] == (100, 101)
+    assert owners["rootfs/var/lib/app/db"] == (42, 65534)
+    assert "rootfs/srv/www/index.html" not in owners
+
+
+def test_copy_layer_mode_rootless_is_byte_identical(area: Path, python: str) -> None:
+    def prepare(work: Path) -> None:
+        _busybox_base(work)
+        _busybox_manifest(work)
+    root_dir, user_dir, out = _both(area, python, prepare,
+                                    ["--layer-mode", "copy", "m.json"])
+    assert "(layers: copy (userns))" in out
+    _same_files(root_dir, user_dir, ["m.aci"])
+
+
+def test_single_id_mode_builds_what_needs_no_other_ids(area: Path, python: str) -> None:
+    shutil.copytree(EXAMPLES / "bash", area / "root")
+    shutil.copytree(EXAMPLES / "bash", area / "user")
+    _build(python, area / "root", ["bash.json"], None)
+    out = _build(python, area / "user", ["bash.json"], SINGLE_USER).stdout
+    assert "(layers: overlay (single))" in out
+    _same_files(area / "root", area / "user", ["bash.aci"])
+
+
+def test_single_id_mode_names_the_missing_range(area: Path, python: str) -> None:
+    _busybox_base(area)
+    _busybox_manifest(area)
+    done = _build(python, area, ["m.json"], SINGLE_USER, check=False)
+    assert done.returncode == 1
+    [line] = [x for x in done.stdout.splitlines() if "error:" in x]
+    assert "uid 33" in line or "uid 100" in line, line
+    assert "/etc/subuid" in line
+    assert f"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {SINGLE_USER}" \
+        in line
+
+
+@pytest.mark.parametrize("first", ["root", "user"])
+def test_a_build_directory_is_not_shared_by_root_and_a_user(
+        area: Path, python: str, first: str) -> None:
+    shutil.copytree(EXAMPLES / "bash", area, dirs_exist_ok=True)
+    order = [None, USER] if first == "root" else [USER, None]
+    _build(python, area, ["bash.json"], order[0])
+    (area / "bash.json").write_text((area / "bash.json").read_text().replace("1.0.0", "1.0.1"))
+    done = _build(python, area, ["bash.json"], order[1], check=False)
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    owner = "root builds" if first == "root" else f"rootless builds by uid {_uid(USER)}"
+    assert f"this build directory belongs to {owner}" in lines[0]
+
+
+def _uid(user: str) -> int:
+    import pwd
+    return pwd.getpwnam(user).pw_uid
