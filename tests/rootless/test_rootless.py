@@ -16,7 +16,7 @@ import pytest
 from tests.rootless.conftest import SINGLE_USER, USER
 from tests.support import rootless
 from tests.support.leaks import mounts_under
-from tests.support.rootfs import busybox_tree, tar_of
+from tests.support.rootfs import busybox_tree, debian_minbase_tarball, tar_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 STEPS = "-aci-packer-build-steps-"
@@ -119,6 +119,55 @@ def test_busybox_cmd_steps_rootless_are_byte_identical(area: Path, python: str) 
     assert owners["rootfs/var/new/sub"] == (100, 101)
     assert owners["rootfs/var/lib/app/db"] == (42, 65534)
     assert "rootfs/srv/www/index.html" not in owners
+
+
+def test_extract_step_rootless_is_byte_identical(area: Path, python: str) -> None:
+    def prepare(work: Path) -> None:
+        _busybox_base(work)
+        _busybox_manifest(work)
+        doc = json.loads((work / "m.json").read_text())
+        doc[STEPS].append({"type": "extract", "binaries": ["/bin/busybox"],
+                           "keeps": ["/var/lib/app/**"]})
+        (work / "m.json").write_text(json.dumps(doc, indent=2) + "\n")
+    root_dir, user_dir, _ = _both(area, python, prepare, ["m.json"])
+    _same_files(root_dir, user_dir, ["m.aci"])
+    with tarfile.open(user_dir / "m.aci") as tar:
+        names = set(tar.getnames())
+    assert "rootfs/var/lib/app/db" in names
+    assert "rootfs/bin/su-like" not in names  # pruned: the extract step ran
+
+
+def test_hello_example_python_env_rootless_is_byte_identical(area: Path, python: str) -> None:
+    def prepare(work: Path) -> None:
+        shutil.copytree(EXAMPLES / "hello", work, dirs_exist_ok=True)
+    root_dir, user_dir, _ = _both(area, python, prepare, ["--oci", "hello.oci.tar",
+                                                          "hello.json"])
+    _same_files(root_dir, user_dir, ["hello.aci", "hello.oci.tar"])
+
+
+@pytest.mark.slow
+def test_debian_apt_install_rootless_is_byte_identical(area: Path, python: str) -> None:
+    """apt-get update and install as mapped root: _apt (uid 42) and the
+    other system users exist inside.  The step removes apt's and dpkg's
+    logs, which hold the time of the run (two root builds differ there too)."""
+    script = ("apt-get update && apt-get install -y hello && apt-get clean && "
+              "rm -rf /var/lib/apt/lists/* /var/log/dpkg.log /var/log/apt/*.log")
+
+    def prepare(work: Path) -> None:
+        shutil.copyfile(debian_minbase_tarball(), work / "base.tar")
+        doc = {"name": "example.com/hello", "app": {"exec": ["/usr/bin/hello"],
+                                                     "user": "root", "group": "root"},
+               STEPS: [{"type": "image", "path": "base.tar", "devices": "skip"},
+                       {"type": "setup_chroot", "make_debian_policy_rc": True},
+                       {"type": "cmd", "copy": False, "path": "/bin/sh",
+                        "args": ["-c", script]}]}
+        (work / "m.json").write_text(json.dumps(doc, indent=2) + "\n")
+    root_dir, user_dir, out = _both(area, python, prepare, ["--oci", "m.oci.tar", "m.json"])
+    assert "8 device nodes skipped (layers: overlay (userns))" in out
+    _same_files(root_dir, user_dir, ["m.aci", "m.oci.tar"])
+    with tarfile.open(user_dir / "m.aci") as tar:
+        assert tar.getmember("rootfs/usr/bin/hello").isfile()
+        assert tar.getmember("rootfs/usr/bin/su").mode & 0o4000
 
 
 def test_copy_layer_mode_rootless_is_byte_identical(area: Path, python: str) -> None:
