@@ -19,6 +19,7 @@ from tests.support.leaks import mounts_under
 from tests.support.rootfs import busybox_tree, debian_minbase_tarball, tar_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+PLAYBOOKS = Path(__file__).resolve().parent.parent / "chroot" / "ansible"
 STEPS = "-aci-packer-build-steps-"
 
 # a base whose owners are not all root, with a setuid program and a
@@ -168,6 +169,32 @@ def test_debian_apt_install_rootless_is_byte_identical(area: Path, python: str) 
     with tarfile.open(user_dir / "m.aci") as tar:
         assert tar.getmember("rootfs/usr/bin/hello").isfile()
         assert tar.getmember("rootfs/usr/bin/su").mode & 0o4000
+
+
+@pytest.mark.slow
+def test_ansible_step_rootless_is_byte_identical(area: Path, python: str) -> None:
+    """The ansible step's playbook (apt, a role, a template) rootless; the
+    last step removes what holds the time of the run (apt's and dpkg's
+    logs, ldconfig's cache of inode times)."""
+    forget_times = ("rm -f /var/log/dpkg.log /var/log/apt/history.log /var/log/apt/term.log "
+                    "/var/cache/ldconfig/aux-cache")
+
+    def prepare(work: Path) -> None:
+        shutil.copytree(PLAYBOOKS, work / "playbooks")
+        shutil.copyfile(debian_minbase_tarball(), work / "base.tar")
+        doc = {"name": "example.com/greeting",
+               "app": {"exec": ["/usr/bin/hello"], "user": "root", "group": "root"},
+               STEPS: [{"type": "image", "path": "base.tar", "devices": "skip"},
+                       {"type": "ansible", "playbook": "playbooks/site.yml",
+                        "make_debian_policy_rc": True},
+                       {"type": "cmd", "copy": False, "path": "/bin/sh",
+                        "args": ["-c", f"apt-get clean && {forget_times}"]}]}
+        (work / "g.json").write_text(json.dumps(doc, indent=2) + "\n")
+    root_dir, user_dir, _ = _both(area, python, prepare, ["g.json"])
+    _same_files(root_dir, user_dir, ["g.aci"])
+    with tarfile.open(user_dir / "g.aci") as tar:
+        greeting = tar.extractfile("rootfs/etc/greeting").read()  # type: ignore[union-attr]
+    assert greeting == b"Hello from acigen on Debian 12 (acigen_runc)\n"
 
 
 def test_copy_layer_mode_rootless_is_byte_identical(area: Path, python: str) -> None:

@@ -11,7 +11,7 @@ wherever the checkout and the test venv lie.
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import os
 import pwd
 import shutil
@@ -21,8 +21,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
+# distributions: acigen's dependencies, and ansible-core's (not the `ansible`
+# bundle's collections: the ansible step's connection plugin is acigen's own)
 DEPENDENCIES = ("jinja2", "markupsafe", "requests", "urllib3", "idna", "certifi",
-                "charset_normalizer", "elftools", "ninja")
+                "charset-normalizer", "pyelftools", "ninja", "ansible-core", "pyyaml",
+                "cryptography", "cffi", "pycparser", "packaging", "resolvelib")
 RANGE = 65536  # ids a user with a range gets: as useradd gives by default
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
 
@@ -81,9 +84,24 @@ def user_python(home: Path) -> str:
     for sub in ("helpers", "templates"):
         shutil.copytree(REPO / sub, package / sub, ignore=shutil.ignore_patterns("__pycache__"))
     for name in DEPENDENCIES:
-        source = Path(importlib.import_module(name).__file__ or "").parent
-        shutil.copytree(source, site / name, ignore=shutil.ignore_patterns("__pycache__"))
+        _copy_distribution(name, site)
+    playbook = venv / "bin" / "ansible-playbook"
+    playbook.write_text(f"#!{python}\nimport sys\nfrom ansible.cli.playbook import main\n"
+                        "sys.exit(main())\n")
+    playbook.chmod(0o755)
     return str(python)
+
+
+def _copy_distribution(name: str, site: Path) -> None:
+    """The files distribution NAME installed in site-packages, with its metadata."""
+    dist = importlib.metadata.distribution(name)
+    for entry in dist.files or ():
+        if entry.parts[0] == ".." or "__pycache__" in entry.parts:
+            continue  # scripts in bin/, and byte code
+        source = Path(str(dist.locate_file(entry)))
+        if source.is_file():
+            (site / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, site / entry)
 
 
 def same_python_version() -> bool:
