@@ -120,6 +120,10 @@ def test_busybox_cmd_steps_rootless_are_byte_identical(area: Path, python: str) 
     assert owners["rootfs/var/new/sub"] == (100, 101)
     assert owners["rootfs/var/lib/app/db"] == (42, 65534)
     assert "rootfs/srv/www/index.html" not in owners
+    # the layers hold the user's subordinate ids: clean removes them from inside
+    cleaned = rootless.as_user(USER, [python, "-m", "acigen", "clean"], user_dir)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not list((user_dir / ".acigen" / "layers").iterdir())
 
 
 def test_extract_step_rootless_is_byte_identical(area: Path, python: str) -> None:
@@ -246,3 +250,25 @@ def test_a_build_directory_is_not_shared_by_root_and_a_user(
 def _uid(user: str) -> int:
     import pwd
     return pwd.getpwnam(user).pw_uid
+
+
+def test_sign_rootless_with_the_users_own_key(area: Path, python: str) -> None:
+    """--sign as the user, with a key the user made in their own keyring."""
+    shutil.copytree(EXAMPLES / "bash", area, dirs_exist_ok=True)
+    gnupg = area / "gnupg"
+    gnupg.mkdir(mode=0o700)
+    rootless.give_to(area, USER)
+    key = "rootless@acigen.test"
+    made = rootless.as_user(USER, ["gpg", "--batch", "--homedir", str(gnupg), "--passphrase",
+                                   "", "--quick-gen-key", f"acigen test <{key}>", "ed25519",
+                                   "sign", "never"], area)
+    try:
+        assert made.returncode == 0, made.stderr
+        _build(python, area, ["--sign", key, "--gnupg-home", str(gnupg), "bash.json"], USER)
+        verified = rootless.as_user(USER, ["gpg", "--batch", "--homedir", str(gnupg),
+                                           "--verify", "bash.aci.asc", "bash.aci"], area)
+        assert verified.returncode == 0, verified.stderr
+        assert "Good signature" in verified.stderr
+    finally:
+        rootless.as_user(USER, ["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"],
+                         area)
