@@ -23,7 +23,7 @@ PLAYBOOKS = Path(__file__).resolve().parent.parent / "chroot" / "ansible"
 STEPS = "-aci-packer-build-steps-"
 
 # a base whose owners are not all root, with a setuid program and a
-# directory the next step renames (a full copy plus a whiteout) and one it
+# file capability, a directory the next step renames (a full copy plus a whiteout) and one it
 # empties and refills (an opaque directory)
 BASE_SCRIPT = """
 set -e
@@ -34,6 +34,8 @@ echo o > var/old/sub/f
 chown 100:101 var/old/sub
 cp bin/busybox bin/su-like
 chmod 4755 bin/su-like
+cp bin/busybox bin/ping-like
+setcap cap_net_raw+ep bin/ping-like
 echo k > opt/keep/a
 """
 STEP_SCRIPT = (
@@ -114,6 +116,10 @@ def test_busybox_cmd_steps_rootless_are_byte_identical(area: Path, python: str) 
     with tarfile.open(user_dir / "m.aci") as tar:
         owners = {m.name: (m.uid, m.gid) for m in tar.getmembers()}
         assert tar.getmember("rootfs/bin/su-like").mode & 0o4000
+        # a file capability, stored v3 with the user as its root id on the
+        # host, is read inside as the v2 a root build stores
+        cap = tar.getmember("rootfs/bin/ping-like").pax_headers["SCHILY.xattr.security.capability"]
+        assert cap.encode("latin-1").startswith(b"\x01\x00\x00\x02")
         assert tar.extractfile("rootfs/uid").read() == b"0\n"  # type: ignore[union-attr]
         assert tar.extractfile("rootfs/none").read() == b"offline\n"  # type: ignore[union-attr]
     assert owners["rootfs/srv/www"] == (33, 33)
