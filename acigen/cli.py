@@ -155,16 +155,17 @@ def require_runtime(requested: str | None) -> None:
                           exc.hint) from None
 
 
-def require_same_builder(builddir: str) -> None:
+def require_same_builder(builddir: str, building: bool) -> None:
     """A build directory holds root's builds or one user's rootless ones,
-    never both (BUILDDIR/owner, written by the helpers): refuse the other."""
+    never both (BUILDDIR/owner, written by the helpers): refuse the other.
+    A user may still generate for root's builds (`acigen m.json && sudo ninja`)."""
     try:
         with open(os.path.join(builddir, "owner"), encoding="ascii", errors="replace") as src:
             owner = src.read().strip()
     except OSError:
         return
     mine = "root" if os.geteuid() == 0 else f"user {os.getuid()}"
-    if owner != mine:
+    if owner != mine and (building or owner != "root"):
         theirs = "root builds (sudo)" if owner == "root" else \
             f"rootless builds by uid {owner.removeprefix('user ')}"
         raise AcigenError(f"{builddir}: this build directory belongs to {theirs}: use "
@@ -173,7 +174,7 @@ def require_same_builder(builddir: str) -> None:
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
     """Side files first, then the build file, its record, the stamp last."""
-    require_same_builder(inv.builddir)
+    require_same_builder(inv.builddir, bool(inv.args.build))
     text = render_make(graph, setup) if inv.format == "make" else render_ninja(graph, setup)
     outputs.write_side_files(inv.base_dir, graph.files)
     outputs.write_build_file(inv.build_file, text, touch=inv.format == "make")

@@ -278,3 +278,19 @@ def test_sign_rootless_with_the_users_own_key(area: Path, python: str) -> None:
     finally:
         rootless.as_user(USER, ["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"],
                          area)
+
+
+def test_a_user_still_generates_for_sudo_ninja(area: Path, python: str) -> None:
+    """`acigen m.json && sudo ninja`: the user generates, root builds, and
+    the user may generate again; only building rootless there is refused."""
+    shutil.copytree(EXAMPLES / "bash", area, dirs_exist_ok=True)
+    rootless.give_to(area, USER)
+    for _ in range(2):
+        made = rootless.as_user(USER, [python, "-m", "acigen", "bash.json"], area)
+        assert made.returncode == 0, made.stderr
+        ninja = subprocess.run([python, "-c", "import ninja, os, sys; "
+                                "os.execv(os.path.join(ninja.BIN_DIR, 'ninja'), ['ninja'])"],
+                               cwd=area, capture_output=True, text=True)
+        assert ninja.returncode == 0, ninja.stdout + ninja.stderr
+    assert (area / ".acigen" / "owner").read_text() == "root\n"
+    assert (area / "bash.aci").is_file()

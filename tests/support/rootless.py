@@ -96,8 +96,10 @@ def _copy_distribution(name: str, site: Path) -> None:
     """The files distribution NAME installed in site-packages, with its metadata."""
     dist = importlib.metadata.distribution(name)
     for entry in dist.files or ():
-        if entry.parts[0] == ".." or "__pycache__" in entry.parts:
-            continue  # scripts in bin/, and byte code
+        if "__pycache__" in entry.parts:
+            continue
+        if entry.parts[0] == ".." and entry.name != "ninja":
+            continue  # scripts in bin/ name this Python: only ninja's own binary is needed
         source = Path(str(dist.locate_file(entry)))
         if source.is_file():
             (site / entry).parent.mkdir(parents=True, exist_ok=True)
