@@ -5,6 +5,7 @@ step needs more; a build directory is never shared by root and a user."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -205,6 +206,52 @@ def test_ansible_step_rootless_is_byte_identical(area: Path, python: str) -> Non
     with tarfile.open(user_dir / "g.aci") as tar:
         greeting = tar.extractfile("rootfs/etc/greeting").read()  # type: ignore[union-attr]
     assert greeting == b"Hello from acigen on Debian 12 (acigen_runc)\n"
+
+
+# files that hold the time of the run: two root builds differ there too
+TIME_FILES = ("var/log/dpkg.log", "var/log/apt/history.log", "var/log/apt/term.log",
+              "var/cache/ldconfig/aux-cache")
+
+
+def _members(aci: Path) -> dict[str, tuple]:
+    """Name -> (type, mode, owner, size, mtime, content digest, xattrs)."""
+    found = {}
+    with tarfile.open(aci) as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read() if m.isfile() else m.linkname.encode()  # type: ignore[union-attr]
+            found[m.name] = (m.type, m.mode, m.uid, m.gid, m.mtime,
+                             hashlib.sha256(data).hexdigest(), sorted(m.pax_headers.items()))
+    return found
+
+
+@pytest.mark.slow
+def test_nginx_example_rootless_is_the_root_build(area: Path, python: str) -> None:
+    """examples/nginx as it is: the images differ only in the contents of the
+    files that hold the time of the run; with a last step removing those,
+    byte for byte (.aci, and a squashed .oci.tar: the OCI image's per-step
+    layers still hold the times the last step removes)."""
+    def prepare(work: Path) -> None:
+        shutil.copytree(EXAMPLES / "nginx", work, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.tar", ".acigen", "*.aci", "*.id"))
+        shutil.copyfile(debian_minbase_tarball(), work / "bookworm-minbase.tar")
+    args = ["--oci", "nginx.oci.tar", "nginx.json"]
+    root_dir, user_dir, _ = _both(area, python, prepare, args)
+    ours, theirs = _members(user_dir / "nginx.aci"), _members(root_dir / "nginx.aci")
+    assert ours.keys() == theirs.keys()
+    differ = sorted(name for name in ours if ours[name] != theirs[name])
+    assert set(differ) <= {f"rootfs/{name}" for name in TIME_FILES}, differ
+    for name in differ:  # owners and modes still the same
+        assert ours[name][:4] == theirs[name][:4], name
+    assert ours["rootfs/usr/sbin/nginx"] == theirs["rootfs/usr/sbin/nginx"]
+
+    forget = {"type": "cmd", "copy": False, "path": "/bin/rm",
+              "args": ["-f", *(f"/{name}" for name in TIME_FILES)]}
+    for work, user in ((root_dir, None), (user_dir, USER)):
+        doc = json.loads((work / "nginx.json").read_text())
+        doc[STEPS].append(forget)
+        (work / "nginx.json").write_text(json.dumps(doc, indent=2) + "\n")
+        _build(python, work, ["--squash", *args], user)
+    _same_files(root_dir, user_dir, ["nginx.aci", "nginx.oci.tar"])
 
 
 def test_copy_layer_mode_rootless_is_byte_identical(area: Path, python: str) -> None:

@@ -116,9 +116,13 @@ def same_python_version() -> bool:
 
 
 def give_to(path: Path, user: str) -> None:
-    """PATH (a tree) owned by USER."""
-    entry = pwd.getpwnam(user)
-    subprocess.run(["chown", "-R", f"{entry.pw_uid}:{entry.pw_gid}", str(path)], check=True)
+    """PATH (a tree) owned by USER, except a build directory .acigen in it:
+    its layers hold image owners (and, rootless, the user's subordinate ids)."""
+    owner = f"{pwd.getpwnam(user).pw_uid}:{pwd.getpwnam(user).pw_gid}"
+    subprocess.run(["chown", owner, str(path)], check=True)
+    inside = [str(p) for p in path.iterdir() if p.name != ".acigen"]
+    if inside:
+        subprocess.run(["chown", "-R", owner, *inside], check=True)
 
 
 def as_user(user: str, argv: list[str], cwd: Path,
