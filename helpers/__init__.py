@@ -5,7 +5,9 @@ Installed as `acigen.helpers`; each program is a package run as
 console script acigen-NAME.  Shared core, bottom up:
 
     core/          errors and exit, I/O (atomic and JSON writes, depfiles,
-                   temporaries), the Linux calls and mounts, locks, signals
+                   temporaries), the Linux calls and mounts, locks, signals;
+                   rootless builds' user namespace (userns) and the build
+                   directory's owner record (identity)
     rootfs/        an image root seen safely from outside (Root), its walk,
                    writes into it, copies from the host
     layers/        the layer store: one step's output as a layer, its record

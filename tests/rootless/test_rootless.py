@@ -127,7 +127,11 @@ def test_busybox_cmd_steps_rootless_are_byte_identical(area: Path, python: str) 
     assert owners["rootfs/var/new/sub"] == (100, 101)
     assert owners["rootfs/var/lib/app/db"] == (42, 65534)
     assert "rootfs/srv/www/index.html" not in owners
-    # the layers hold the user's subordinate ids: clean removes them from inside
+    # the layers hold the user's subordinate ids: verify reads them, clean
+    # removes them, from inside the namespace
+    verified = rootless.as_user(USER, [python, "-m", "acigen", "verify"], user_dir)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert ": no problems" in verified.stdout
     cleaned = rootless.as_user(USER, [python, "-m", "acigen", "clean"], user_dir)
     assert cleaned.returncode == 0, cleaned.stderr
     assert not list((user_dir / ".acigen" / "layers").iterdir())
@@ -341,3 +345,39 @@ def test_a_user_still_generates_for_sudo_ninja(area: Path, python: str) -> None:
         assert ninja.returncode == 0, ninja.stdout + ninja.stderr
     assert (area / ".acigen" / "owner").read_text() == "root\n"
     assert (area / "bash.aci").is_file()
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = [x for x in (done.stdout + done.stderr).splitlines() if "error:" in x]
+    return line
+
+
+def test_single_id_mode_refuses_cmd_steps_with_the_hint(area: Path, python: str) -> None:
+    tree = busybox_tree(area / "tree")
+    tar_of(tree, area / "base.tar")
+    shutil.rmtree(tree)
+    _busybox_manifest(area)
+    line = _one_error_line(_build(python, area, ["m.json"], SINGLE_USER, check=False))
+    assert "cmd and ansible steps need ids other than 0" in line
+    assert "/etc/subuid" in line and "usermod --add-subuids" in line
+
+
+def test_owners_beyond_the_range_and_device_nodes_fail_with_one_line(
+        area: Path, python: str) -> None:
+    for name, setup, step, expected in (
+            ("beyond", "echo x > far && chown 70000:70000 far", {},
+             "member './far': uid 70000 gid 70000 lies beyond this user's subordinate ids"),
+            ("device", "mknod dev/null c 1 3", {"devices": True},
+             "member './dev/null': a rootless build cannot make device nodes")):
+        work = area / name
+        tree = busybox_tree(work / "tree")
+        subprocess.run(["sh", "-c", setup], cwd=tree, check=True)
+        tar_of(tree, work / "base.tar")
+        shutil.rmtree(tree)
+        doc = {"name": "example.com/x", "app": {"exec": ["/bin/busybox"], "user": "0",
+                                                "group": "0"},
+               STEPS: [{"type": "image", "path": "base.tar", **step}]}
+        (work / "m.json").write_text(json.dumps(doc))
+        line = _one_error_line(_build(python, work, ["m.json"], USER, check=False))
+        assert expected in line, line
