@@ -64,6 +64,12 @@ def member_parts(name: str, member: str, what: str = "its path") -> list[str]:
     return parts
 
 
+def _root_only_xattr(name: str) -> bool:
+    """trusted.* and security.* (but file capabilities) need root on the host."""
+    return name.startswith("trusted.") or \
+        (name.startswith("security.") and name != "security.capability")
+
+
 class Extractor:
     """Apply the members of one archive, in order, to ROOT."""
 
@@ -95,6 +101,11 @@ class Extractor:
         self._refuse_archive_symlinks(parts, member.name)
         if self._unmapped(member):
             raise userns.unmapped_ids_error(f"member {member.name!r}", member.uid, member.gid)
+        privileged = [k for k in member.xattrs if _root_only_xattr(k)]
+        if privileged and userns.in_user_namespace():
+            raise HelperError(f"member {member.name!r}: a rootless build cannot set its "
+                              f"extended attribute {privileged[0]!r} (only root may): "
+                              "build this image with sudo")
         if member.kind in ("char", "block") and self.devices != "keep":
             if self.devices == "skip":
                 self.stats.skipped_devices += 1

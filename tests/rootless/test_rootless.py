@@ -363,13 +363,16 @@ def test_single_id_mode_refuses_cmd_steps_with_the_hint(area: Path, python: str)
     assert "/etc/subuid" in line and "usermod --add-subuids" in line
 
 
-def test_owners_beyond_the_range_and_device_nodes_fail_with_one_line(
+def test_owners_beyond_the_range_device_nodes_and_root_xattrs_fail_with_one_line(
         area: Path, python: str) -> None:
     for name, setup, step, expected in (
             ("beyond", "echo x > far && chown 70000:70000 far", {},
              "member './far': uid 70000 gid 70000 lies beyond this user's subordinate ids"),
             ("device", "mknod dev/null c 1 3", {"devices": True},
-             "member './dev/null': a rootless build cannot make device nodes")):
+             "member './dev/null': a rootless build cannot make device nodes"),
+            ("xattr", "echo x > t && setfattr -n trusted.mark -v 1 t", {},
+             "member './t': a rootless build cannot set its extended attribute "
+             "'trusted.mark'")):
         work = area / name
         tree = busybox_tree(work / "tree")
         subprocess.run(["sh", "-c", setup], cwd=tree, check=True)
