@@ -69,22 +69,18 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def planned_mode() -> str:
-    """The mode this process would run in: root, userns or single."""
+def mode() -> str:
+    """This process's mode, root, userns or single (before enter(): the one
+    it would enter)."""
     if _mode is not None:
         return _mode
     if os.geteuid() == 0:
         return "root"
     uid, user = os.getuid(), _user_name(os.getuid())
     full = (subordinate_ranges(SUBUID, user, uid) and
-            subordinate_ranges(SUBGID, user, os.getgid()) and
+            subordinate_ranges(SUBGID, user, uid) and
             shutil.which("newuidmap") and shutil.which("newgidmap"))
     return "userns" if full else "single"
-
-
-def mode() -> str:
-    """This process's mode (after enter(); before it, what it would be)."""
-    return planned_mode()
 
 
 def in_user_namespace() -> bool:
@@ -108,7 +104,7 @@ def enter() -> str:
     global _mode
     if _mode is not None:
         return _mode
-    chosen = planned_mode()
+    chosen = mode()
     if chosen == "userns":
         _enter_mapped()
     elif chosen == "single":
@@ -135,7 +131,7 @@ def _become_root() -> None:
 def _enter_mapped() -> None:
     uid, gid, user = os.getuid(), os.getgid(), _user_name(os.getuid())
     uids = id_map_args(uid, subordinate_ranges(SUBUID, user, uid))
-    gids = id_map_args(gid, subordinate_ranges(SUBGID, user, gid))
+    gids = id_map_args(gid, subordinate_ranges(SUBGID, user, uid))  # keyed by user too
     go_r, go_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = os.fork()
@@ -143,7 +139,8 @@ def _enter_mapped() -> None:
         try:
             os.close(go_w)
             os.close(done_r)
-            os.read(go_r, 1)
+            if os.read(go_r, 1) != b"x":
+                os._exit(0)  # the unshare failed: nothing to map
             target = str(os.getppid())
             failed = b""
             for tool, triples in (("newuidmap", uids), ("newgidmap", gids)):
@@ -158,9 +155,13 @@ def _enter_mapped() -> None:
     os.close(done_w)
     try:
         _unshare_user()
-    finally:
-        os.write(go_w, b"x")
+    except BaseException:
         os.close(go_w)
+        os.close(done_r)
+        os.waitpid(pid, 0)
+        raise
+    os.write(go_w, b"x")
+    os.close(go_w)
     answer = os.read(done_r, 4096)
     os.close(done_r)
     os.waitpid(pid, 0)
