@@ -40,7 +40,9 @@ class UsersHost(Host):
                      "mknod-mount": [str(os.major(dev)), str(os.minor(dev))]}
 
 
-def test_every_attack_fails_from_a_rootless_cmd_step(area: Path, python: str) -> None:
+def _attacked(area: Path, python: str, step: dict) -> None:
+    """Build a hostile image whose second step is STEP, as the test user;
+    every attack must be blocked and the user's file and process untouched."""
     host = UsersHost(area, USER)
     try:
         work = area / "build"
@@ -48,16 +50,17 @@ def test_every_attack_fails_from_a_rootless_cmd_step(area: Path, python: str) ->
         tree = work / "hostile"
         hostile_tree(tree, static_program(SOURCE, area / "attacks"), host)
         tar_of(tree, work / "hostile.tar")
+        (work / "hostile.yml").write_text(
+            "- hosts: aci\n  gather_facts: false\n  tasks:\n"
+            "    - ansible.builtin.raw: /bin/sh /escape.sh\n")
         doc = {"name": "example.com/hostile", "app": {"exec": ["/bin/sh"], "user": "0",
                                                       "group": "0"},
-               STEPS: [{"type": "image", "path": "hostile.tar"},
-                       {"type": "cmd", "copy": False, "path": "/bin/sh",
-                        "args": ["/escape.sh"]}]}
+               STEPS: [{"type": "image", "path": "hostile.tar"}, step]}
         (work / "m.json").write_text(json.dumps(doc))
         rootless.give_to(work, USER)
         built = rootless.as_user(USER, [python, "-m", "acigen", "-b", "m.json"], work)
         assert built.returncode == 0, built.stdout + built.stderr
-        [results] = (work / ".acigen" / "layers").glob("02-cmd-*/tree/results")
+        [results] = (work / ".acigen" / "layers").glob("02-*/tree/results")
         said = verdicts(results.read_text())
         assert [name for name in ATTACKS if said.get(name) != "blocked"] == [], said
         host.untouched()
@@ -65,3 +68,12 @@ def test_every_attack_fails_from_a_rootless_cmd_step(area: Path, python: str) ->
         assert not processes_under([area])
     finally:
         host.close()
+
+
+def test_every_attack_fails_from_a_rootless_cmd_step(area: Path, python: str) -> None:
+    _attacked(area, python, {"type": "cmd", "copy": False, "path": "/bin/sh",
+                             "args": ["/escape.sh"]})
+
+
+def test_every_attack_fails_from_a_rootless_ansible_step(area: Path, python: str) -> None:
+    _attacked(area, python, {"type": "ansible", "playbook": "hostile.yml"})
