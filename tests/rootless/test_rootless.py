@@ -10,13 +10,15 @@ import json
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.rootless.conftest import SINGLE_USER, USER
 from tests.support import rootless
-from tests.support.leaks import mounts_under
+from tests.support.leaks import mounts_under, processes_under
+from tests.support.procs import pids_with
 from tests.support.rootfs import busybox_tree, debian_minbase_tarball, tar_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
@@ -384,3 +386,46 @@ def test_owners_beyond_the_range_device_nodes_and_root_xattrs_fail_with_one_line
         (work / "m.json").write_text(json.dumps(doc))
         line = _one_error_line(_build(python, work, ["m.json"], USER, check=False))
         assert expected in line, line
+
+
+def test_killing_a_rootless_ninja_leaves_no_process_and_no_runtime_state(
+        area: Path, python: str) -> None:
+    """SIGKILL to ninja mid-step: the helper notices, its container is killed
+    and deleted (inside the namespace); the next build finishes."""
+    marker = f"sleep 600; echo {area.name} > /ran"  # sh waits for sleep: it keeps this line
+    tree = busybox_tree(area / "tree")
+    tar_of(tree, area / "base.tar")
+    shutil.rmtree(tree)
+    doc = {"name": "example.com/slow", "app": {"exec": ["/bin/busybox"], "user": "0",
+                                               "group": "0"},
+           STEPS: [{"type": "image", "path": "base.tar"},
+                   {"type": "cmd", "copy": False, "path": "/bin/sh",
+                    "args": ["-c", marker]}]}
+    (area / "m.json").write_text(json.dumps(doc))
+    rootless.give_to(area, USER)
+    made = rootless.as_user(USER, [python, "-m", "acigen", "m.json"], area)
+    assert made.returncode == 0, made.stderr
+    ninja = str(area.parent / "venv" / "bin" / "ninja")
+    build = subprocess.Popen(["setpriv", f"--reuid={_uid(USER)}", f"--regid={_uid(USER)}",
+                              "--clear-groups", "env", "-i", "PATH=/usr/bin:/bin:/usr/sbin",
+                              ninja], cwd=area, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not pids_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids_with(marker), "the step never started"
+    finally:
+        build.kill()
+        build.wait()
+    deadline = time.monotonic() + 30
+    while (pids_with(marker) or processes_under([area])) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pids_with(marker)
+    assert not processes_under([area])
+    assert not mounts_under([area])
+    state = list((area / ".acigen" / "layers").glob("*/chroot/**/runtime-state/*/*"))
+    assert state == []  # runc's record of the container, deleted with it
+    doc[STEPS][1]["args"] = ["-c", "echo ok > /ran"]
+    (area / "m.json").write_text(json.dumps(doc))
+    rootless.give_to(area, USER)
+    _build(python, area, ["m.json"], USER)  # the next build finishes
