@@ -177,8 +177,26 @@ def require_runtime(requested: str | None) -> None:
                           exc.hint) from None
 
 
+def require_same_builder(builddir: str, building: bool) -> None:
+    """A build directory holds root's builds or one user's rootless ones,
+    never both (BUILDDIR/owner, written by the helpers): refuse the other.
+    A user may still generate for root's builds (`acigen m.json && sudo ninja`)."""
+    try:
+        with open(os.path.join(builddir, "owner"), encoding="ascii", errors="replace") as src:
+            owner = src.read().strip()
+    except OSError:
+        return
+    mine = "root" if os.geteuid() == 0 else f"user {os.getuid()}"
+    if owner != mine and (building or owner != "root"):
+        theirs = "root builds (sudo)" if owner == "root" else \
+            f"rootless builds by uid {owner.removeprefix('user ')}"
+        raise AcigenError(f"{builddir}: this build directory belongs to {theirs}: use "
+                          "another build directory (-B), or build as its owner")
+
+
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
     """Side files first, then the build file, its record, the stamp last."""
+    require_same_builder(inv.builddir, bool(inv.args.build))
     if inv.format == "make":
         from acigen.render_make import render_make  # jinja2: only for this format
         text = render_make(graph, setup)
@@ -196,9 +214,8 @@ def write(inv: Invocation, graph: Graph, setup: Setup) -> None:
 
 
 def build(inv: Invocation) -> int:
-    if os.geteuid() != 0:
-        raise AcigenError("building needs root (it mounts the layers of the image)",
-                          "run `sudo acigen -b ...`, or `acigen ...` then `sudo ninja`")
+    # as root, or rootless: each helper enters a user namespace of its own
+    # (helpers/core/userns.py) and says itself what this user cannot build
     import shutil  # only to build: not at every regeneration
     import subprocess
     name = os.path.basename(inv.build_file)

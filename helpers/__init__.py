@@ -6,7 +6,9 @@ console script acigen-NAME.  Shared core, bottom up:
 
     core/          a helper's main (umask, signals, the exit), the Linux calls
                    (linux.py: the one libc), mounts and the mount table,
-                   lock files, image temporaries, iterative tree removal
+                   lock files, image temporaries, iterative tree removal;
+                   rootless builds' user namespace (userns) and the build
+                   directory's owner record (identity)
     rootfs/        an image root seen safely from outside (Root), its walk,
                    writes into it, copies from the host
     layers/        the layer store: one step's output as a layer, its record,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from acigen import records
 from acigen.errors import AcigenError, ExitCode
+from acigen.helpers.core import identity, userns
 from acigen.helpers.core.buildlock import lock_path
 from acigen.helpers.core.filelock import holding
 from acigen.helpers.core.mounts import mounted_under
@@ -252,9 +253,19 @@ def carry_out(prog: str, builddir: str, doomed: Doomed, dry_run: bool) -> int:
     return ExitCode.OK
 
 
+def as_its_builder(builddir: str) -> None:
+    """Rootless, a build directory's layers hold files of the user's
+    subordinate ids: remove them from inside the user namespace, as the
+    builds that made them (and refuse another builder's directory)."""
+    userns.enter()
+    if os.path.isdir(builddir):
+        identity.check(builddir)
+
+
 def gc_main(argv: list[str]) -> int:
     args = parse("gc", argv)
     builddir = builddir_of(args)
+    as_its_builder(builddir)
     refuse_if_busy(builddir)
     current, stale = current_records(builddir, os.path.abspath(args.file))
     keep = frozenset().union(*(r.keep for r in current))
@@ -268,6 +279,7 @@ def gc_main(argv: list[str]) -> int:
 def clean_main(argv: list[str]) -> int:
     args = parse("clean", argv)
     builddir = builddir_of(args)
+    as_its_builder(builddir)
     refuse_if_busy(builddir)
     doomed = everything_built(builddir)
     doomed.temps = partial_images({i for r in records.all_records(builddir) for i in r.images})

@@ -13,7 +13,7 @@ import argparse
 import os
 
 from acigen.errors import ExitCode
-from acigen.helpers.builddir.gc import CHUNKS, builddir_of, entries
+from acigen.helpers.builddir.gc import CHUNKS, as_its_builder, builddir_of, entries
 from acigen.helpers.layers import layerrecord
 from acigen.helpers.tar.chunks import checked_blob
 
@@ -62,6 +62,7 @@ def chunk_problems(builddir: str) -> tuple[int, list[str]]:
 
 def verify_main(argv: list[str]) -> int:
     builddir = builddir_of(parse(argv))
+    as_its_builder(builddir)  # rootless: the layers' owners are read as the build wrote them
     layers, bad_layers = layer_problems(builddir)
     chunks, bad_chunks = chunk_problems(builddir)
     for line in bad_layers + bad_chunks:

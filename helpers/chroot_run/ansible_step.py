@@ -70,6 +70,7 @@ from acigen.helpers.chroot_run.job import (
     summary,
 )
 from acigen.helpers.chroot_run.sandbox import Sandbox
+from acigen.helpers.core import userns
 from acigen.hostprograms import find_ansible_playbook
 from acigen.specs import DEFAULT_PATH, ChrootSettings
 
@@ -144,7 +145,7 @@ def write_inventory(scratch: str, name: str) -> str:
 
 def ansible_env(program: str, scratch: str, remote_tmp: str,
                 container: Container) -> dict[str, str]:
-    home = pwd.getpwuid(os.geteuid()).pw_dir
+    home = pwd.getpwuid(userns.outside_uid()).pw_dir  # rootless: the user's, not /root
     return {
         "ACIGEN_CONTAINER_RUNTIME": container.runtime,
         "ACIGEN_CONTAINER_STATE": container.state,

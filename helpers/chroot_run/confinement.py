@@ -15,7 +15,8 @@ They are what podman and buildah give a container by default:
 - /proc and /sys paths that show or change the host masked or read-only;
 - new mount, PID, IPC, UTS and cgroup namespaces; the network namespace
   is the caller's choice;
-- a limit on the number of processes.
+- a limit on the number of processes (root builds only: a rootless build
+  runs where cgroups are not delegated to the user, so it has none).
 """
 
 from __future__ import annotations
@@ -134,5 +135,9 @@ def dev_mounts(full: bool = True) -> list[dict[str, Any]]:
     return dev
 
 
-def sys_mounts() -> list[dict[str, Any]]:
+def sys_mounts(bind: bool = False) -> list[dict[str, Any]]:
+    """A read-only sysfs; BIND (rootless: a user namespace may not mount
+    sysfs for the host's network namespace) the host's /sys bound read-only."""
+    if bind:
+        return [mount("/sys", "bind", "/sys", "rbind", "nosuid", "noexec", "nodev", "ro")]
     return [mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro")]

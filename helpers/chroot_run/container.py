@@ -37,6 +37,7 @@ from acigen.helpers.core.linux import OVERLAYFS_MAGIC, fs_magic
 from acigen.helpers.core.mountat import umount
 from acigen.helpers.core.runtimes import find_runtime as find_runtime  # moved; still importable
 from acigen.helpers.core.uninterrupted import uninterrupted
+from acigen.helpers.core.userns import in_user_namespace
 from acigen.helpers.layers.overlay import mount_overlay
 
 STATE_ROOT = "/run/acigen"  # the runtime's state, one directory per runtime
@@ -46,6 +47,19 @@ MNT_DETACH = 2
 # died, and the container must go with us.
 GUARD = ('read -r word; [ "$word" = done ] && exit 0; '
          '"$1" --root "$2" kill "$3" KILL; "$1" --root "$2" delete --force "$3"')
+
+
+def state_dir(runtime: str, bundle: str) -> str:
+    """Where the runtime keeps its containers' state: /run/acigen as root;
+    rootless, $XDG_RUNTIME_DIR/acigen, else beside the bundle (in the build
+    directory): a user may write nothing else."""
+    name = os.path.basename(runtime)
+    if not in_user_namespace():
+        return os.path.join(STATE_ROOT, name)
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime_dir and os.path.isdir(runtime_dir) and os.stat(runtime_dir).st_uid == 0:
+        return os.path.join(runtime_dir, "acigen", name)
+    return os.path.join(os.path.dirname(os.path.abspath(bundle)), "runtime-state", name)
 
 
 # -- the writable root ------------------------------------------------------------------
@@ -140,7 +154,7 @@ class Container:
         self.bundle = bundle
         self.grace = grace  # seconds between TERM and KILL when we stop it; 0: KILL at once
         self.name = f"acigen-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.state = os.path.join(STATE_ROOT, os.path.basename(runtime))
+        self.state = state_dir(runtime, bundle)
         self.log = os.path.abspath(os.path.join(bundle, "runtime.log"))
         self._proc: subprocess.Popen[bytes] | None = None
         self._guard_w: int | None = None

@@ -34,6 +34,7 @@ from acigen.helpers.chroot_run import confinement
 from acigen.helpers.chroot_run.container import Container, Ended, find_runtime, write_bundle
 from acigen.helpers.chroot_run.sandbox import Sandbox
 from acigen.helpers.chroot_run.startable import why_not_startable
+from acigen.helpers.core import userns
 from acigen.specs import DEFAULT_PATH, ChrootSettings
 
 BASE_ENV = {
@@ -102,9 +103,14 @@ def step_config(settings: ChrootSettings, process: Process) -> dict[str, Any]:
     /dev is always the runtime's tmpfs, since the runtime makes its standard
     nodes there whatever the config says, and they must not reach the layer;
     mount_dev adds devpts, /dev/shm and /dev/mqueue."""
+    rootless = userns.in_user_namespace()
+    if userns.mode() == "single":
+        raise HelperError("cmd and ansible steps need ids other than 0 (package managers "
+                          f"chown and setgroups), and this user has no subordinate ids; "
+                          f"{userns.add_range_hint()}")
     mounts = confinement.proc_mounts()
     mounts += confinement.dev_mounts(full=settings.mount_dev)
-    mounts += confinement.sys_mounts() if settings.mount_sys else []
+    mounts += confinement.sys_mounts(bind=rootless) if settings.mount_sys else []
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -118,8 +124,9 @@ def step_config(settings: ChrootSettings, process: Process) -> dict[str, Any]:
         },
         "root": {"path": "rootfs", "readonly": False},
         "mounts": mounts,
-        "linux": confinement.linux_section(BUILD_CAPABILITIES,
-                                           network=process.network == "host"),
+        "linux": confinement.linux_section(
+            BUILD_CAPABILITIES, network=process.network == "host",
+            pids_limit=None if rootless else confinement.PIDS_LIMIT),
     }
 
 

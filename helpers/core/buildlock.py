@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 
+from acigen.helpers.core import identity
 from acigen.helpers.core.filelock import lock_fd
 
 LOCK = "lock"
@@ -33,4 +34,5 @@ def hold_for(entry: str) -> None:
     builddir = os.path.dirname(parent)
     if builddir in _held:
         return
+    identity.check(builddir)
     _held[builddir] = lock_fd(lock_path(builddir), fcntl.LOCK_SH)

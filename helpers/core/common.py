@@ -118,12 +118,20 @@ def _is_pipe(fd: int) -> bool:
     return stat.S_ISFIFO(os.fstat(fd).st_mode)
 
 
-def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
-    """Run a helper's body and map its outcome to one line and an exit code."""
+def run_main(prog: str, body: Callable[[list[str]], int], argv: Sequence[str] | None,
+             user_namespace: bool = True) -> int:
+    """Run a helper's body and map its outcome to one line and an exit code.
+
+    Started by an ordinary user, a helper that works on image trees
+    (USER_NAMESPACE) first enters a user namespace (core/userns.py), before
+    any thread starts; fetch and sign, which only write the user's files, do not."""
     os.umask(IMAGE_UMASK)
     install_signal_handlers()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if user_namespace:
+            from acigen.helpers.core import userns
+            userns.enter()
         return body(args)
     except BaseException as exc:
         return handle_exit(prog, exc, "rerun with ACIGEN_DEBUG=1 for a traceback",

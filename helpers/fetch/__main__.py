@@ -53,7 +53,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(PROG, _run, argv)
+    return run_main(PROG, _run, argv, user_namespace=False)
 
 
 if __name__ == "__main__":

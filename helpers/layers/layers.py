@@ -21,8 +21,19 @@ from collections.abc import Iterator, Sequence
 
 from acigen.errors import HelperError
 from acigen.helpers.core.filelock import lock_fd
-from acigen.helpers.core.linux import CLONE_NEWNS, MS_REC, OVERLAYFS_MAGIC, fs_magic, mount, unshare
+from acigen.helpers.core.linux import (
+    CLONE_NEWNS,
+    MNT_DETACH,
+    MS_REC,
+    OVERLAYFS_MAGIC,
+    fs_magic,
+    mount,
+    umount,
+    unshare,
+)
 from acigen.helpers.core.treeremove import remove_tree
+from acigen.helpers.core.userns import in_user_namespace
+from acigen.helpers.core.userns import mode as userns_mode
 from acigen.helpers.layers.overlay import mount_overlay
 
 MS_SLAVE = 0x80000
@@ -53,11 +64,38 @@ def enter_private_mount_namespace() -> None:
 
 
 def choose_mode(requested: str, layers_dir: str) -> str:
-    """overlay unless asked otherwise or the build dir is on overlayfs."""
+    """overlay unless asked otherwise or the build dir is on overlayfs;
+    rootless, overlay only where the kernel mounts it in a user namespace."""
     make_private(layers_dir)
     if requested != "auto":
         return requested
-    return "copy" if fs_magic(layers_dir) == OVERLAYFS_MAGIC else "overlay"
+    if fs_magic(layers_dir) == OVERLAYFS_MAGIC:
+        return "copy"
+    if in_user_namespace() and not _overlay_mounts(layers_dir):
+        return "copy"
+    return "overlay"
+
+
+def describe_mode(mode: str) -> str:
+    """The layer mode as the build's output names it: 'overlay (userns)'..."""
+    return f"{mode} ({userns_mode()})" if in_user_namespace() else mode
+
+
+def _overlay_mounts(layers_dir: str) -> bool:
+    """Whether an overlay with our options mounts here (a scratch probe)."""
+    enter_private_mount_namespace()
+    probe = os.path.join(layers_dir, f".probe-{os.getpid()}")
+    parts = [os.path.join(probe, name) for name in ("lower", "upper", "work", "mnt")]
+    try:
+        for part in parts:
+            os.makedirs(part)
+        mount_overlay([parts[0]], parts[3], parts[1], parts[2])
+        umount(parts[3], MNT_DETACH)
+        return True
+    except OSError:
+        return False
+    finally:
+        wipe(probe)
 
 
 def make_private(directory: str) -> None:

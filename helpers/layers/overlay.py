@@ -10,6 +10,12 @@ the directory's contents.  Only the layers need this, but one setting for
 both keeps a program behaving the same in a build step and in acigen run,
 whatever the kernel's default.  index=off, metacopy=off: likewise, an
 upper dir that is complete on its own.
+
+In a user namespace (rootless builds) the kernel keeps overlayfs' own
+metadata in user.overlay.* xattrs (userxattr), and refuses redirect_dir=off
+there (on 6.x `off` means "follow, do not create", which needs trusted
+xattrs): nofollow is allowed and, since neither setting ever creates a
+redirect, the upper dirs hold the same as a root build's.
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ import os
 from collections.abc import Sequence
 
 from acigen.helpers.core.linux import MS_RDONLY, mount
+from acigen.helpers.core.userns import in_user_namespace
+
+ROOT_OPTIONS = ",redirect_dir=off,index=off,metacopy=off"
+USERNS_OPTIONS = ",userxattr,redirect_dir=nofollow,index=off,metacopy=off"
 
 
 def mount_overlay(lower: Sequence[str], target: str, upper: str | None = None,
@@ -35,7 +45,7 @@ def mount_overlay(lower: Sequence[str], target: str, upper: str | None = None,
     opts = "lowerdir=" + ":".join(rel[: len(lower)])
     if upper:
         opts += f",upperdir={rel[-3]},workdir={rel[-2]}"
-    opts += ",redirect_dir=off,index=off,metacopy=off"
+    opts += USERNS_OPTIONS if in_user_namespace() else ROOT_OPTIONS
     old = os.getcwd()
     os.chdir(base)
     try:

@@ -95,7 +95,8 @@ def run_layer_step(action: Action, args: argparse.Namespace) -> int:
         stamp = {"layer": os.path.basename(layer), "mode": mode, "summary": summary,
                  "inputs": sorted(set(ctx.inputs_read))}
         atomic_write(args.stamp, json_bytes(stamp))
-    print(f"{os.path.basename(layer)}: {summary}")
+    rootless = f" (layers: {layers.describe_mode(mode)})" if layers.in_user_namespace() else ""
+    print(f"{os.path.basename(layer)}: {summary}{rootless}")
     return ExitCode.OK
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from acigen.errors import HelperError
+from acigen.helpers.core.userns import in_user_namespace
 from acigen.helpers.tar.writer import (
     REGULAR,
     Entry,
@@ -38,6 +39,7 @@ from acigen.helpers.tar.writer import (
 WHITEOUT = b".wh."
 OPAQUE = b".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+USERNS_OPAQUE_XATTR = "user.overlay.opaque"
 COMPARE_BLOCK = 1 << 20
 
 
@@ -92,8 +94,10 @@ def is_overlay_whiteout(st: os.stat_result) -> bool:
 
 
 def is_opaque(path: bytes) -> bool:
+    # in a user namespace (rootless builds) overlayfs marks it in user.overlay.*
+    name = USERNS_OPAQUE_XATTR if in_user_namespace() else OPAQUE_XATTR
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, name, follow_symlinks=False) == b"y"
     except OSError:
         return False
 

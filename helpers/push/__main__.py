@@ -123,7 +123,7 @@ def _run(argv: Sequence[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(PROG, _run, argv)
+    return run_main(PROG, _run, argv, user_namespace=False)  # reads and sends the user's files
 
 
 if __name__ == "__main__":

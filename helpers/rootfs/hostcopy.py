@@ -14,6 +14,7 @@ import os
 import stat
 
 from acigen.errors import HelperError
+from acigen.helpers.core.userns import host_owner
 from acigen.helpers.rootfs.root import Root, split
 from acigen.treewalk import iter_tree
 
@@ -43,7 +44,7 @@ class Copier:
         except FileExistsError:
             return
         if st is not None:
-            os.chown(name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+            os.chown(name, *host_owner(st), dir_fd=parent, follow_symlinks=False)
             os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=parent)
         else:
             os.chmod(name, 0o755, dir_fd=parent)
@@ -98,14 +99,14 @@ class Copier:
         name = split(dst)[-1]
         os.symlink(target, name, dir_fd=parent)
         st = os.lstat(src)
-        os.chown(name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+        os.chown(name, *host_owner(st), dir_fd=parent, follow_symlinks=False)
 
     def _directory(self, dst: str, st: os.stat_result) -> None:
         parent = self.root.make_room(dst, keep_dir=True)
         name = split(dst)[-1] if split(dst) else "."
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, 0o700, dir_fd=parent)
-        os.chown(name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+        os.chown(name, *host_owner(st), dir_fd=parent, follow_symlinks=False)
         os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=parent)
 
     def _regular(self, src: str, dst: str, st: os.stat_result) -> None:
@@ -161,13 +162,13 @@ def _copy_data(src: int, dst: int, size: int) -> None:
 def _finish(target: int, name: str | None, st: os.stat_result, xattr_src: int | None) -> None:
     """Owner, xattrs, then mode (chown clears setuid bits), then times."""
     if name is None:
-        os.fchown(target, st.st_uid, st.st_gid)
+        os.fchown(target, *host_owner(st))
         if xattr_src is not None:
             _copy_xattrs(xattr_src, target)
         os.fchmod(target, stat.S_IMODE(st.st_mode))
         os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
         return
-    os.chown(name, st.st_uid, st.st_gid, dir_fd=target, follow_symlinks=False)
+    os.chown(name, *host_owner(st), dir_fd=target, follow_symlinks=False)
     os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=target)
     os.utime(name, ns=(st.st_mtime_ns, st.st_mtime_ns), dir_fd=target, follow_symlinks=False)
 
@@ -178,7 +179,7 @@ def _copy_xattrs(src: int, dst: int) -> None:
     except OSError:
         return
     for attr in names:
-        if attr.startswith("trusted.overlay."):
+        if attr.startswith(("trusted.overlay.", "user.overlay.")):
             continue  # overlayfs' own bookkeeping, never image content
         try:
             os.setxattr(dst, attr, os.getxattr(src, attr))

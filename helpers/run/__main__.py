@@ -121,7 +121,8 @@ def provide_etc(rootfs: str, net_host: bool) -> None:
 def run_image(image: str, opts: RunOptions, runtime: str | None) -> int:
     if os.geteuid() != 0:
         raise HelperError("acigen run needs root (it mounts the image and starts a "
-                          "container)", "run: sudo acigen run ...")
+                          "container; builds can be rootless, acigen run not yet)",
+                          "run: sudo acigen run ...")
     if not os.path.isfile(image):
         raise HelperError(f"{image}: no such file")
     program = find_runtime(runtime)

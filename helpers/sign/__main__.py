@@ -76,7 +76,7 @@ def body(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(PROG, body, argv)
+    return run_main(PROG, body, argv, user_namespace=False)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from acigen.errors import HelperError
+from acigen.helpers.core import userns
 from acigen.helpers.rootfs.root import Root, split
 from acigen.helpers.tar.reader import Member, TarReader
 
@@ -60,6 +61,12 @@ def member_parts(name: str, member: str, what: str = "its path") -> list[str]:
     if ".." in parts:
         raise HelperError(f"member {member!r}: {what} {name!r} leaves the root ('..')")
     return parts
+
+
+def _root_only_xattr(name: str) -> bool:
+    """trusted.* and security.* (but file capabilities) need root on the host."""
+    return name.startswith("trusted.") or \
+        (name.startswith("security.") and name != "security.capability")
 
 
 class Extractor:
@@ -91,12 +98,22 @@ class Extractor:
     def apply(self, member: Member, reader: TarReader) -> None:
         parts = member_parts(member.name, member.name)
         self._refuse_archive_symlinks(parts, member.name)
+        if self._unmapped(member):
+            raise userns.unmapped_ids_error(f"member {member.name!r}", member.uid, member.gid)
+        privileged = [k for k in member.xattrs if _root_only_xattr(k)]
+        if privileged and userns.in_user_namespace():
+            raise HelperError(f"member {member.name!r}: a rootless build cannot set its "
+                              f"extended attribute {privileged[0]!r} (only root may): "
+                              "build this image with sudo")
         if member.kind in ("char", "block") and self.devices != "keep":
             if self.devices == "skip":
                 self.stats.skipped_devices += 1
                 return
             raise HelperError(f"member {member.name!r}: device nodes are not allowed here",
                               hint='set "devices": true (keep them) or "skip" in the image step')
+        if member.kind in ("char", "block") and userns.in_user_namespace():
+            raise HelperError(f"member {member.name!r}: a rootless build cannot make device "
+                              'nodes: set "devices": "skip" in the image step, or build with sudo')
         try:
             if not parts:
                 self._root_entry(member)
@@ -118,6 +135,11 @@ class Extractor:
             self._symlinks.add(key)
         self.stats.members += 1
         self.stats.kinds[member.kind] = self.stats.kinds.get(member.kind, 0) + 1
+
+    def _unmapped(self, member: Member) -> bool:
+        """An owner the user namespace we run in cannot hold (rootless builds)."""
+        return self.same_owner and userns.in_user_namespace() and \
+            not userns.is_mapped(member.uid, member.gid)
 
     def _links_to_own_symlink(self, member: Member) -> bool:
         """A hard link to a symlink the archive made is that symlink too."""

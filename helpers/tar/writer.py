@@ -32,7 +32,8 @@ REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO, PAX = (
 
 PAX_NAME = b"././@PaxHeader"  # fixed, so pax headers never vary between builds
 # xattrs that describe the host or overlayfs' bookkeeping, never the image
-SKIPPED_XATTRS = ("trusted.overlay.", "security.selinux")
+# user.overlay.*: overlayfs' bookkeeping in a user namespace (rootless builds)
+SKIPPED_XATTRS = ("trusted.overlay.", "user.overlay.", "security.selinux")
 
 
 class Sink(Protocol):
