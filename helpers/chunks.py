@@ -30,6 +30,9 @@ next chosen candidate.  A chunk that would pass `max_size` is cut at the
 next candidate regardless.  Cuts inside a file are at fixed offsets from
 its header, not found by a rolling hash: that would cost a Python loop over
 every byte, and a changed file is almost always rewritten whole anyway.
+xz keeps two policies, big chunks in usr/ and small ones elsewhere, and
+always cuts where the stream passes from one region to the other
+(NEAR_AVERAGE, `in_bulk`).
 
 Parallelism: threads.  zlib, lzma, bz2 and hashlib release the GIL while they
 work, so threads use every core without copying chunks between processes
