@@ -95,8 +95,9 @@ def parser() -> argparse.ArgumentParser:
                    help="run ninja (or make) right after generating")
     p.add_argument("--chunk-size", type=int, metavar="MIB",
                    help="average size of the separately compressed pieces of an image "
-                        "(default: 1 for gzip, 4 for bzip2, 12 for xz); smaller: a rebuild "
-                        "after a small change repacks faster, the image is a little larger")
+                         "(default: 1 for gzip, 4 for bzip2, 16 for xz, 4 outside usr/); "
+                         "smaller: a rebuild after a small change repacks faster, the image "
+                         "is a little larger")
     p.add_argument("--layer-mode", choices=LAYER_MODES, default="auto",
                    help="how steps stack their changes: overlayfs, or full copies where "
                         "overlayfs cannot be used (auto: chosen at build time)")

@@ -236,7 +236,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-cache", metavar="DIR", help="reuse compressed chunks kept here")
     p.add_argument("-j", "--jobs", type=int, help="compress on N threads (default: all cores)")
     p.add_argument("--chunk-size", type=float, metavar="MIB",
-                   help="average chunk size (default: 4, 12 for xz)")
+                   help="average chunk size (default: 1 for gzip, 16 for xz "
+                        "(4 outside usr/), else 4)")
     return p
 
 

@@ -30,6 +30,9 @@ next chosen candidate.  A chunk that would pass `max_size` is cut at the
 next candidate regardless.  Cuts inside a file are at fixed offsets from
 its header, not found by a rolling hash: that would cost a Python loop over
 every byte, and a changed file is almost always rewritten whole anyway.
+xz keeps two policies, big chunks in usr/ and small ones elsewhere, and
+always cuts where the stream passes from one region to the other
+(NEAR_AVERAGE, `in_bulk`).
 
 Parallelism: threads.  zlib, lzma, bz2 and hashlib release the GIL while they
 work, so threads use every core without copying chunks between processes
@@ -96,9 +99,22 @@ class ChunkPolicy:
 # preset 6) loses ratio on small chunks -- on a Debian minbase tree, against
 # `xz -T0 -6` (whose 24 MiB blocks restart too): +6% at 4 MiB, +3% at 8 MiB,
 # +0.5% at 12 MiB -- while a one-file change recompresses about one chunk at
-# ~3 MB/s.  12 MiB keeps the size; images built often can trade it for
-# speed with a smaller chunk_size (bench/pack.py --chunk-size measures both).
-DEFAULT_AVERAGE = {"none": 4 * MiB, "gzip": 1 * MiB, "bzip2": 4 * MiB, "xz": 12 * MiB}
+# ~3 MB/s.  So xz cuts big chunks in the bulk of a tree and small ones where
+# a last step's edit usually lands (NEAR_AVERAGE); images built often can
+# trade size for speed with a smaller chunk_size (bench/pack.py --chunk-size).
+DEFAULT_AVERAGE = {"none": 4 * MiB, "gzip": 1 * MiB, "bzip2": 4 * MiB, "xz": 16 * MiB}
+# Outside usr/ (an ACI's rootfs/usr/) -- etc/, var/, root/, opt/, srv/ --
+# xz cuts chunks of this average, and a region's edge is always a cut, so an
+# edit there recompresses at most a few MiB, not a whole bulk chunk (issue 19:
+# the nginx example's xz rebuild spent ~5 s of its ~6.5 s compressing one 12
+# MiB chunk for a file written to /etc).  These regions hold few bytes, so
+# the image hardly grows; measured on the nginx example's root against
+# `tar --sort=name -c | xz -T0 -6`: 1.013x with 12 MiB everywhere, 1.009x
+# with 16 MiB in usr/ and 4 MiB outside (2 MiB outside: 1.012x; usr/local/
+# made a region of its own too: +0.2%).  The rule reads only the entries'
+# names: the same tree gives the same chunks on every machine.
+NEAR_AVERAGE = {"xz": 4 * MiB}
+BULK_DIR = b"usr/"  # under an ACI's rootfs/ too
 # Files from this size on are chunks of their own with gzip (isolate()): on a
 # Debian minbase root they hold 68% of the bytes.
 ISOLATE_MIN = 64 * 1024
@@ -348,6 +364,17 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) or 1
 
 
+def in_bulk(header: bytes) -> bool:
+    """Whether the tar entry of HEADER (ustar, maybe after a pax header) is in
+    usr/, at the top or under an ACI's rootfs/.  A name too long for ustar
+    still starts its name field (tarstream.header)."""
+    block = header[-512:]
+    name = block[:100].split(b"\0", 1)[0]
+    prefix = block[345:500].split(b"\0", 1)[0] if len(block) == 512 else b""
+    path = (prefix + b"/" + name if prefix else name).removeprefix(b"rootfs/")
+    return path.startswith(BULK_DIR)
+
+
 class ChunkedCompressor:
     """Compresses what is written to it into OUT (written through its file
     descriptor, from its current position).  See the module docstring."""
@@ -359,6 +386,10 @@ class ChunkedCompressor:
         self.codec = codec(compression)
         self.cache = cache if compression != "none" else None
         self.policy = policy or ChunkPolicy.for_average(DEFAULT_AVERAGE[compression])
+        self._bulk_policy = self.policy
+        near = NEAR_AVERAGE.get(compression)
+        self._near_policy = ChunkPolicy.for_average(near) \
+            if near and near * 3 // 4 < self.policy.min_size else None
         self.jobs = jobs or default_jobs()
         out.flush()
         self._fd = out.fileno()
@@ -392,6 +423,12 @@ class ChunkedCompressor:
             self._isolated = False
             self._cut()
             self._run = 0
+        if self._near_policy is not None:
+            policy = self._bulk_policy if in_bulk(key) else self._near_policy
+            if policy is not self.policy:  # a region's edge (NEAR_AVERAGE)
+                self._cut()
+                self._run = 0
+                self.policy = policy
         self._key, self._run_index = key, 0
         self._candidate(key)
 

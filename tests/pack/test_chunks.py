@@ -270,3 +270,72 @@ def test_a_chunk_being_made_elsewhere_is_waited_for(tmp_path: Path) -> None:
     assert results[0].reused == 1
     assert (tmp_path / "out").read_bytes() == blob
     assert not [p for p in os.listdir(cache.path) if p.endswith(".claim")]
+
+
+# -- xz: small chunks outside usr/ (issue 19) -------------------------------------------
+
+def xz_streams(blob: bytes) -> list[int]:
+    """Uncompressed size of each xz stream, in order."""
+    import lzma
+    sizes = []
+    while blob:
+        stream = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        sizes.append(len(stream.decompress(blob)))
+        assert stream.eof
+        blob = stream.unused_data
+    return sizes
+
+
+def rootfs_items(edit: bytes = b"") -> list[tuple[bytes, bytes]]:
+    """(tar header, data) of a small ACI tree: etc/ and var/ around a bigger usr/."""
+    from acigen.helpers.tar.writer import DIRECTORY, REGULAR, Entry, header
+    items = []
+    for top, count, size in ((b"etc", 10, 8 * KiB), (b"usr", 40, 30 * KiB),
+                             (b"var", 10, 8 * KiB)):
+        items.append((header(Entry(b"rootfs/%s/" % top, DIRECTORY, 0o755, 0, 0, 0)), b""))
+        for i in range(count):
+            data = text(len(items), size) + (edit if top == b"etc" and i == 3 else b"")
+            data += bytes(-len(data) % 512)
+            name = b"rootfs/%s/%s" % (top, b"long-" * 30 if i == 5 else b"f%d" % i)
+            items.append((header(Entry(name, REGULAR, 0o644, 0, 0, 0, len(data))), data))
+    return items
+
+
+def test_in_bulk_reads_the_name_of_a_tar_header() -> None:
+    from acigen.helpers.tar.chunks import in_bulk
+    from acigen.helpers.tar.writer import REGULAR, Entry, header
+
+    def head(name: bytes) -> bytes:
+        return header(Entry(name, REGULAR, 0o644, 0, 0, 0))
+    assert in_bulk(head(b"usr/bin/ls")) and in_bulk(head(b"rootfs/usr/"))
+    assert in_bulk(head(b"rootfs/usr/" + b"d/" * 70 + b"x"))  # ustar prefix field
+    assert in_bulk(head(b"rootfs/usr/" + b"x" * 300))  # a pax header's path
+    assert not in_bulk(head(b"rootfs/etc/usr/x")) and not in_bulk(head(b"rootfs/usrx"))
+    assert not in_bulk(head(b"manifest")) and not in_bulk(bytes(1024))
+
+
+def test_xz_cuts_small_chunks_outside_usr(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit in etc/ recompresses one small chunk; usr/ and var/ each start one."""
+    from acigen.helpers.tar import chunks
+    monkeypatch.setitem(chunks.NEAR_AVERAGE, "xz", 64 * KiB)  # 4 MiB, scaled down
+    bulk = ChunkPolicy.for_average(512 * KiB)
+    cache = ChunkCache(str(tmp_path / "cache"))
+    items = rootfs_items()
+    compress(tmp_path / "first", items, "xz", cache, bulk)
+    sizes = xz_streams((tmp_path / "first").read_bytes())
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    usr, var = (len(raw(items[:i])) for i, (key, _) in enumerate(items)
+                if key[:100].rstrip(b"\0") in (b"rootfs/usr/", b"rootfs/var/"))
+    assert usr in starts and var in starts  # each region starts a chunk
+    near_max = ChunkPolicy.for_average(64 * KiB).max_size
+    outside = [size for start, size in zip(starts, sizes, strict=True)
+               if not usr <= start < var]
+    assert max(outside) <= near_max < max(sizes)
+    again = compress(tmp_path / "again", rootfs_items(edit=b"edited\n"), "xz", cache, bulk)
+    assert again.chunks - again.reused == 1
+    assert sum(xz_streams((tmp_path / "again").read_bytes())) == again.size
+    # without the rule, etc/ shares a bulk-sized chunk with usr/
+    monkeypatch.delitem(chunks.NEAR_AVERAGE, "xz")
+    compress(tmp_path / "plain", items, "xz", None, bulk)
+    assert xz_streams((tmp_path / "plain").read_bytes())[0] > near_max
