@@ -187,7 +187,7 @@ def test_opening_what_is_no_regular_file_never_blocks(tmp_path: Path, make) -> N
     make(tmp_path / "odd")
     code = ("import os, sys\n"
             "from acigen.helpers.elf import elffile\n"
-            "from acigen.helpers.rootwalk import Walker\n"
+            "from acigen.helpers.rootfs.walk import Walker\n"
             "try:\n    Walker(sys.argv[1]).open('/odd')\n"
             "except OSError as exc:\n    print(exc.strerror)\n"
             "path = os.path.join(sys.argv[1], 'odd')\n"

@@ -64,7 +64,7 @@ def test_push_with_several_manifests_fills_in_the_name(registry: Registry, tiny:
 def test_push_needs_oci(tmp_path: Path, tiny: Tiny) -> None:
     write_manifest(tmp_path, f"oci-archive:{tiny.archive}")
     done = build(tmp_path, "--push", "docker://127.0.0.1:1/x:1")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error
     assert "--push sends the OCI image: it needs --oci FILE" in done.stderr
 
 
@@ -100,7 +100,7 @@ def test_bad_registry_options_are_one_line(tmp_path: Path, tiny: Tiny, args: tup
                                            message: str) -> None:
     write_manifest(tmp_path, f"oci-archive:{tiny.archive}")
     done = build(tmp_path, *args)
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "build.ninja").exists()
