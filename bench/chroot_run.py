@@ -12,6 +12,10 @@ so what is timed is the fixed cost of a step, not the program:
                     hosts in, chroot, put the files back, umount -l;
 - bare runc         `runc run` of a bundle made by `runc spec` (the runtime's
                     own defaults, no seccomp profile): the container alone;
+- confined runc     `runc run` of the config a step's container gets (the
+                    containers seccomp profile, masked and read-only paths,
+                    fresh /proc, /dev and /sys): what issue 13 requires, with
+                    nothing of acigen's Python around it;
 - interpreter       starting Python with the helper's imports, nothing else;
 - by hand           `acigen-chroot-run ROOT /bin/true`: the step's container
                     (confinement, build-time files, teardown) on a plain
@@ -62,6 +66,7 @@ umount "$R/proc"; umount -l "$R/dev"; umount -l "$R/sys"
 
 IMPORT_HELPER = "import acigen.helpers.chroot_run.__main__"
 BARE_NAME = "acigen-bench-bare"
+CONFINED_NAME = "acigen-bench-confined"
 
 
 def check(argv: list[str], cwd: Path | None = None) -> None:
@@ -96,11 +101,27 @@ def bare_runc_setup(work: Path, root: Path) -> list[str]:
     return ["runc", "run", "--bundle", str(bundle), BARE_NAME]
 
 
+def confined_runc_setup(work: Path, root: Path) -> list[str]:
+    """A bundle with the config a cmd step's container gets, running /bin/true."""
+    from acigen.helpers.chroot_run.job import BASE_ENV, Process, step_config
+    from acigen.specs import ChrootSettings
+    bundle = work / "confined"
+    (bundle / "rootfs").mkdir(parents=True)
+    check(["cp", "-a", f"{root}/.", str(bundle / "rootfs")])
+    config = step_config(ChrootSettings(), Process(["/bin/true"], dict(BASE_ENV), "/"))
+    config["root"]["path"] = "rootfs"
+    (bundle / "config.json").write_text(json.dumps(config))
+    return ["runc", "run", "--bundle", str(bundle), CONFINED_NAME]
+
+
 def step_variants(work: Path, root: Path) -> dict[str, Variant]:
-    """A bare `runc run` and a whole cmd step, both running /bin/true in ROOT."""
+    """A bare `runc run`, one with a step's confinement, and a whole cmd step,
+    all running /bin/true in ROOT."""
     bare = bare_runc_setup(work, root)
+    confined = confined_runc_setup(work, root)
     step = step_setup(work / "build", root)
     return {"bare runc": Variant(lambda: check(bare)),
+            "confined runc": Variant(lambda: check(confined)),
             "step": Variant(lambda: check(step, cwd=work / "build"))}
 
 
