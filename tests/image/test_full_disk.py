@@ -4,7 +4,6 @@ internal error (exit 3).  The disk is a real one: a small tmpfs."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,19 +12,15 @@ import pytest
 from tests.image import rawtar
 from tests.support.build import acigen, run_ninja
 from tests.support.busybox import write_manifest
+from tests.support.disks import small_tmpfs
 
 FULL = "No space left on device"
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path, no_mount_leaks: None) -> Iterator[Path]:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from acigen.errors import HelperError
 from acigen.fileio import atomic_write
 from tests.pack.run import SUMMARY, pack, pack_tree
 from tests.pack.trees import text_tree, write_manifest
+from tests.support.disks import small_tmpfs
 from tests.support.tools import validate_aci
 
 
@@ -53,13 +54,8 @@ def test_a_damaged_cached_chunk_is_compressed_again(compression: str, manifest: 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs: a real full disk."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 @pytest.mark.parametrize("full", ["image", "chunk cache"])
