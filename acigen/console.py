@@ -3,14 +3,35 @@ an interruption like any other (one line, exit 130), not a traceback."""
 
 import sys
 
+_lost_interrupts: list[BaseException] = []
+
+
+def _keep_lost_interrupt(info) -> None:  # type: ignore[no-untyped-def]
+    """A Ctrl-C can land in a callback Python cannot raise from (importlib's
+    module-lock cleanup, a finalizer): Python would print "Exception ignored"
+    with a traceback and go on.  Keep it instead, as an interruption that
+    acigen reports when it ends."""
+    if issubclass(info.exc_type, KeyboardInterrupt):
+        _lost_interrupts.append(info.exc_value)
+        return
+    sys.__unraisablehook__(info)
+
+
+def _interrupted() -> int:
+    print("acigen: interrupted", file=sys.stderr)
+    return 130
+
 
 def main() -> int:
+    sys.unraisablehook = _keep_lost_interrupt
     try:
         from acigen.cli import main as cli_main
     except BaseException as exc:
         from acigen.errors import interrupted  # a leaf module: loads in a moment
         if not interrupted(exc):
             raise
-        print("acigen: interrupted", file=sys.stderr)
-        return 130
-    return cli_main()
+        return _interrupted()
+    if _lost_interrupts:
+        return _interrupted()
+    status = cli_main()
+    return _interrupted() if _lost_interrupts else status
