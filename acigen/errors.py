@@ -124,16 +124,13 @@ def handle_exit(prog: str, exc: BaseException, how: str, debug: bool) -> int:
     traceback; SystemExit (argparse's usage errors: 2) passes through."""
     if isinstance(exc, AcigenError):
         return report(prog, exc)
-    if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+    if interrupted(exc):  # a Ctrl-C or SIGTERM, or one Python wrapped in another error
         print(f"{prog}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):
         return ExitCode.FAILED
     if isinstance(exc, OSError) and exc.errno in NO_SPACE:
         return report(prog, space_error(exc, None))
-    if interrupted(exc):  # a Ctrl-C that Python wrapped in another error
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
     if isinstance(exc, Exception):  # an acigen bug: say so, traceback on request
         return report_bug(prog, exc, debug, how)
     raise exc

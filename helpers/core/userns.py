@@ -19,7 +19,6 @@ newgidmap on us, and exits.  Must run before any thread starts.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import pwd
@@ -27,6 +26,7 @@ import shutil
 import subprocess
 
 from acigen.errors import HelperError
+from acigen.helpers.core import linux
 
 CLONE_NEWUSER = 0x10000000
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
@@ -114,13 +114,13 @@ def enter() -> str:
 
 
 def _unshare_user() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(ctypes.c_int(CLONE_NEWUSER)) != 0:
-        err = ctypes.get_errno()
-        raise HelperError(f"cannot create a user namespace: {os.strerror(err)}",
+    try:
+        linux.unshare(CLONE_NEWUSER)
+    except OSError as exc:
+        raise HelperError(f"cannot create a user namespace: {os.strerror(exc.errno or 0)}",
                           hint="unprivileged user namespaces are disabled on this host "
                                "(sysctl user.max_user_namespaces, or an AppArmor policy): "
-                               "build with sudo")
+                               "build with sudo") from None
 
 
 def _become_root() -> None:

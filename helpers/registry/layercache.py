@@ -42,6 +42,7 @@ from acigen import __version__
 from acigen.errors import HelperError
 from acigen.fileio import atomic_write
 from acigen.helpers.fetch.cache import Cache
+from acigen.helpers.fetch.pins import file_digest
 from acigen.helpers.layers import layers
 from acigen.helpers.registry import media
 from acigen.helpers.registry.apply import apply_layers
@@ -61,13 +62,7 @@ NO_CLAMP = 2**33 - 1  # mtimes as they are: pack clamps them to SOURCE_DATE_EPOC
 
 
 def _file_digest(path: str) -> str | None:
-    if not os.path.isfile(path):
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as src:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256") if os.path.isfile(path) else None
 
 
 def cache_key(spec: dict[str, Any]) -> str | None:
