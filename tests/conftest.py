@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from helpers.core.treeremove import remove_tree
 from tests.support import leaks
 from tests.support.privilege import skip_unless_root
 
@@ -23,6 +24,28 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test marked needs_root, in a directory that runs as any user."""
     if item.get_closest_marker("needs_root"):
         skip_unless_root()
+
+
+# A full run writes tens of GB; a test's directory is removed once it passed, so a
+# run needs only what one test and the session's fixtures hold.  Our own remover,
+# not pytest's: it never enters a mount a test left behind, it fails on it.
+PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    report = yield
+    if report.when == "call":
+        item.stash[PASSED] = report.passed
+    return report
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    yield  # raises if a fixture's teardown failed: the directory is then kept
+    if tmp_path is not None and item.stash.get(PASSED, False) and tmp_path.exists():
+        remove_tree(str(tmp_path))
 
 
 @pytest.fixture
