@@ -114,12 +114,19 @@ class Cache:
     def store(self, path: str, digests: Digests) -> str:
         """Move the verified file at PATH into the cache; its final path."""
         final = self.object_path("sha256", digests.sha256)
-        os.chmod(path, 0o644)
-        os.replace(path, final)  # same content under the same name: a race is harmless
         alias = self.object_path("sha512", digests.sha512)
-        tmp = alias + f".tmp-{os.getpid()}"  # replaced even if there: it may be damaged
-        os.link(final, tmp)
+        os.chmod(path, 0o644)
+        # Both names are linked from PATH, which is ours alone (its URL is locked):
+        # linking from FINAL fails with ENOENT when another fetch of the same file
+        # replaces FINAL in between.  Same content under the same name: a race
+        # between two stores is harmless, and a name already there is replaced (it
+        # may be damaged).
+        tmp = alias + f".tmp-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # left by a killed fetch whose pid we now have
+        os.link(path, tmp)
         os.replace(tmp, alias)
+        os.replace(path, final)
         self._checked[final] = self._checked[alias] = digests
         return final
 

@@ -15,6 +15,7 @@ import pytest
 
 from acigen.errors import HelperError
 from acigen.helpers.fetch import download
+from acigen.helpers.fetch.cache import Cache, Digests
 from acigen.helpers.fetch.obtain import fetch
 from acigen.specs import FetchSpec
 from tests.image.conftest import REPO, error_lines, run_helper, sha256, write_spec
@@ -234,9 +235,17 @@ def start_fetch(spec: Path, ref: Path) -> subprocess.Popen[bytes]:
 
 
 def wait_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+    """Every process ended with 0; on a failure the others are stopped, so
+    none outlives the test."""
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
 
 
 def test_two_urls_download_at_the_same_time(server: FileServer, cache: Path,
@@ -250,6 +259,45 @@ def test_two_urls_download_at_the_same_time(server: FileServer, cache: Path,
         procs.append(start_fetch(spec, tmp_path / f"{name}.ref"))
     wait_all(procs)
     assert server.max_active == 2
+
+
+STORE_ROUNDS = 300
+
+
+def digests_of_bytes(data: bytes) -> Digests:
+    return Digests(hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest(),
+                   len(data))
+
+
+def store_the_same_file_again_and_again(cache_dir: str, name: str) -> None:
+    """What two fetches of one file under two URLs do at their end, many times."""
+    cache = Cache(cache_dir)
+    digests = digests_of_bytes(BODY)
+    for round_ in range(STORE_ROUNDS):
+        partial = os.path.join(cache.root, "partial", f"{name}-{round_}")
+        Path(partial).write_bytes(BODY)
+        cache.store(partial, digests)
+
+
+def test_two_fetches_storing_one_file_never_trip_on_each_other(tmp_path: Path) -> None:
+    """The same download under two URLs, stored by two processes at once:
+    each store must survive the other replacing the file under its name
+    (link() of a file whose last name was just replaced fails with ENOENT)."""
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=store_the_same_file_again_and_again,
+                               args=(str(tmp_path), name)) for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    cache = Cache(str(tmp_path))
+    digests = digests_of_bytes(BODY)
+    assert cache.checked("sha256", digests.sha256) == digests
+    assert cache.checked("sha512", digests.sha512) == digests
+    assert not [name for name in os.listdir(os.path.join(cache.root, "sha512"))
+                if ".tmp-" in name]
 
 
 def test_same_url_from_two_builds_is_fetched_once(server: FileServer, cache: Path,
