@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +27,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test marked needs_root, in a directory that runs as any user."""
     if item.get_closest_marker("needs_root"):
         skip_unless_root()
+
+
+# What a whole run holds at its peak (measured: 4.6 GB under the base temp), with room.
+FULL_RUN_NEEDS_GIB = 6
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A whole run on a nearly full disk would end in hundreds of errors that name
+    anything but the disk: say it in one line instead, before the first test."""
+    config = session.config
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return  # a chosen directory or test needs far less
+    where = Path(config.option.basetemp or tempfile.gettempdir())
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < FULL_RUN_NEEDS_GIB << 30:
+        pytest.exit(f"the whole test suite needs {FULL_RUN_NEEDS_GIB} GiB free under {where}; "
+                    f"it has {free / (1 << 30):.1f} GiB", returncode=1)
 
 
 # A full run writes tens of GB; a test's directory is removed once it passed, so a

@@ -4,6 +4,8 @@ internal error (exit 3).  The disk is a real one: a small tmpfs."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +66,16 @@ def test_an_unpack_onto_a_full_disk_is_one_line(small_disk: Path, big_tar: Path)
     assert failed.returncode == 1
     assert failed_step(failed.stdout, "acigen-unpack") == [
         f"acigen-unpack: error: member 'big': {FULL}"]
+
+
+def test_the_whole_suite_on_a_full_disk_stops_with_one_line(small_disk: Path) -> None:
+    """The test suite itself: a whole run with no room says so before any test,
+    instead of failing hundreds of them for reasons that do not name the disk."""
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+                            cwd=repo, env=dict(os.environ, TMPDIR=str(small_disk)),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert f"the whole test suite needs 6 GiB free under {small_disk}; it has 0.0 GiB" \
+        in result.stdout
+    assert "passed" not in result.stdout and "failed" not in result.stdout
