@@ -17,7 +17,9 @@ Container executor would, through an OCI runtime (runc or crun).
 The image is unpacked once per image ID into $XDG_CACHE_HOME/acigen/run
 (helpers/run/cache.py) and each run sees it through a throw-away overlay
 (helpers/chroot_run/container.py); the runtime config comes from the app section
-(helpers/run/config.py).  Exit status: the app's; 125 when acigen run itself
+(helpers/run/config.py).  Started by an ordinary user, it first enters the
+user namespace a rootless build uses (helpers/core/userns.py) and the runtime
+runs rootless there.  Exit status: the app's; 125 when acigen run itself
 fails (the convention of chroot, env and docker run: the app's own 1 stays
 distinguishable), 130 when interrupted (Ctrl-C), 143 on SIGTERM (129 on
 SIGHUP): the container is stopped first, TERM then KILL after STOP_GRACE
