@@ -49,6 +49,8 @@ ROW_GUIDE = """\
    against one registry on 127.0.0.1 (`--cache-repo`): the second machine's clean
    build, which pulls the cmd steps' layers, against the first's, which runs them.
 12. **Rootless**: the nginx example built by an ordinary user with a subordinate id
-   range (`runuser`; every helper in a user namespace, overlayfs layers there) against
-   the same build by root: clean builds in empty directories and rebuilds after an edit
-   of the last step, pairs interleaved, the same Python, ninja and plain environment."""
+   range (`runuser`; every helper in a user namespace) against the same build by root:
+   clean builds in empty directories and rebuilds after an edit of the last step,
+   interleaved, the same Python, ninja and plain environment. Rootless twice: with the
+   auto mode's layers (kernel overlayfs in the user namespace) and with
+   `--layer-mode fuse` (fuse-overlayfs; the user given /dev/fuse for the row)."""
