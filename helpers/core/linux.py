@@ -71,11 +71,3 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
         raise OSError(err, os.strerror(err), path)
     return int(fd)
 
-
-PR_SET_PDEATHSIG = 1
-
-
-def set_parent_death_signal(signum: int) -> None:
-    """Have the kernel send SIGNUM to this process when its parent ends."""
-    _check(_libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signum), 0, 0, 0),
-           "prctl")

@@ -2,7 +2,9 @@
 mounted (a rootless build on a kernel before 5.11), before copy mode.
 
 fuse-overlayfs runs in the foreground as our child, in our (private) mount
-namespace, and dies with us (PR_SET_PDEATHSIG): a kernel mount vanishes with
+namespace, and dies with us (its parent-death signal, set by util-linux's
+setpriv, which then execs it: no code of ours runs between fork and exec,
+where another thread's lock could hang it): a kernel mount vanishes with
 the namespace, but a FUSE daemon would keep the namespace, and so itself,
 alive for ever.  A view is unmounted when its block ends, and the daemon
 waited for.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -37,10 +38,6 @@ STOP_TIMEOUT = 10.0  # seconds for it to end after the unmount
 def available() -> bool:
     """Whether fuse-overlayfs is installed and this process may open /dev/fuse."""
     return shutil.which(PROGRAM) is not None and os.access(DEVICE, os.R_OK | os.W_OK)
-
-
-def _die_with_parent() -> None:
-    linux.set_parent_death_signal(signal.SIGKILL)
 
 
 def _options(lower: Sequence[str], target: str, upper: str | None,
@@ -63,15 +60,18 @@ def mounted(lower: Sequence[str], target: str, upper: str | None = None,
     """fuse-overlayfs of LOWER (nearest first) at TARGET, writable with UPPER
     and WORK, read-only without; unmounted when the block ends."""
     program = shutil.which(PROGRAM)
-    if program is None:
-        raise HelperError(f"layer mode fuse needs {PROGRAM}, which is not installed",
-                          hint="apt-get install fuse-overlayfs, or use --layer-mode copy")
+    setpriv = shutil.which("setpriv")
+    if program is None or setpriv is None:
+        raise HelperError(f"layer mode fuse needs {PROGRAM} and setpriv, and one is not "
+                          "installed", hint="apt-get install fuse-overlayfs util-linux, or "
+                                            "use --layer-mode copy")
     base, opts, rel_target = _options(lower, target, upper, work)
     with tempfile.TemporaryFile() as errors:
         with uninterrupted():  # a signal here would lose track of the daemon
-            daemon = subprocess.Popen([program, "-f", "-o", opts, rel_target], cwd=base,
+            daemon = subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", program, "-f",
+                                       "-o", opts, rel_target], cwd=base,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=errors, preexec_fn=_die_with_parent)
+                                      stderr=errors)
         try:
             _wait_mounted(daemon, target, errors)
             yield
