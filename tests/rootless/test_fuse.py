@@ -92,6 +92,20 @@ def test_fuse_mode_as_root_is_byte_identical_to_overlay(area: Path, python: str)
     assert _fuse_daemons(area) == []
 
 
+def test_an_extract_step_in_fuse_mode_is_byte_identical(area: Path, python: str) -> None:
+    """extract deletes most of the root below it: thousands of whiteouts, and
+    directories emptied, in the kernel's form."""
+    works = {mode: _prepared(area, mode) for mode in ("overlay", "fuse")}
+    for mode, work in works.items():
+        doc = json.loads((work / "m.json").read_text())
+        doc["-aci-packer-build-steps-"].append(
+            {"type": "extract", "binaries": ["/bin/busybox"], "keeps": ["/var/lib/app/**"]})
+        (work / "m.json").write_text(json.dumps(doc, indent=2) + "\n")
+        _build(python, work, ["--layer-mode", mode, *ARGS], None)
+    _same_files(works["overlay"], works["fuse"], ["m.aci", "m.oci.tar"])
+    assert _markers(works["fuse"]) == []
+
+
 def test_fuse_mode_rootless_is_byte_identical_to_a_root_overlay_build(
         area: Path, python: str) -> None:
     root, user = _prepared(area, "root"), _prepared(area, "user")
