@@ -156,8 +156,10 @@ def test_a_killed_helper_leaves_no_fuse_overlayfs(area: Path, python: str) -> No
             os.kill(pid, signal.SIGKILL)
         build.wait(timeout=120)
     deadline = time.monotonic() + 30
-    while (pids_with(marker) or _fuse_daemons(area) or processes_under([area])) \
-            and time.monotonic() < deadline:
+    while (pids_with(marker) or _fuse_daemons(area) or processes_under([area])
+           or mounts_under([area])) and time.monotonic() < deadline:
+        # the guard kills and deletes the container; the helper's mount
+        # namespace goes with the last of them
         time.sleep(0.1)
     assert not pids_with(marker)
     assert _fuse_daemons(area) == []
