@@ -128,25 +128,41 @@ def _file(directory: str, name: str, parts: list[str], lower: Sequence[str],
 
 def normalize(upper: str, lower: Sequence[str]) -> None:
     """Make UPPER (a fuse-overlayfs upper dir over LOWER, nearest first) the
-    kernel's form, in place."""
-    _directory(upper, [], lower, hidden=False)
+    kernel's form, in place.  Iterative: a layer can be deeper than Python's
+    recursion limit."""
+    # (path, parts, hidden, its stat) to enter; None: the directory on top of
+    # `left` is done (its opaque mark and times are put last)
+    todo: list[tuple[str, list[str], bool, os.stat_result] | None] = [
+        (upper, [], False, os.lstat(upper))]
+    left: list[tuple[str, list[str], bool, bool, os.stat_result]] = []
+    while todo:
+        item = todo.pop()
+        if item is None:
+            _leave(*left.pop(), lower)
+            continue
+        path, parts, hidden, st = item
+        made_here = bool(parts) and _opaque(path)  # fuse-overlayfs marks every new directory
+        if parts:
+            _drop_fuse_xattrs(path)
+        left.append((path, parts, hidden, made_here, st))
+        todo.append(None)
+        for name, entry_st in _children(path):
+            child = os.path.join(path, name)
+            if name in MARKERS:
+                os.unlink(child)
+            elif stat.S_ISDIR(entry_st.st_mode):
+                todo.append((child, [*parts, name], hidden or made_here, entry_st))
+            else:
+                _file(path, name, [*parts, name], lower, hidden or made_here)
 
 
-def _directory(path: str, parts: list[str], lower: Sequence[str], hidden: bool) -> None:
-    st = os.lstat(path)
-    made_here = bool(parts) and _opaque(path)  # fuse-overlayfs marks every new directory
-    if parts:
-        _drop_fuse_xattrs(path)
+def _children(path: str) -> list[tuple[str, os.stat_result]]:
     with os.scandir(path) as entries:
-        children = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in entries)
-    for name, is_dir in children:
-        child = os.path.join(path, name)
-        if name in MARKERS:
-            os.unlink(child)
-        elif is_dir:
-            _directory(child, [*parts, name], lower, hidden or made_here)
-        else:
-            _file(path, name, [*parts, name], lower, hidden or made_here)
+        return sorted((e.name, e.stat(follow_symlinks=False)) for e in entries)
+
+
+def _leave(path: str, parts: list[str], hidden: bool, made_here: bool,
+           st: os.stat_result, lower: Sequence[str]) -> None:
     if made_here and not hidden and shown_below(parts, lower):
         os.setxattr(path, kernel_opaque_xattr(), b"y", follow_symlinks=False)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)

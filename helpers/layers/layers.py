@@ -200,10 +200,19 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     if mode == "fuse":
         with fuse.mounted(lower_trees, mnt, tree(layer), work):
             yield mnt
-        fusenorm.normalize(tree(layer), lower_trees)  # the kernel's form: the same layer
+        _kernel_form(tree(layer), lower_trees)
         return
     _overlay(lower_trees, mnt, tree(layer), work)
     yield mnt
+
+
+def _kernel_form(upper: str, lower: Sequence[str]) -> None:
+    """A fuse-overlayfs upper dir made the kernel's: the same layer either way."""
+    try:
+        fusenorm.normalize(upper, lower)
+    except OSError as exc:
+        raise HelperError(f"cannot put the layer fuse-overlayfs wrote in overlayfs' form: "
+                          f"{exc}", hint="rerun acigen with --layer-mode copy") from None
 
 
 def _check_present(layers: Sequence[str]) -> None:
