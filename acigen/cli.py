@@ -99,8 +99,9 @@ def parser() -> argparse.ArgumentParser:
                          "smaller: a rebuild after a small change repacks faster, the image "
                          "is a little larger")
     p.add_argument("--layer-mode", choices=LAYER_MODES, default="auto",
-                   help="how steps stack their changes: overlayfs, or full copies where "
-                        "overlayfs cannot be used (auto: chosen at build time)")
+                   help="how steps stack their changes: overlayfs, fuse-overlayfs (rootless, "
+                        "where the kernel will not mount overlayfs), or full copies where "
+                        "neither can be used (auto: chosen at build time)")
     p.add_argument("--runtime", metavar="NAME|PATH",
                    help="the OCI runtime that runs cmd and ansible steps: runc or crun "
                         "(default: $ACIGEN_RUNTIME when the build runs, else runc, else crun)")

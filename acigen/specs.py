@@ -24,7 +24,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The manifest key holding the build steps; the packed manifest leaves it out.
 STEPS_KEY = "-aci-packer-build-steps-"
 
-LAYER_MODES = ("auto", "overlay", "copy")           # --layer-mode; the image file's layer_mode
+LAYER_MODES = ("auto", "overlay", "fuse", "copy")  # --layer-mode; the image file's layer_mode
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")      # an ACI's (-C)
 OCI_COMPRESSIONS = ("gzip", "zstd", "none")         # an OCI image's layers
 

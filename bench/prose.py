@@ -47,4 +47,10 @@ ROW_GUIDE = """\
    the last step. CPU time is that of the processes each waited for.
 11. **Shared layer cache**: the nginx example built in two empty build directories
    against one registry on 127.0.0.1 (`--cache-repo`): the second machine's clean
-   build, which pulls the cmd steps' layers, against the first's, which runs them."""
+   build, which pulls the cmd steps' layers, against the first's, which runs them.
+12. **Rootless**: the nginx example built by an ordinary user with a subordinate id
+   range (`runuser`; every helper in a user namespace) against the same build by root:
+   clean builds in empty directories and rebuilds after an edit of the last step,
+   interleaved, the same Python, ninja and plain environment. Rootless twice: with the
+   auto mode's layers (kernel overlayfs in the user namespace) and with
+   `--layer-mode fuse` (fuse-overlayfs; the user given /dev/fuse for the row)."""

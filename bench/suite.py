@@ -24,6 +24,7 @@ import peer
 import prose
 import rows_build
 import rows_registry
+import rows_rootless
 import rows_step
 import rows_tools
 from common import REPO
@@ -45,6 +46,7 @@ ROWS: list[tuple[int, str, Callable[[Context], list[Row]]]] = [
     (9, "a chroot step's cost over its container", rows_step.step_overhead),
     (10, "peers: the nginx example by buildah", peer.peer_rows),
     (11, "a second machine's build with the shared layer cache", rows_registry.layer_cache),
+    (12, "rootless builds against root's", rows_rootless.rootless_rows),
 ]
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

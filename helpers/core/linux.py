@@ -70,3 +70,4 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
     return int(fd)
+

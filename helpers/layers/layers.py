@@ -6,7 +6,11 @@ merged view is mounted).  A step sees the merged view of the layers below it
 plus its own; the mount lives in a private mount namespace, so it vanishes
 when the helper exits, however it exits.
 
-Copy mode (for build directories where overlayfs cannot be used, e.g. one
+Fuse mode (rootless, where the kernel will not mount overlayfs in a user
+namespace): the same layers, mounted by fuse-overlayfs (fuse.py), whose
+upper dirs are then put in the kernel's form (fusenorm.py).
+
+Copy mode (for build directories where neither can be used, e.g. one
 that is itself on overlayfs): `tree/` holds the whole root, snapshotted from
 the parent's tree before the step runs.
 """
@@ -34,6 +38,7 @@ from acigen.helpers.core.linux import (
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.core.userns import in_user_namespace
 from acigen.helpers.core.userns import mode as userns_mode
+from acigen.helpers.layers import fuse, fusenorm
 from acigen.helpers.layers.overlay import mount_overlay
 
 MS_SLAVE = 0x80000
@@ -65,14 +70,15 @@ def enter_private_mount_namespace() -> None:
 
 def choose_mode(requested: str, layers_dir: str) -> str:
     """overlay unless asked otherwise or the build dir is on overlayfs;
-    rootless, overlay only where the kernel mounts it in a user namespace."""
+    rootless, overlay only where the kernel mounts it in a user namespace,
+    else fuse-overlayfs where this user may use it, else copy."""
     make_private(layers_dir)
     if requested != "auto":
         return requested
     if fs_magic(layers_dir) == OVERLAYFS_MAGIC:
         return "copy"
     if in_user_namespace() and not _overlay_mounts(layers_dir):
-        return "copy"
+        return "fuse" if fuse.available() else "copy"
     return "overlay"
 
 
@@ -190,8 +196,23 @@ def writable_view(layer: str, lower: Sequence[str], mode: str) -> Iterator[str]:
     os.makedirs(work)
     os.makedirs(mnt)
     _same_root_attrs(tree(lower[0]), tree(layer))
-    _overlay([tree(p) for p in lower], mnt, tree(layer), work)
+    lower_trees = [tree(p) for p in lower]
+    if mode == "fuse":
+        with fuse.mounted(lower_trees, mnt, tree(layer), work):
+            yield mnt
+        _kernel_form(tree(layer), lower_trees)
+        return
+    _overlay(lower_trees, mnt, tree(layer), work)
     yield mnt
+
+
+def _kernel_form(upper: str, lower: Sequence[str]) -> None:
+    """A fuse-overlayfs upper dir made the kernel's: the same layer either way."""
+    try:
+        fusenorm.normalize(upper, lower)
+    except OSError as exc:
+        raise HelperError(f"cannot put the layer fuse-overlayfs wrote in overlayfs' form: "
+                          f"{exc}", hint="rerun acigen with --layer-mode copy") from None
 
 
 def _check_present(layers: Sequence[str]) -> None:
@@ -222,6 +243,10 @@ def readonly_view(layers: Sequence[str], mode: str, mnt: str) -> Iterator[str]:
     if not _in_private_namespace:
         raise RuntimeError("enter_private_mount_namespace() first")
     os.makedirs(mnt, exist_ok=True)
+    if mode == "fuse":
+        with fuse.mounted([tree(p) for p in layers], mnt):
+            yield mnt
+        return
     _overlay([tree(p) for p in layers], mnt)
     yield mnt
 

@@ -181,7 +181,7 @@ def layer_fills(dirs: list[str], mode: str, squashed_root: str | None
         elif mode == "copy":
             yield what, lambda w, t=tree: write_full(w, t)
         else:
-            yield what, lambda w, t=tree: write_upper(w, t)
+            yield what, lambda w, t=tree: write_upper(w, t, whiteout_files=mode == "fuse")
 
 
 # -- the image --------------------------------------------------------------------------

@@ -102,13 +102,23 @@ def is_opaque(path: bytes) -> bool:
         return False
 
 
-def write_upper(layer: LayerWriter, tree: str) -> LayerCounts:
-    """An overlayfs upper dir as an OCI layer."""
+def is_whiteout_file(rel: bytes, st: os.stat_result) -> bool:
+    """fuse-overlayfs' whiteout where it cannot make a device: empty `.wh.NAME`."""
+    return os.path.basename(rel).startswith(WHITEOUT) and stat.S_ISREG(st.st_mode) \
+        and st.st_size == 0
+
+
+def write_upper(layer: LayerWriter, tree: str, whiteout_files: bool = False) -> LayerCounts:
+    """An overlayfs upper dir as an OCI layer; WHITEOUT_FILES: one
+    fuse-overlayfs wrote (layers/fusenorm.py), whose whiteouts may be files."""
     top = os.fsencode(tree)
     for rel, st in walk(top):
         path = top + b"/" + rel
         if is_overlay_whiteout(st):
             layer.marker(_whiteout_name(rel), st)
+            continue
+        if whiteout_files and is_whiteout_file(rel, st):
+            layer.marker(rel, st)
             continue
         layer.entry(path, rel, st)
         if stat.S_ISDIR(st.st_mode) and is_opaque(path):

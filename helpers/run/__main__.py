@@ -17,7 +17,9 @@ Container executor would, through an OCI runtime (runc or crun).
 The image is unpacked once per image ID into $XDG_CACHE_HOME/acigen/run
 (helpers/run/cache.py) and each run sees it through a throw-away overlay
 (helpers/chroot_run/container.py); the runtime config comes from the app section
-(helpers/run/config.py).  Exit status: the app's; 125 when acigen run itself
+(helpers/run/config.py).  Started by an ordinary user, it first enters the
+user namespace a rootless build uses (helpers/core/userns.py) and the runtime
+runs rootless there.  Exit status: the app's; 125 when acigen run itself
 fails (the convention of chroot, env and docker run: the app's own 1 stays
 distinguishable), 130 when interrupted (Ctrl-C), 143 on SIGTERM (129 on
 SIGHUP): the container is stopped first, TERM then KILL after STOP_GRACE
@@ -28,6 +30,7 @@ kernel would drop TERM for it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -42,6 +45,7 @@ from acigen.helpers.chroot_run.container import (
     write_bundle,
 )
 from acigen.helpers.chroot_run.container import writable_root as throwaway_root
+from acigen.helpers.core import userns
 from acigen.helpers.core.common import install_signal_handlers
 from acigen.helpers.layers import layers
 from acigen.helpers.rootfs.root import Root
@@ -118,11 +122,19 @@ def provide_etc(rootfs: str, net_host: bool) -> None:
                 out.write(data)
 
 
+def enter_user_namespace() -> bool:
+    """As an ordinary user, enter the user namespace a rootless build uses
+    (helpers/core/userns.py): the image's owners are the user's subordinate
+    ids there, and the runtime runs in its rootless mode.  Whether we did."""
+    if userns.mode() == "single":
+        raise HelperError("acigen run as an ordinary user needs a subordinate id range (the "
+                          f"image's owners are mapped into it); {userns.add_range_hint()}")
+    userns.enter()
+    return userns.in_user_namespace()
+
+
 def run_image(image: str, opts: RunOptions, runtime: str | None) -> int:
-    if os.geteuid() != 0:
-        raise HelperError("acigen run needs root (it mounts the image and starts a "
-                          "container; builds can be rootless, acigen run not yet)",
-                          "run: sudo acigen run ...")
+    opts = dataclasses.replace(opts, rootless=enter_user_namespace())
     if not os.path.isfile(image):
         raise HelperError(f"{image}: no such file")
     program = find_runtime(runtime)
@@ -138,7 +150,10 @@ def run_image(image: str, opts: RunOptions, runtime: str | None) -> int:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         provide_etc(rootfs, opts.net_host)
         bundle = write_bundle(scratch, config, rootfs)
-        return Container(program, bundle, grace=STOP_GRACE).run(0, 1, 2).status
+        ended = Container(program, bundle, grace=STOP_GRACE).run(0, 1, 2)
+    if ended.error is not None:  # the runtime's failure, not the app's status
+        raise HelperError(f"the container did not start: {ended.error}")
+    return ended.status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

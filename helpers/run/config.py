@@ -41,6 +41,7 @@ from acigen.specs import DEFAULT_PATH
 
 CAPABILITY_ISOLATORS = ("os/linux/capabilities-retain-set", "os/linux/capabilities-remove-set")
 SECCOMP_ISOLATORS = ("os/linux/seccomp-retain-set", "os/linux/seccomp-remove-set")
+CGROUP_ISOLATORS = ("resource/memory", "resource/cpu", "os/linux/cpu-shares")
 IGNORED_ISOLATORS = ("resource/block-bandwidth", "resource/block-iops",
                      "resource/network-bandwidth", "os/linux/selinux-context",
                      "os/linux/apparmor-profile")
@@ -61,6 +62,7 @@ class RunOptions:
     env: dict[str, str] = field(default_factory=dict)
     terminal: bool = False
     cap_add: list[str] = field(default_factory=list)  # beyond the default set: --cap-add
+    rootless: bool = False  # in a user namespace of an ordinary user's (helpers/core/userns.py)
 
 
 # -- names and numbers inside the image -----------------------------------------------
@@ -233,12 +235,19 @@ ISOLATORS: dict[str, Apply] = {
 }
 
 
-def apply_isolators(config: dict[str, Any], isolators: list[dict[str, Any]]) -> list[str]:
-    """Map what the runtime can enforce; return warnings for the rest."""
+def apply_isolators(config: dict[str, Any], isolators: list[dict[str, Any]],
+                    cgroups: bool = True) -> list[str]:
+    """Map what the runtime can enforce; return warnings for the rest.
+    Without CGROUPS (rootless: cgroups are seldom delegated to a user, and
+    never on cgroup v1), the resource limits are among the rest."""
     warnings = []
     for isolator in isolators:
         if isolator["name"] in CAPABILITY_ISOLATORS:
             continue  # capabilities(): they decide the set before anything else
+        if isolator["name"] in CGROUP_ISOLATORS and not cgroups:
+            warnings.append(f"isolator {isolator['name']} is not enforced: a rootless run "
+                            "has no cgroup of its own; ignored")
+            continue
         if isolator["name"] in SECCOMP_ISOLATORS:
             config["linux"]["seccomp"] = narrow_seccomp(config["linux"]["seccomp"], isolator)
             continue
@@ -256,13 +265,14 @@ def apply_isolators(config: dict[str, Any], isolators: list[dict[str, Any]]) -> 
 
 # -- mounts --------------------------------------------------------------------------------
 
-def kernel_mounts() -> list[dict[str, Any]]:
+def kernel_mounts(bind_sys: bool = False) -> list[dict[str, Any]]:
     """/proc, /dev, /sys as appc's executor provides them (the runtime adds
-    the standard device nodes and /dev/ptmx)."""
+    the standard device nodes and /dev/ptmx).  BIND_SYS: the host's /sys
+    bound read-only (see confinement.sys_mounts)."""
     cgroup = confinement.mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec",
                                "nodev", "relatime", "ro")
-    return [*confinement.proc_mounts(), *confinement.dev_mounts(), *confinement.sys_mounts(),
-            cgroup]
+    return [*confinement.proc_mounts(), *confinement.dev_mounts(),
+            *confinement.sys_mounts(bind=bind_sys), cgroup]
 
 
 def volume_mounts(app: dict[str, Any], volumes: dict[str, str]) -> tuple[list[dict[str, Any]],
@@ -363,11 +373,13 @@ def runtime_config(manifest: dict[str, Any], root: str, opts: RunOptions
                         capabilities=confinement.capability_sets(caps)),
         "root": {"path": "rootfs", "readonly": False},
         "hostname": name,
-        "mounts": kernel_mounts() + volumes,
-        "linux": confinement.linux_section(caps, network=opts.net_host),
+        "mounts": kernel_mounts(bind_sys=opts.rootless and opts.net_host) + volumes,
+        "linux": confinement.linux_section(
+            caps, network=opts.net_host,
+            pids_limit=None if opts.rootless else confinement.PIDS_LIMIT),
     }
     check_program(root, config["process"])
-    warnings += apply_isolators(config, isolators)
+    warnings += apply_isolators(config, isolators, cgroups=not opts.rootless)
     for handler in app.get("eventHandlers", []):
         warnings.append(f"event handler {handler['name']} is not run by acigen run")
     if manifest.get("dependencies"):

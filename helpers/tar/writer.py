@@ -33,7 +33,8 @@ REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO, PAX = (
 PAX_NAME = b"././@PaxHeader"  # fixed, so pax headers never vary between builds
 # xattrs that describe the host or overlayfs' bookkeeping, never the image
 # user.overlay.*: overlayfs' bookkeeping in a user namespace (rootless builds)
-SKIPPED_XATTRS = ("trusted.overlay.", "user.overlay.", "security.selinux")
+SKIPPED_XATTRS = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.",
+                  "security.fuseoverlayfs.", "security.selinux")
 
 
 class Sink(Protocol):

@@ -81,7 +81,7 @@ IMAGE_FILES = [
     ({"source_date_epoch": "yesterday"},
      "img.json: source_date_epoch: expected an integer >= 0, got 'yesterday'"),
     ({"layer_mode": "fast"},
-     "img.json: layer_mode: expected one of auto, overlay, copy, got 'fast'"),
+     "img.json: layer_mode: expected one of auto, overlay, fuse, copy, got 'fast'"),
     ({"manifest": {"name": "x"}},
      "img.json: manifest: acKind must be 'ImageManifest', got None"),
     ({"chunk_cache": 5}, "img.json: chunk_cache: expected a directory or null"),

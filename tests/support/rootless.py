@@ -11,12 +11,14 @@ wherever the checkout and the test venv lie.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -28,6 +30,7 @@ DEPENDENCIES = ("jinja2", "markupsafe", "requests", "urllib3", "idna", "certifi"
                 "cryptography", "cffi", "pycparser", "packaging", "resolvelib")
 RANGE = 65536  # ids a user with a range gets: as useradd gives by default
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
+FUSE_DEVICE = "/dev/fuse"
 
 
 def _exists(user: str) -> bool:
@@ -132,3 +135,18 @@ def as_user(user: str, argv: list[str], cwd: Path,
            "LANG=C.UTF-8", f"HOME={cwd}"]
     return subprocess.run(["runuser", "-u", user, "--", *env, *argv], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def fuse_device_for(user: str) -> Iterator[None]:
+    """USER may open /dev/fuse (an ACL entry) while the block runs; the
+    device's ACL is put back as it was afterwards.  Many hosts make it
+    0666; where it is root's alone, a test grants it to its own user only."""
+    saved = subprocess.run(["getfacl", "--absolute-names", "-c", FUSE_DEVICE], check=True,
+                           capture_output=True, text=True).stdout
+    subprocess.run(["setfacl", "-m", f"u:{user}:rw", FUSE_DEVICE], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["setfacl", "--set-file=-", FUSE_DEVICE], input=saved, text=True,
+                       check=True)
