@@ -36,7 +36,9 @@ always cuts where the stream passes from one region to the other
 
 Parallelism: threads.  zlib, lzma, bz2 and hashlib release the GIL while they
 work, so threads use every core without copying chunks between processes
-(bench/pack.py measures both).  Memory stays bounded: at most 2 x jobs
+(bench/pack.py measures both).  A free thread takes the largest chunk
+waiting (largest_first.py), so a big chunk cut late does not end the pack
+on one core.  Memory stays bounded: at most 2 x jobs
 times the largest chunk's bytes are in flight.
 """
 
@@ -59,6 +61,7 @@ from typing import BinaryIO
 
 from acigen.fileio import atomic_write
 from acigen.helpers.core.filelock import holding, lock_fd
+from acigen.helpers.tar.largest_first import LargestFirstPool
 from acigen.specs import COMPRESSIONS
 
 MiB = 1 << 20
@@ -393,7 +396,7 @@ class ChunkedCompressor:
         self.jobs = jobs or default_jobs()
         out.flush()
         self._fd = out.fileno()
-        self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="compress")
+        self._pool = LargestFirstPool(self.jobs, "compress")
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="digest")
         self._digests = {name: hashlib.new(name) for name in digests}
         self._out_digest = hashlib.new(compressed_digest) if compressed_digest else None
@@ -481,7 +484,7 @@ class ChunkedCompressor:
         self._total += len(chunk)
         self._hashing.append(self._hasher.submit(self._digest, chunk))
         self._queued_for_digest.add(len(chunk))
-        self._pending.append(self._pool.submit(self._compress, chunk))
+        self._pending.append(self._pool.submit(len(chunk), lambda: self._compress(chunk)))
         self._compressing.add(len(chunk))
         self._write_ready(limit=self._window)
 
@@ -558,7 +561,7 @@ class ChunkedCompressor:
     def _shutdown(self, cancel: bool) -> None:
         if not self._closed:
             self._closed = True
-            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool.shutdown(cancel)
             self._hasher.shutdown(wait=True, cancel_futures=cancel)
 
     def __enter__(self) -> ChunkedCompressor:
