@@ -1,5 +1,6 @@
 """fuse-overlayfs: the layers' views where the kernel's overlayfs cannot be
-mounted (a rootless build on a kernel before 5.11), before copy mode.
+mounted (a rootless build on a kernel before 5.11, or in a build directory
+on a filesystem it refuses as an upper dir, such as FUSE), before copy mode.
 
 fuse-overlayfs runs in the foreground as our child, in our (private) mount
 namespace, and dies with us (its parent-death signal, set by util-linux's
@@ -66,6 +67,7 @@ def mounted(lower: Sequence[str], target: str, upper: str | None = None,
                           "installed", hint="apt-get install fuse-overlayfs util-linux, or "
                                             "use --layer-mode copy")
     base, opts, rel_target = _options(lower, target, upper, work)
+    unmounted = os.stat(target).st_dev
     with tempfile.TemporaryFile() as errors:
         with uninterrupted():  # a signal here would lose track of the daemon
             daemon = subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", program, "-f",
@@ -73,16 +75,20 @@ def mounted(lower: Sequence[str], target: str, upper: str | None = None,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=errors)
         try:
-            _wait_mounted(daemon, target, errors)
+            _wait_mounted(daemon, target, unmounted, errors)
             yield
         finally:
             with uninterrupted():
                 _unmount(daemon, target)
 
 
-def _wait_mounted(daemon: subprocess.Popen[bytes], target: str, errors: object) -> None:
+def _wait_mounted(daemon: subprocess.Popen[bytes], target: str, unmounted: int,
+                  errors: object) -> None:
+    """Until TARGET is the daemon's mount: a FUSE filesystem other than the
+    one (device UNMOUNTED) it lay on before, which can be FUSE too (a build
+    directory on bindfs or sshfs)."""
     deadline = time.monotonic() + MOUNT_TIMEOUT
-    while linux.fs_magic(target) != FUSE_SUPER_MAGIC:
+    while not _is_new_fuse_mount(target, unmounted):
         if daemon.poll() is not None or time.monotonic() > deadline:
             errors.seek(0)  # type: ignore[attr-defined]
             said = errors.read().decode(errors="replace").strip()  # type: ignore[attr-defined]
@@ -91,6 +97,11 @@ def _wait_mounted(daemon: subprocess.Popen[bytes], target: str, errors: object) 
                               + (lines[-1] if lines else "it did not mount in time"),
                               hint="rerun acigen with --layer-mode copy")
         time.sleep(0.002)
+
+
+def _is_new_fuse_mount(target: str, unmounted: int) -> bool:
+    return (linux.fs_magic(target) == FUSE_SUPER_MAGIC
+            and os.stat(target).st_dev != unmounted)
 
 
 def _unmount(daemon: subprocess.Popen[bytes], target: str) -> None:
