@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from acigen.errors import HelperError
 from acigen.helpers.core import linux
 from acigen.helpers.core.uninterrupted import uninterrupted
+from acigen.helpers.layers.overlay import relative_options
 
 PROGRAM = "fuse-overlayfs"
 FUSE_SUPER_MAGIC = 0x65735546  # statfs f_type of a FUSE mount
@@ -41,20 +42,6 @@ def available() -> bool:
     return shutil.which(PROGRAM) is not None and os.access(DEVICE, os.R_OK | os.W_OK)
 
 
-def _options(lower: Sequence[str], target: str, upper: str | None,
-             work: str | None) -> tuple[str, str, str]:
-    """(common directory, options, target) with paths relative to the common
-    directory, as for the kernel's overlay (overlay.py): ',' or ':' in the
-    build path would break the option string."""
-    paths = [*lower] + ([upper, work] if upper and work else []) + [target]
-    base = os.path.commonpath([os.path.abspath(p) for p in paths])
-    rel = [os.path.relpath(os.path.abspath(p), base) for p in paths]
-    opts = "lowerdir=" + ":".join(rel[: len(lower)])
-    if upper:
-        opts += f",upperdir={rel[-3]},workdir={rel[-2]}"
-    return base, opts, rel[-1]
-
-
 @contextlib.contextmanager
 def mounted(lower: Sequence[str], target: str, upper: str | None = None,
             work: str | None = None) -> Iterator[None]:
@@ -66,7 +53,7 @@ def mounted(lower: Sequence[str], target: str, upper: str | None = None,
         raise HelperError(f"layer mode fuse needs {PROGRAM} and setpriv, and one is not "
                           "installed", hint="apt-get install fuse-overlayfs util-linux, or "
                                             "use --layer-mode copy")
-    base, opts, rel_target = _options(lower, target, upper, work)
+    base, opts, rel_target = relative_options(lower, target, upper, work)
     unmounted = os.stat(target).st_dev
     with tempfile.TemporaryFile() as errors:
         with uninterrupted():  # a signal here would lose track of the daemon

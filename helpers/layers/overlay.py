@@ -30,6 +30,20 @@ ROOT_OPTIONS = ",redirect_dir=off,index=off,metacopy=off"
 USERNS_OPTIONS = ",userxattr,redirect_dir=nofollow,index=off,metacopy=off"
 
 
+def relative_options(lower: Sequence[str], target: str, upper: str | None,
+                     work: str | None) -> tuple[str, str, str]:
+    """(common directory, lowerdir/upperdir/workdir options, target), the paths
+    relative to the common directory: for the kernel's overlay and for
+    fuse-overlayfs alike."""
+    paths = [*lower] + ([upper, work] if upper and work else []) + [target]
+    base = os.path.commonpath([os.path.abspath(p) for p in paths])
+    rel = [os.path.relpath(os.path.abspath(p), base) for p in paths]
+    opts = "lowerdir=" + ":".join(rel[: len(lower)])
+    if upper:
+        opts += f",upperdir={rel[-3]},workdir={rel[-2]}"
+    return base, opts, rel[-1]
+
+
 def mount_overlay(lower: Sequence[str], target: str, upper: str | None = None,
                   work: str | None = None) -> None:
     """Mount an overlay of LOWER (nearest first) at TARGET: read-only
@@ -39,16 +53,11 @@ def mount_overlay(lower: Sequence[str], target: str, upper: str | None = None,
     working directory for the mount call: the option string is limited to a
     page, and ',' or ':' in the build path would break it.
     """
-    paths = [*lower] + ([upper, work] if upper and work else []) + [target]
-    base = os.path.commonpath([os.path.abspath(p) for p in paths])
-    rel = [os.path.relpath(os.path.abspath(p), base) for p in paths]
-    opts = "lowerdir=" + ":".join(rel[: len(lower)])
-    if upper:
-        opts += f",upperdir={rel[-3]},workdir={rel[-2]}"
+    base, opts, rel_target = relative_options(lower, target, upper, work)
     opts += USERNS_OPTIONS if in_user_namespace() else ROOT_OPTIONS
     old = os.getcwd()
     os.chdir(base)
     try:
-        mount("overlay", rel[-1], "overlay", MS_RDONLY if upper is None else 0, opts)
+        mount("overlay", rel_target, "overlay", MS_RDONLY if upper is None else 0, opts)
     finally:
         os.chdir(old)

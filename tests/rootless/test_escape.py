@@ -40,16 +40,24 @@ class UsersHost(Host):
                      "mknod-mount": [str(os.major(dev)), str(os.minor(dev))]}
 
 
+def hostile_work_dir(area: Path, host: UsersHost) -> Path:
+    """AREA/build holding hostile.tar: an image whose /escape.sh runs every
+    attack against HOST's targets and writes the verdicts to /results."""
+    work = area / "build"
+    work.mkdir()
+    tree = work / "hostile"
+    hostile_tree(tree, static_program(SOURCE, area / "attacks"), host)
+    tar_of(tree, work / "hostile.tar")
+    subprocess.run(["rm", "-rf", str(tree)], check=True)
+    return work
+
+
 def _attacked(area: Path, python: str, step: dict) -> None:
     """Build a hostile image whose second step is STEP, as the test user;
     every attack must be blocked and the user's file and process untouched."""
     host = UsersHost(area, USER)
     try:
-        work = area / "build"
-        work.mkdir()
-        tree = work / "hostile"
-        hostile_tree(tree, static_program(SOURCE, area / "attacks"), host)
-        tar_of(tree, work / "hostile.tar")
+        work = hostile_work_dir(area, host)
         (work / "hostile.yml").write_text(
             "- hosts: aci\n  gather_facts: false\n  tasks:\n"
             "    - ansible.builtin.raw: /bin/sh /escape.sh\n")

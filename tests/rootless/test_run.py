@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.chroot.test_escape import ATTACKS, SOURCE, hostile_tree, verdicts
+from tests.chroot.test_escape import ATTACKS, verdicts
 from tests.rootless.conftest import SINGLE_USER, USER
-from tests.rootless.test_escape import UsersHost
+from tests.rootless.test_escape import UsersHost, hostile_work_dir
 from tests.rootless.test_rootless import _busybox_base
 from tests.support import rootless
-from tests.support.cprogram import static_program
 from tests.support.leaks import mounts_under, processes_under
 from tests.support.rootfs import busybox_tree, tar_of
 
@@ -145,12 +144,7 @@ def test_every_attack_fails_from_a_rootless_run(area: Path, python: str, net: st
     which the user's ids could reach, are as they were."""
     host = UsersHost(area, USER)
     try:
-        work = area / "build"
-        work.mkdir()
-        tree = work / "hostile"
-        hostile_tree(tree, static_program(SOURCE, area / "attacks"), host)
-        tar_of(tree, work / "hostile.tar")
-        subprocess.run(["rm", "-rf", str(tree)], check=True)
+        work = hostile_work_dir(area, host)
         aci = _build_as_user(work, python, [{"type": "image", "path": "hostile.tar"}], {
             "exec": ["/bin/sh", "-c", "/bin/sh /escape.sh; cat /results"]})
         done = _run(USER, python, work, "--net", net, str(aci))
