@@ -10,12 +10,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from acigen import __version__
 from acigen.errors import HelperError
 from acigen.fileio import read_json
+
+TYPE_CHECKING = False  # typing and urllib cost every step ~3 ms to import (bench/chroot_run.py)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    SpecT = TypeVar("SpecT", "ImageSpec", "StepSpec")
 
 # The PATH an image's programs get when nothing says otherwise (the OCI
 # runtime's and Docker's default).
@@ -60,8 +64,6 @@ class ChrootSettings:
 CHROOT_KEYS = tuple(f.name for f in dataclasses.fields(ChrootSettings))
 CHROOT_DEFAULTS = dataclasses.asdict(ChrootSettings())
 
-
-SpecT = TypeVar("SpecT", "ImageSpec", "StepSpec")
 
 
 def load_spec(kind: type[SpecT], path: str) -> SpecT:
@@ -258,5 +260,6 @@ class FetchSpec:
     def check(self) -> None:
         if self.url.startswith("docker://"):
             return  # an image in a registry: helpers/registry/pull.py
+        from urllib.parse import urlsplit
         if urlsplit(self.url).scheme not in SCHEMES:
             raise HelperError(f"{self.url}: unsupported URL scheme (use http, https or file)")
