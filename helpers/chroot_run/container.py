@@ -25,8 +25,8 @@ import json
 import os
 import signal
 import subprocess
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from acigen.errors import HelperError
 from acigen.fileio import canonical_json
@@ -121,12 +121,14 @@ def write_bundle(scratch: str, config: dict[str, Any], rootfs: str) -> str:
     return bundle
 
 
-@dataclass(frozen=True)
-class Ended:
-    """How a container's process ended."""
+class Ended(namedtuple("Ended", ("status", "error"), defaults=(None,))):
+    """How a container's process ended: STATUS, the runtime's exit status (the
+    process's, or 128+N for signal N), and ERROR, the runtime's message when
+    it could not start the process.  (A namedtuple: every step imports this.)"""
 
-    status: int  # the runtime's exit status: the process's, or 128+N for signal N
-    error: str | None = None  # the runtime could not start the process: its message
+    __slots__ = ()
+    status: int
+    error: str | None
 
     @property
     def ok(self) -> bool:

@@ -27,7 +27,7 @@ from acigen.helpers.core.mounts import mounts_below
 from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.core.uninterrupted import uninterrupted
 from acigen.helpers.rootfs.root import Root
-from acigen.specs import ChrootSettings
+from acigen.stepspec import ChrootSettings
 
 
 class Sandbox:
