@@ -28,7 +28,7 @@ import sys
 
 from acigen.errors import ExitCode, HelperError
 from acigen.helpers.chroot_run.job import Job
-from acigen.helpers.core.common import run_main
+from acigen.helpers.core.common import exit_now, run_main
 from acigen.helpers.layers.step import StepContext, step_main
 
 TYPE_CHECKING = False  # typing, argparse and the other step's module cost every step
@@ -146,4 +146,4 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
