@@ -7,73 +7,31 @@ are written here, once.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from acigen import __version__
 from acigen.errors import HelperError
-from acigen.fileio import read_json
 
-# The PATH an image's programs get when nothing says otherwise (the OCI
-# runtime's and Docker's default).
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# what a layer step's helper reads lives in stepspec.py (a step loads only that)
+from acigen.stepspec import CHROOT_DEFAULTS as CHROOT_DEFAULTS
+from acigen.stepspec import CHROOT_KEYS as CHROOT_KEYS
+from acigen.stepspec import DEFAULT_PATH as DEFAULT_PATH
+from acigen.stepspec import LAYER_MODES as LAYER_MODES
+from acigen.stepspec import ChrootSettings as ChrootSettings
+from acigen.stepspec import StepSpec as StepSpec
+from acigen.stepspec import check as _check
+from acigen.stepspec import choice as _choice
+from acigen.stepspec import load_spec as load_spec
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import
+if TYPE_CHECKING:
+    from typing import Any
 
 # The manifest key holding the build steps; the packed manifest leaves it out.
 STEPS_KEY = "-aci-packer-build-steps-"
 
-LAYER_MODES = ("auto", "overlay", "fuse", "copy")  # --layer-mode; the image file's layer_mode
 COMPRESSIONS = ("none", "gzip", "bzip2", "xz")      # an ACI's (-C)
 OCI_COMPRESSIONS = ("gzip", "zstd", "none")         # an OCI image's layers
-
-
-@dataclass(frozen=True)
-class ChrootSettings:
-    """setup_chroot's settings, in a step file's `chroot`; the defaults are
-    the original tool's (what a cmd step gets when no setup_chroot came first)."""
-
-    copy_resolvconf: bool = True
-    copy_hosts: bool = True
-    mount_proc: bool = True
-    mount_dev: bool = True
-    mount_sys: bool = True
-    make_debian_policy_rc: bool = False
-
-    @classmethod
-    def from_step(cls, value: Any) -> ChrootSettings:
-        if value is None:
-            return cls()
-        if not isinstance(value, dict):
-            raise HelperError(f"step: chroot: expected an object, got {type(value).__name__}")
-        for key, setting in value.items():
-            if key not in CHROOT_KEYS:
-                raise HelperError(f"step: chroot: unknown setting {key!r}",
-                                  hint="known: " + ", ".join(sorted(CHROOT_KEYS)))
-            if not isinstance(setting, bool):
-                raise HelperError(f"step: chroot: {key}: expected true or false, "
-                                  f"got {setting!r}")
-        return cls(**value)
-
-
-CHROOT_KEYS = tuple(f.name for f in dataclasses.fields(ChrootSettings))
-CHROOT_DEFAULTS = dataclasses.asdict(ChrootSettings())
-
-
-SpecT = TypeVar("SpecT", "ImageSpec", "StepSpec")
-
-
-def load_spec(kind: type[SpecT], path: str) -> SpecT:
-    """The spec file at PATH, read and checked: a StepSpec or an ImageSpec."""
-    data = read_json(path)
-    _check(isinstance(data, dict), f"{path}: expected a JSON object")
-    return kind.from_json(data, path)
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise HelperError(message)
 
 
 @dataclass(frozen=True)
@@ -156,53 +114,6 @@ def _optional_integer(data: dict[str, Any], key: str, path: str, least: int) -> 
     return _integer(data[key], f"{path}: {key}", least) if key in data else None
 
 
-def _choice(value: Any, where: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise HelperError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    """BUILDDIR/steps/NAME.json: one layer step, what the step helpers
-    (unpack, copy_host, chroot_run, extract, python_env) read."""
-
-    layer: str                            # the layer directory this step makes
-    step: dict[str, Any]                  # the step's definition, as the compiler normalised it
-    lower: list[str] = field(default_factory=list)  # layers below, nearest first
-    layer_mode: str = "auto"
-    log: str | None = None
-    runtime: str | None = None            # chroot steps: --runtime; None: the helper chooses
-    label: str | None = None              # how messages name the step (tests set it)
-    cache: dict[str, Any] | None = None   # --cache-repo: helpers/registry/layercache.py
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"acigen": __version__, "layer": self.layer, "lower": self.lower,
-                                "layer_mode": self.layer_mode, "log": self.log,
-                                "step": self.step}
-        if self.runtime:
-            data["runtime"] = self.runtime
-        if self.cache is not None:
-            data["cache"] = self.cache
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], path: str) -> StepSpec:
-        layer, lower, step = data.get("layer"), data.get("lower", []), data.get("step")
-        _check(isinstance(layer, str) and bool(layer), f"{path}: layer: expected a directory")
-        _check(isinstance(lower, list) and all(isinstance(d, str) and d for d in lower),
-               f"{path}: lower: expected a list of directories")
-        _check(isinstance(step, dict), f"{path}: step: expected a JSON object")
-        for key in ("log", "runtime", "label"):
-            _check(data.get(key) is None or isinstance(data[key], str),
-                   f"{path}: {key}: expected a string")
-        cache = data.get("cache")
-        _check(cache is None or isinstance(cache, dict), f"{path}: cache: expected an object")
-        return cls(layer, step, lower,
-                   _choice(data.get("layer_mode", "auto"), f"{path}: layer_mode", LAYER_MODES),
-                   data.get("log"), data.get("runtime"), data.get("label"), cache)
-
-
 DIGESTS = {"sha256": 64, "sha512": 128}
 
 
@@ -258,5 +169,6 @@ class FetchSpec:
     def check(self) -> None:
         if self.url.startswith("docker://"):
             return  # an image in a registry: helpers/registry/pull.py
+        from urllib.parse import urlsplit
         if urlsplit(self.url).scheme not in SCHEMES:
             raise HelperError(f"{self.url}: unsupported URL scheme (use http, https or file)")

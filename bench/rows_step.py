@@ -28,7 +28,9 @@ def step_overhead(ctx: Context) -> list[Row]:
                        f"runc with the step's own confinement alone (seccomp profile, masked "
                        f"paths, fresh /proc, /dev, /sys): {confined.wall * 1000:.1f} ms, "
                        f"{confined.wall / theirs.wall:.2f}x the bare run",
-                note="the step also starts a Python interpreter with the helper's imports, "
-                     "wipes and mounts its overlay layer, converts the seccomp profile, "
-                     "prepares build-time files and mount points, and writes its stamp; "
-                     "`sudo .venv/bin/python bench/chroot_run.py` splits the cost.")]
+                note="runc with the step's confinement alone (the detail below) takes about "
+                     "the whole 1.2x; the step also starts a Python interpreter with the "
+                     "helper's imports, wipes and mounts its overlay layer, converts the "
+                     "seccomp profile, prepares build-time files and mount points, starts a "
+                     "guard process, and writes its layer record and stamp; "
+                     "`sudo .venv/bin/python bench/chroot_run.py [--crun]` splits the cost.")]

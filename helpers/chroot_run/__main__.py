@@ -21,27 +21,27 @@ container.py, sandbox.py and buildfiles.py beside this file.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import importlib
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from typing import Any, TextIO
 
 from acigen.errors import ExitCode, HelperError
-from acigen.helpers.chroot_run.ansible_step import run_ansible
-from acigen.helpers.chroot_run.cmd_step import run_cmd
 from acigen.helpers.chroot_run.job import Job
-from acigen.helpers.core.common import run_main
-from acigen.helpers.layers import layers
+from acigen.helpers.core.common import exit_now, run_main
 from acigen.helpers.layers.step import StepContext, step_main
 
+TYPE_CHECKING = False  # typing, argparse and the other step's module cost every step
+if TYPE_CHECKING:  # their import time (bench/chroot_run.py): each is loaded when used
+    import argparse
+    from collections.abc import Callable, Iterator
+    from typing import Any, TextIO
+
 PROG = "acigen-chroot-run"
-RUNNERS: dict[str, Callable[[dict[str, Any], Job], str]] = {
-    "cmd": run_cmd,
-    "ansible": run_ansible,
+# step type -> (module, function); only the step's own module is imported
+RUNNERS = {
+    "cmd": ("cmd_step", "run_cmd"),
+    "ansible": ("ansible_step", "run_ansible"),
 }
 
 
@@ -66,12 +66,16 @@ def runner_for(step: Any) -> Callable[[dict[str, Any], Job], str]:
     kind = step.get("type") if isinstance(step, dict) else None
     if kind not in RUNNERS:
         raise HelperError(f"step: type: {PROG} runs cmd and ansible steps, not {kind!r}")
-    return RUNNERS[kind]
+    module, function = RUNNERS[kind]
+    runner: Callable[[dict[str, Any], Job], str] = getattr(
+        importlib.import_module(f"acigen.helpers.chroot_run.{module}"), function)
+    return runner
 
 
 # -- by hand ----------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
     p = argparse.ArgumentParser(prog=PROG, description="Run a program or an ansible "
                                 "playbook inside a root directory, isolated and leak-proof.")
     p.add_argument("--copy", action="store_true", help="PROGRAM is a host file to copy in")
@@ -111,6 +115,10 @@ def step_from_args(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_by_hand(argv: list[str]) -> int:
+    import shutil
+    import tempfile
+
+    from acigen.helpers.layers import layers
     ns = _parser().parse_args(argv)
     step = step_from_args(ns)
     if not os.path.isdir(ns.root):
@@ -138,4 +146,4 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -72,7 +72,7 @@ from acigen.helpers.chroot_run.job import (
 from acigen.helpers.chroot_run.sandbox import Sandbox
 from acigen.helpers.core import userns
 from acigen.hostprograms import find_ansible_playbook
-from acigen.specs import DEFAULT_PATH, ChrootSettings
+from acigen.stepspec import DEFAULT_PATH, ChrootSettings
 
 PLAYBOOK_DIRS = ("roles", "templates", "files", "vars", "group_vars", "host_vars")
 

@@ -19,8 +19,8 @@ EBUSY, since it is a mount point.
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from acigen.helpers.chroot_run.scaffold import Scaffold
 from acigen.helpers.core.mountat import bind_onto
@@ -31,17 +31,11 @@ POLICY_RC_D_SCRIPT = (b"#!/bin/sh\n"
                       b"exit 101\n")
 
 
-@dataclass(frozen=True)
-class BuildFile:
-    path: str  # in the image
-    data: bytes
-    mode: int
-
-
-@dataclass(frozen=True)
-class Placed:
-    file: BuildFile
-    copy: str  # the staged copy on the host side, in the scratch directory
+# namedtuples, not dataclasses: every step imports this module (~5 ms saved)
+# BuildFile: path in the image, data (bytes), mode
+BuildFile = namedtuple("BuildFile", ("path", "data", "mode"))
+# Placed: the BuildFile, and its staged copy on the host side (in the scratch directory)
+Placed = namedtuple("Placed", ("file", "copy"))
 
 
 def host_file(path: str, note: Callable[[str], None]) -> BuildFile | None:

@@ -22,11 +22,14 @@ They are what podman and buildah give a container by default:
 from __future__ import annotations
 
 import errno
-import platform
+import os
 from collections.abc import Collection, Iterable
-from typing import Any
 
 from acigen.helpers.chroot_run import seccomp
+
+TYPE_CHECKING = False  # typing costs every step ~2 ms to import (bench/chroot_run.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CAPABILITIES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
@@ -80,7 +83,7 @@ def _without(rule: dict[str, Any], names: set[str]) -> dict[str, Any]:
 def _no_user_namespaces() -> list[dict[str, Any]]:
     """unshare and clone without CLONE_NEWUSER; clone3 (whose flags seccomp
     cannot see) answers ENOSYS, so the C library falls back to clone."""
-    index = CLONE_FLAGS_ARG.get(platform.machine(), 0)
+    index = CLONE_FLAGS_ARG.get(os.uname().machine, 0)
 
     def flags(arg: int, value: int) -> list[dict[str, Any]]:
         return [{"index": arg, "value": CLONE_NEWUSER, "valueTwo": value,

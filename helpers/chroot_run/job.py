@@ -24,10 +24,8 @@ import contextlib
 import os
 import signal
 import threading
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO
 
 from acigen.errors import HelperError
 from acigen.helpers.chroot_run import confinement
@@ -35,7 +33,11 @@ from acigen.helpers.chroot_run.container import Container, Ended, find_runtime, 
 from acigen.helpers.chroot_run.sandbox import Sandbox
 from acigen.helpers.chroot_run.startable import why_not_startable
 from acigen.helpers.core import userns
-from acigen.specs import DEFAULT_PATH, ChrootSettings
+from acigen.stepspec import DEFAULT_PATH, ChrootSettings
+
+TYPE_CHECKING = False  # typing costs every step ~2 ms to import (bench/chroot_run.py)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 BASE_ENV = {
     "PATH": DEFAULT_PATH,
@@ -51,18 +53,21 @@ LOG_TAIL_LINES = 20
 BUILD_CAPABILITIES = confinement.DEFAULT_CAPABILITIES
 
 
-@dataclass
 class Job:
-    """One chroot step's surroundings, whether ninja or a person started it."""
+    """One chroot step's surroundings, whether ninja or a person started it.
+    (Plain classes and namedtuples here: dataclasses cost every step ~5 ms.)"""
 
-    root: str  # the root filesystem to change
-    scratch: str  # a directory of ours outside the root; removed afterwards
-    label: str
-    log: TextIO  # notes from acigen; the program's output too, unless interactive
-    log_path: str | None = None
-    interactive: bool = False  # by hand: the program gets our stdin, stdout, stderr
-    inputs: list[str] = field(default_factory=list)  # host files read, for the depfile
-    runtime: str | None = None  # runc, crun or a path; None: container.find_runtime's choice
+    def __init__(self, root: str, scratch: str, label: str, log: TextIO,
+                 log_path: str | None = None, interactive: bool = False,
+                 inputs: list[str] | None = None, runtime: str | None = None) -> None:
+        self.root = root  # the root filesystem to change
+        self.scratch = scratch  # a directory of ours outside the root; removed afterwards
+        self.label = label
+        self.log = log  # notes from acigen; the program's output too, unless interactive
+        self.log_path = log_path
+        self.interactive = interactive  # by hand: the program gets our stdin, stdout, stderr
+        self.inputs = [] if inputs is None else inputs  # host files read, for the depfile
+        self.runtime = runtime  # runc, crun or a path; None: find_runtime's choice
 
     def note(self, line: str) -> None:
         print(line, file=self.log, flush=True)
@@ -74,14 +79,16 @@ class Job:
         return (None, self.log.fileno(), self.log.fileno())
 
 
-@dataclass(frozen=True)
-class Process:
-    """What runs as the container's first process (its PID 1)."""
+class Process(namedtuple("Process", ("argv", "env", "cwd", "network"), defaults=("host",))):
+    """What runs as the container's first process (its PID 1): ARGV, ENV, CWD
+    (inside the image) and NETWORK: "host", or "none" (a namespace of its
+    own with only loopback)."""
 
+    __slots__ = ()
     argv: list[str]
     env: dict[str, str]
-    cwd: str  # inside the image
-    network: str = "host"  # "host", or "none": a namespace of its own with only loopback
+    cwd: str
+    network: str
 
 
 NETWORKS = ("host", "none")

@@ -15,8 +15,8 @@ mount on the host.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 from collections.abc import Callable
 
 from acigen.errors import HelperError
@@ -24,9 +24,10 @@ from acigen.helpers.chroot_run import buildfiles, kernelfs
 from acigen.helpers.chroot_run.scaffold import Scaffold
 from acigen.helpers.core.mountat import unmount_below
 from acigen.helpers.core.mounts import mounts_below
+from acigen.helpers.core.treeremove import remove_tree
 from acigen.helpers.core.uninterrupted import uninterrupted
 from acigen.helpers.rootfs.root import Root
-from acigen.specs import ChrootSettings
+from acigen.stepspec import ChrootSettings
 
 
 class Sandbox:
@@ -90,6 +91,7 @@ class Sandbox:
 
     def add_private_file(self, name: str, source: str, mode: int) -> str:
         """Copy host file SOURCE to /.acigen-build/NAME; returns its path in the image."""
+        import shutil  # only for a host file: not imported at every step
         where = self.private_dir()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with open(source, "rb") as src, \
@@ -119,7 +121,8 @@ class Sandbox:
                     self.note("acigen: kept what the command made of " + ", ".join(kept))
             finally:
                 self.root.close()
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                with contextlib.suppress(OSError, HelperError):  # best effort, as before
+                    remove_tree(self.scratch)
         left = mounts_below(self.path)
         if left:
             raise HelperError(f"still mounted after the step: {left[0]}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import os
 import pwd
-import shutil
 import subprocess
 
 from acigen.errors import HelperError
@@ -76,6 +75,7 @@ def mode() -> str:
         return _mode
     if os.geteuid() == 0:
         return "root"
+    import shutil  # rootless only: not imported at every root build step
     uid, user = os.getuid(), _user_name(os.getuid())
     full = (subordinate_ranges(SUBUID, user, uid) and
             subordinate_ranges(SUBGID, user, uid) and

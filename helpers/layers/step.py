@@ -9,32 +9,34 @@ merged view of the layers below, and writes the stamp last.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TextIO
 
-from acigen.errors import ExitCode
+from acigen.errors import ExitCode, UsageError
 from acigen.fileio import atomic_write, json_bytes, remove_file, write_depfile
 from acigen.helpers.core import buildlock
 from acigen.helpers.core.common import run_main, watch_for_orphaning
 from acigen.helpers.layers import layerrecord, layers
-from acigen.specs import StepSpec, load_spec
+from acigen.stepspec import StepSpec, load_spec
+
+TYPE_CHECKING = False  # typing costs every step ~2 ms to import
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
-@dataclass
 class StepContext:
-    """What a step's action gets: its definition, its root, its log."""
+    """What a step's action gets: its definition, its root, its log.  (A
+    plain class, as StepArgs: dataclasses cost every step ~5 ms to import.)"""
 
-    spec: StepSpec
-    root: str
-    log: TextIO
-    inputs_read: list[str] = field(default_factory=list)  # host files, for the depfile
+    def __init__(self, spec: StepSpec, root: str, log: TextIO) -> None:
+        self.spec = spec
+        self.root = root
+        self.log = log
+        self.inputs_read: list[str] = []  # host files, for the depfile
 
     @property
     def step(self) -> dict[str, Any]:
@@ -48,12 +50,37 @@ class StepContext:
 Action = Callable[[StepContext], str]  # returns the one-line summary
 
 
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--step", required=True)
-    parser.add_argument("--stamp", required=True)
-    parser.add_argument("--depfile")
-    return parser.parse_args(argv)
+class StepArgs:
+    """What ninja passes a step helper: --step FILE --stamp FILE [--depfile FILE]."""
+
+    __slots__ = ("depfile", "stamp", "step")
+
+    def __init__(self, step: str, stamp: str, depfile: str | None = None) -> None:
+        self.step, self.stamp, self.depfile = step, stamp, depfile
+
+
+STEP_OPTIONS = ("--step", "--stamp", "--depfile")
+
+
+def _parse(argv: Sequence[str]) -> StepArgs:
+    """Read by hand: argparse would cost every step its import time, and
+    ninja always passes these three the same way."""
+    given: dict[str, str] = {}
+    words = list(argv)
+    while words:
+        name, equals, value = words.pop(0).partition("=")
+        if name not in STEP_OPTIONS or name in given:
+            raise UsageError(f"unexpected argument {name!r}",
+                             hint="usage: --step FILE --stamp FILE [--depfile FILE]")
+        if not equals:
+            if not words:
+                raise UsageError(f"{name} needs a file name")
+            value = words.pop(0)
+        given[name] = value
+    for name in STEP_OPTIONS[:2]:
+        if not given.get(name):
+            raise UsageError(f"{name} FILE is required")
+    return StepArgs(given["--step"], given["--stamp"], given.get("--depfile"))
 
 
 @contextlib.contextmanager
@@ -66,7 +93,7 @@ def _log(path: str | None) -> Iterator[TextIO]:
         yield log
 
 
-def run_layer_step(action: Action, args: argparse.Namespace) -> int:
+def run_layer_step(action: Action, args: StepArgs) -> int:
     started = time.time_ns()
     spec = load_spec(StepSpec, args.step)
     layer, lower = spec.layer, spec.lower
