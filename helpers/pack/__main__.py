@@ -200,7 +200,7 @@ def pack_layers(image_file: str, out: str) -> int:
             result = write_image(root, req, offered, share.where if share else "")
     line = summary(out, req, result)
     s = result.stream
-    if share and s.shared < s.chunks:  # compressed here (some, at least): share them
+    if share and (not offered or s.reused < s.chunks):  # no entry, or one that lacked chunks
         line += "; " + share.push(out, s)
     print(line)
     return ExitCode.OK
