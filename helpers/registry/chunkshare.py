@@ -15,7 +15,9 @@ Nothing in the entry is trusted: an offered chunk is used only when it expands
 to exactly the bytes the pack is about to compress (one stream as acigen
 writes it, nothing after it; ChunkCache.from_shared), so a damaged or hostile
 entry costs time, never content; such chunks are compressed here, with a
-warning.  An unreachable or refusing cache is a warning and the pack goes on.
+warning.  (Another valid encoding of the right bytes would pass: the image's
+content and ID are right, its compressed bytes then not a clean build's.)
+An unreachable or refusing cache is a warning and the pack goes on.
 """
 
 from __future__ import annotations
