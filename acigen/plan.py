@@ -281,12 +281,20 @@ class Planner:
         spec = ImageSpec(manifest.image, [self.layer_dir(p) for p in self.chain(image.top)],
                          layer_mode=self.opt.layer_mode, compression=self.opt.compression,
                          source_date_epoch=self.opt.source_date_epoch,
-                         chunk_cache=self.path("chunks"), chunk_size=self.opt.chunk_size)
+                         chunk_cache=self.path("chunks"), chunk_size=self.opt.chunk_size,
+                         cache=self.shared_chunks())
         self.graph.files[spec_file] = pretty_json(spec.to_json())
         self.graph.image_edges.append(Edge(
             PACK.name, (image.output,), (spec_file,), (image.top.stamp,),
             description=f"{image.name}: pack {image.output} ({self.opt.compression})"))
         return spec
+
+    def shared_chunks(self) -> dict[str, Any] | None:
+        """With --cache-repo, where the pack shares its compressed chunks."""
+        if not self.opt.cache_repo:
+            return None
+        return {"repo": self.opt.cache_repo, "registry": self.opt.registry,
+                "cache_dir": self.opt.cache_dir, "offline": self.opt.offline}
 
     def add_oci(self, image: Image, pack_spec: ImageSpec,
                 index: int) -> tuple[str | None, str | None]:
@@ -296,7 +304,8 @@ class Planner:
             return None, None
         docker = self.opt.docker_outputs[index] if self.opt.docker_outputs else None
         spec = dataclasses.replace(pack_spec, squash=self.opt.squash, docker_archive=docker,
-                                   oci_compression=self.opt.oci_compression)
+                                   oci_compression=self.opt.oci_compression,
+                                   cache=None)  # not shared; it finds chunks the ACI shared
         spec_file = self.image_spec(image.name, out, ".oci.json")
         self.graph.files[spec_file] = pretty_json(spec.to_json(oci=True))
         extra = (docker,) if docker else ()

@@ -53,6 +53,7 @@ class ImageSpec:
     squash: bool = False                 # oci: one layer
     docker_archive: str | None = None    # oci: also a docker archive, here
     oci_compression: str | None = None   # oci: None follows `compression`
+    cache: dict[str, Any] | None = None  # --cache-repo: helpers/registry/chunkshare.py
 
     @property
     def oci_layer_compression(self) -> str:
@@ -68,6 +69,8 @@ class ImageSpec:
             "source_date_epoch": self.source_date_epoch, "chunk_cache": self.chunk_cache}
         if self.chunk_size:
             data["chunk_size"] = self.chunk_size
+        if self.cache is not None:
+            data["cache"] = self.cache
         if oci:
             data.update(squash=self.squash, docker_archive=self.docker_archive)
             if self.oci_compression:
@@ -88,6 +91,8 @@ class ImageSpec:
         _check(docker is None or (isinstance(docker, str) and bool(docker)),
                f"{path}: docker_archive: expected a file name or null")
         _check(isinstance(squash, bool), f"{path}: squash: expected true or false")
+        shared = data.get("cache")
+        _check(shared is None or isinstance(shared, dict), f"{path}: cache: expected an object")
         return cls(
             manifest=data.get("manifest"), layers=dirs,
             layer_mode=_choice(data.get("layer_mode", "auto"), f"{path}: layer_mode",
@@ -101,7 +106,8 @@ class ImageSpec:
             jobs=_optional_integer(data, "jobs", path, 1),
             tag=tag, squash=squash, docker_archive=docker,
             oci_compression=None if data.get("oci_compression") is None else _choice(
-                data["oci_compression"], f"{path}: oci_compression", OCI_COMPRESSIONS))
+                data["oci_compression"], f"{path}: oci_compression", OCI_COMPRESSIONS),
+            cache=shared)
 
 
 def _integer(value: Any, where: str, least: int) -> int:

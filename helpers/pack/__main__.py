@@ -23,8 +23,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from acigen.errors import ExitCode, HelperError
 from acigen.fileio import atomic_write, remove_file, writing
@@ -36,6 +37,9 @@ from acigen.helpers.pack.imagecheck import check_app_identity, root_warnings
 from acigen.helpers.tar.chunks import ChunkCache, ChunkedCompressor, ChunkedResult, ChunkPolicy, MiB
 from acigen.helpers.tar.writer import REGULAR, Entry, TreeWriter, write_end, write_entry
 from acigen.specs import COMPRESSIONS, STEPS_KEY, ImageSpec, load_spec
+
+if TYPE_CHECKING:
+    from acigen.helpers.registry.chunkshare import ChunkShare
 
 PROG = "acigen-pack"
 
@@ -49,6 +53,7 @@ class PackRequest:
     cache_dir: str | None = None
     jobs: int | None = None
     chunk_size: int | None = None  # average, in bytes; None: the compression's default
+    share: dict[str, Any] | None = None  # --cache-repo: helpers/registry/chunkshare.py
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ def load_image_file(path: str, out: str) -> tuple[PackRequest, list[str], str]:
     request = PackRequest(
         manifest=check_manifest(spec.manifest, f"{path}: manifest"), out=check_out(out),
         compression=spec.compression, epoch=spec.source_date_epoch,
-        cache_dir=spec.chunk_cache, jobs=spec.jobs, chunk_size=spec.chunk_size)
+        cache_dir=spec.chunk_cache, jobs=spec.jobs, chunk_size=spec.chunk_size,
+        share=spec.cache)
     return request, spec.layers, spec.layer_mode
 
 
@@ -128,8 +134,12 @@ def _stream_image(root: str, req: PackRequest, cache: ChunkCache | None,
         return stream.close(), tree.entries + 1
 
 
-def write_image(root: str, req: PackRequest) -> PackResult:
-    """Pack ROOT with REQ's manifest into REQ.out (atomically), then OUT.id."""
+def write_image(root: str, req: PackRequest,
+                offered: Mapping[str, bytes | memoryview] | None = None,
+                offered_by: str = "") -> PackResult:
+    """Pack ROOT with REQ's manifest into REQ.out (atomically), then OUT.id.
+    OFFERED: compressed chunks by name from OFFERED_BY, each used only if it
+    is the chunk named (ChunkCache.from_shared)."""
     if not os.path.isdir(root):
         raise HelperError(f"{root}: not a directory")
     check_app_identity(root, req.manifest)
@@ -141,6 +151,7 @@ def write_image(root: str, req: PackRequest) -> PackResult:
     with contextlib.ExitStack() as stack:
         if cache is not None:
             stack.enter_context(cache.in_use())
+            cache.offer(offered or {}, offered_by)
         with temporary_beside(out) as (file, tmp):
             with writing(out):
                 result, entries = _stream_image(root, req, cache, file)
@@ -158,9 +169,10 @@ def write_image(root: str, req: PackRequest) -> PackResult:
 
 def summary(out: str, req: PackRequest, result: PackResult) -> str:
     s = result.stream
+    shared = f" ({s.shared} from the cache repository)" if s.shared else ""
     return (f"{os.path.basename(out)}: {result.image_id} ({result.entries} entries, "
             f"{s.size / MiB:.1f} MiB tar -> {s.compressed_size / MiB:.1f} MiB "
-            f"{req.compression}; {s.chunks} chunks, {s.reused} from cache)")
+            f"{req.compression}; {s.chunks} chunks, {s.reused} from cache{shared})")
 
 
 # -- the two ways in ----------------------------------------------------------------
@@ -181,11 +193,26 @@ def pack_layers(image_file: str, out: str) -> int:
     mode = layers.choose_mode(requested, os.path.dirname(os.path.normpath(layer_dirs[0])))
     with layers.reading(layer_dirs):
         layerrecord.check(layer_dirs)
+        share = _chunk_share(req, layer_dirs[0])
+        offered = share.fetch() if share else {}
         view = layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out))
         with view as root:
-            result = write_image(root, req)
-    print(summary(out, req, result))
+            result = write_image(root, req, offered, share.where if share else "")
+    line = summary(out, req, result)
+    s = result.stream
+    if share and (not offered or s.reused < s.chunks):  # no entry, or one that lacked chunks
+        line += "; " + share.push(out, s)
+    print(line)
     return ExitCode.OK
+
+
+def _chunk_share(req: PackRequest, top_layer: str) -> ChunkShare | None:
+    """The cache repository's entry for this pack (a ChunkShare), or None."""
+    if req.share is None or req.cache_dir is None:
+        return None
+    from acigen.helpers.registry.chunkshare import ChunkShare, share_key
+    key = share_key(req.share, top_layer, req.compression, req.chunk_size)
+    return ChunkShare(req.share, key) if key else None
 
 
 def _with_base_app(req: PackRequest, layer_dirs: list[str], out: str) -> PackRequest:

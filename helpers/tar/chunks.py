@@ -53,7 +53,7 @@ import lzma
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -143,6 +143,38 @@ def _gzip_member(data: bytes) -> bytes:
     return head + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
 
 
+# a compressed chunk's bytes back (at most the int given), None if it is not one
+Expand = Callable[[bytes | memoryview, int], bytes | None]
+
+
+def _gzip_expand(blob: bytes | memoryview, limit: int) -> bytes | None:
+    """What one gzip member as _gzip_member writes holds (at most LIMIT bytes),
+    or None when BLOB is not exactly such a member (header, body, trailer)."""
+    if bytes(blob[:10]) != b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03":
+        return None
+    inflate = zlib.decompressobj(-15)
+    data = inflate.decompress(blob[10:], limit + 1)
+    if not inflate.eof or inflate.unconsumed_tail or len(data) > limit:
+        return None
+    if inflate.unused_data != struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF):
+        return None
+    return data
+
+
+def _stream_expand(make: Callable[[], lzma.LZMADecompressor | bz2.BZ2Decompressor]
+                   ) -> Expand:
+    def expand(blob: bytes | memoryview, limit: int) -> bytes | None:
+        try:
+            decompressor = make()
+            data = decompressor.decompress(blob, limit + 1)
+        except (lzma.LZMAError, OSError, ValueError, EOFError):
+            return None
+        if not decompressor.eof or decompressor.unused_data or len(data) > limit:
+            return None
+        return data
+    return expand
+
+
 def _xz_stream(data: bytes) -> bytes:
     return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
 
@@ -151,11 +183,16 @@ def _bzip2_stream(data: bytes) -> bytes:
     return bz2.compress(data, 9)
 
 
-_COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
-    "gzip": (f"gz{GZIP_LEVEL}", _gzip_member),
-    "bzip2": ("bz9", _bzip2_stream),
-    "xz": ("xz6", _xz_stream),
+_COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes], Expand]] = {
+    "gzip": (f"gz{GZIP_LEVEL}", _gzip_member, _gzip_expand),
+    "bzip2": ("bz9", _bzip2_stream, _stream_expand(bz2.BZ2Decompressor)),
+    "xz": ("xz6", _xz_stream,
+           _stream_expand(lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ))),
 }
+
+
+def _no_expand(blob: bytes | memoryview, limit: int) -> bytes | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -163,6 +200,13 @@ class Codec:
     name: str
     compress: Callable[[bytes], bytes]
     tag: str  # names the settings in cache keys
+    # the bytes one compressed chunk holds (at most LIMIT), None if it is not
+    # exactly one chunk as `compress` writes them (a stream, nothing after it)
+    expand: Expand = _no_expand
+
+    def holds(self, blob: bytes | memoryview, chunk: bytes) -> bool:
+        """Whether BLOB, from somewhere not trusted, is one compressed CHUNK."""
+        return self.expand(blob, len(chunk)) == chunk
 
 
 def _sample() -> bytes:
@@ -184,9 +228,10 @@ def codec(compression: str) -> Codec:
         if compression == "none":
             _codecs[compression] = Codec("none", bytes, "raw")
         else:
-            short, fn = _COMPRESSORS[compression]
+            short, fn, expand = _COMPRESSORS[compression]
             print_ = hashlib.sha256(fn(_sample())).hexdigest()[:12]
-            _codecs[compression] = Codec(compression, fn, f"{short}-v{FORMAT_VERSION}-{print_}")
+            _codecs[compression] = Codec(compression, fn, f"{short}-v{FORMAT_VERSION}-{print_}",
+                                         expand)
     return _codecs[compression]
 
 
@@ -218,6 +263,9 @@ class ChunkCache:
         self.path = path
         self._lock_fd: int | None = None
         self.damaged: list[str] = []  # chunks found damaged (and recompressed)
+        self._shared: Mapping[str, bytes | memoryview] = {}
+        self.shared_from = ""
+        self.rejected: list[str] = []  # offered chunks that failed their check
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[ChunkCache]:
@@ -246,12 +294,32 @@ class ChunkCache:
         self.damaged.append(name)
         return None
 
+    def offer(self, shared: Mapping[str, bytes | memoryview], source: str) -> None:
+        """Compressed chunks by name from SOURCE (a cache repository): not
+        trusted, each is used only if it expands to exactly the chunk named."""
+        self._shared, self.shared_from = shared, source
+
+    def from_shared(self, name: str, chunk: bytes, codec: Codec) -> bytes | None:
+        """The offered chunk NAME if it is CHUNK compressed by CODEC, else None."""
+        blob = self._shared.get(name)
+        if blob is None:
+            return None
+        if codec.holds(blob, chunk):
+            return bytes(blob)
+        self.rejected.append(name)
+        return None
+
     def damage_report(self) -> str:
         """One line on the damaged chunks found, or '' when none were."""
-        if not self.damaged:
-            return ""
-        return (f"{len(self.damaged)} damaged chunk(s) in {self.path} (e.g. "
-                f"{self.damaged[0]}) failed their check and were compressed again")
+        lines = []
+        if self.damaged:
+            lines.append(f"{len(self.damaged)} damaged chunk(s) in {self.path} (e.g. "
+                         f"{self.damaged[0]}) failed their check and were compressed again")
+        if self.rejected:
+            lines.append(f"{len(self.rejected)} chunk(s) from {self.shared_from} (e.g. "
+                         f"{self.rejected[0]}) are not what their names say and were "
+                         "compressed here")
+        return "; ".join(lines)
 
     @contextlib.contextmanager
     def claim(self, name: str) -> Iterator[None]:
@@ -339,6 +407,8 @@ class ChunkedResult:
     reused: int
     names: tuple[str, ...]
     damaged: tuple[str, ...] = ()
+    shared: int = 0                   # of the reused, how many were offered (ChunkCache.offer)
+    blob_sizes: tuple[int, ...] = ()  # the compressed size of each of NAMES
 
 
 @dataclass(frozen=True)
@@ -346,6 +416,7 @@ class _Done:
     name: str
     blob: bytes
     reused: bool = False  # from the cache (checked)
+    shared: bool = False  # offered to the cache, and found to be this chunk
 
 
 class _Bytes:
@@ -414,6 +485,8 @@ class ChunkedCompressor:
         self._run_index = 0
         self._total = self._written = self._chunks = self._reused = 0
         self._names: list[str] = []
+        self._blob_sizes: list[int] = []
+        self._shared = 0
         self._damaged_before = len(self.cache.damaged) if self.cache else 0
         self._isolated = False  # in a file's data cut off by isolate()
         self._closed = False
@@ -507,9 +580,12 @@ class ChunkedCompressor:
             cached = self.cache.load(name)  # made by whoever held the claim before
             if cached is not None:
                 return _Done(name, cached, reused=True)
-            blob = self.codec.compress(chunk)
+            blob = self.cache.from_shared(name, chunk, self.codec)
+            shared = blob is not None
+            if blob is None:
+                blob = self.codec.compress(chunk)
             self.cache.store(name, blob)
-        return _Done(name, blob=blob)
+        return _Done(name, blob=blob, reused=shared, shared=shared)
 
     # -- output, in order -----------------------------------------------------
 
@@ -526,7 +602,9 @@ class ChunkedCompressor:
             self._chunks += 1
             if done.name:
                 self._names.append(done.name)
+                self._blob_sizes.append(len(done.blob))
             self._reused += done.reused
+            self._shared += done.shared
             self._emit(done.blob)
 
     def _emit(self, data: bytes | memoryview) -> None:
@@ -550,7 +628,8 @@ class ChunkedCompressor:
             compressed_size=self._written,
             compressed_digest=self._out_digest.hexdigest() if self._out_digest else None,
             chunks=self._chunks, reused=self._reused, names=tuple(self._names),
-            damaged=tuple(self.cache.damaged[self._damaged_before:]) if self.cache else ())
+            damaged=tuple(self.cache.damaged[self._damaged_before:]) if self.cache else (),
+            shared=self._shared, blob_sizes=tuple(self._blob_sizes))
 
     def abort(self) -> None:
         """Stop: drop queued chunks, wait for the ones being compressed."""

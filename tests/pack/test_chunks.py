@@ -339,3 +339,34 @@ def test_xz_cuts_small_chunks_outside_usr(tmp_path: Path,
     monkeypatch.delitem(chunks.NEAR_AVERAGE, "xz")
     compress(tmp_path / "plain", items, "xz", None, bulk)
     assert xz_streams((tmp_path / "plain").read_bytes())[0] > near_max
+
+
+@pytest.mark.parametrize("compression", ["gzip", "bzip2", "xz"])
+def test_only_a_chunk_as_acigen_compresses_it_is_taken_from_elsewhere(compression: str) -> None:
+    """ChunkCache.offer's check (chunks from a cache repository are not trusted)."""
+    chunk, coder = text(3, 200 * KiB), codec(compression)
+    blob = coder.compress(chunk)
+    assert coder.holds(blob, chunk) and coder.holds(memoryview(blob), chunk)
+    other = coder.compress(chunk + b"x")
+    split = coder.compress(chunk[:100]) + coder.compress(chunk[100:])  # same bytes, two streams
+    for wrong in (other, split, blob + b"\0", blob + blob, blob[:-1], blob[:1], b"", b"junk"):
+        assert not coder.holds(wrong, chunk)
+    assert not coder.holds(blob, chunk[:-1])  # more than the chunk: never expanded past it
+
+
+def test_offered_chunks_are_used_when_they_hold_the_chunk_and_reported_when_not(
+        tmp_path: Path) -> None:
+    items = entries()
+    clean = compress(tmp_path / "clean", items)
+    data = (tmp_path / "clean").read_bytes()
+    offered, at = {}, 0
+    for name, size in zip(clean.names, clean.blob_sizes, strict=True):
+        offered[name] = data[at:at + size]
+        at += size
+    first = clean.names[0]
+    cache = ChunkCache(str(tmp_path / "cache"))
+    cache.offer({**offered, first: codec("gzip").compress(b"not it")}, "REPO:TAG")
+    shared = compress(tmp_path / "shared", items, cache=cache)
+    assert (tmp_path / "shared").read_bytes() == data
+    assert shared.shared == shared.reused == shared.chunks - 1
+    assert cache.rejected == [first] and "1 chunk(s) from REPO:TAG" in cache.damage_report()

@@ -73,7 +73,7 @@ def test_a_hostile_cached_layer_fails_the_step_with_one_line(
     repo = ("--cache-repo", registry.ref("layers/hostile"))
     ok(build(machine(tmp_path / "one", tiny), *PLAIN, *repo, cache=tmp_path / "c1"))
     with urllib.request.urlopen(f"http://{registry.host}/v2/layers/hostile/tags/list") as r:
-        tags = json.loads(r.read())["tags"]
+        tags = [t for t in json.loads(r.read())["tags"] if not t.startswith("acigen-pack-")]
     assert len(tags) == 2
     for tag in tags:  # every cached layer replaced by one that writes outside the root
         layout = tmp_path / tag
@@ -85,3 +85,128 @@ def test_a_hostile_cached_layer_fails_the_step_with_one_line(
     assert len(lines) == 1 and "member '../escape': its path '../escape' leaves the root" \
         in lines[0], lines
     assert not (tmp_path / "two" / "escape").exists() and not (tmp_path / "escape").exists()
+
+
+# -- the pack's chunks, shared through the same repository (helpers/registry/chunkshare.py)
+
+def _registry_json(registry: Registry, path: str) -> dict:
+    import urllib.request
+    request = urllib.request.Request(f"http://{registry.host}/v2/{path}", headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def _registry_blob(registry: Registry, name: str, digest: str) -> bytes:
+    import urllib.request
+    with urllib.request.urlopen(f"http://{registry.host}/v2/{name}/blobs/{digest}") as r:
+        return r.read()
+
+
+def _upload(registry: Registry, name: str, data: bytes) -> str:
+    import hashlib
+    import urllib.parse
+    import urllib.request
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = urllib.request.Request(f"http://{registry.host}/v2/{name}/blobs/uploads/",
+                                   method="POST")
+    with urllib.request.urlopen(start) as response:
+        location = urllib.parse.urljoin(f"http://{registry.host}/", response.headers["Location"])
+    separator = "&" if "?" in location else "?"
+    put = urllib.request.Request(f"{location}{separator}digest={digest}", data=data,
+                                 method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    urllib.request.urlopen(put).close()
+    return digest
+
+
+def _replace_pack_entry(registry: Registry, name: str, tamper, old_sizes: bool = False) -> None:
+    """The pack's entry in repository NAME, its chunks changed by TAMPER(name, bytes)
+    (which returns the new bytes), pushed again under the same tag; OLD_SIZES: the
+    index keeps the sizes it had."""
+    import urllib.request
+    tags = [t for t in _registry_json(registry, f"{name}/tags/list")["tags"]
+            if t.startswith("acigen-pack-")]
+    assert len(tags) == 1, tags
+    manifest = _registry_json(registry, f"{name}/manifests/{tags[0]}")
+    index = json.loads(_registry_blob(registry, name, manifest["config"]["digest"]))
+    data = _registry_blob(registry, name, manifest["layers"][0]["digest"])
+    chunks, at = [], 0
+    for chunk_name, size in index["chunks"]:
+        chunks.append([chunk_name, tamper(chunk_name, data[at:at + size])])
+        at += size
+    new_data = b"".join(blob for _n, blob in chunks)
+    sizes = [size for _n, size in index["chunks"]] if old_sizes else [len(b) for _n, b in chunks]
+    new_index = json.dumps({"chunks": [[n, size] for (n, _b), size in
+                                       zip(chunks, sizes, strict=True)]}).encode()
+    manifest["config"].update(digest=_upload(registry, name, new_index), size=len(new_index))
+    manifest["layers"][0].update(digest=_upload(registry, name, new_data), size=len(new_data))
+    put = urllib.request.Request(
+        f"http://{registry.host}/v2/{name}/manifests/{tags[0]}", method="PUT",
+        data=json.dumps(manifest).encode(),
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    urllib.request.urlopen(put).close()
+
+
+def _other_content(_name: str, blob: bytes) -> bytes:
+    """A gzip member as acigen writes one, of other bytes than the chunk named."""
+    import zlib
+
+    from acigen.helpers.tar.chunks import _gzip_member
+    return _gzip_member(zlib.decompress(blob, 31) + b"tampered")
+
+
+def _two_members(_name: str, blob: bytes) -> bytes:
+    """The same bytes, as two gzip members: what gzip readers accept, but not
+    the bytes acigen writes (an image of it would differ from a clean build's)."""
+    import zlib
+
+    from acigen.helpers.tar.chunks import _gzip_member
+    data = zlib.decompress(blob, 31)
+    return _gzip_member(data[:100]) + _gzip_member(data[100:])
+
+
+def test_second_machine_takes_the_packed_chunks_from_the_cache(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    repo = ("--cache-repo", registry.ref("layers/chunks"))
+    first = machine(tmp_path / "one", tiny)
+    out = ok(build(first, *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    assert "chunks pushed to the cache repository" in out, out
+    second = machine(tmp_path / "two", tiny)
+    out = ok(build(second, *PLAIN, *repo, cache=tmp_path / "cache-two"))
+    pack = next(line for line in out.splitlines() if line.startswith("t.aci: sha512-"))
+    chunks = int(pack.split(" chunks, ")[0].rsplit(" ", 1)[1])
+    assert f"({chunks} from the cache repository)" in pack and "pushed" not in pack, out
+    assert (first / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
+
+
+def test_tampered_chunks_are_compressed_here_and_the_image_stays_the_same(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    name = "layers/tampered"
+    repo = ("--cache-repo", registry.ref(name))
+    first = machine(tmp_path / "one", tiny)
+    ok(build(first, *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    for run, tamper in enumerate((_other_content, _two_members)):
+        _replace_pack_entry(registry, name, tamper)
+        work = machine(tmp_path / f"m{run}", tiny)
+        result = build(work, *PLAIN, *repo, cache=tmp_path / f"cache-{run}")
+        out = ok(result)
+        assert "are not what their names say and were compressed here" in \
+            result.stdout + result.stderr, result.stdout + result.stderr
+        assert "from the cache repository)" not in out and "chunks pushed" in out, out
+        assert (first / "t.aci").read_bytes() == (work / "t.aci").read_bytes()
+
+
+def test_a_chunk_index_that_does_not_add_up_is_a_warning(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    name = "layers/short"
+    repo = ("--cache-repo", registry.ref(name))
+    first = machine(tmp_path / "one", tiny)
+    ok(build(first, *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    _replace_pack_entry(registry, name, lambda _n, blob: blob[:-1], old_sizes=True)
+    work = machine(tmp_path / "two", tiny)
+    result = build(work, *PLAIN, *repo, cache=tmp_path / "cache-two")
+    out = ok(result)
+    assert "its index does not add up to its chunks" in result.stdout + result.stderr, out
+    assert "from the cache repository)" not in out
+    assert (first / "t.aci").read_bytes() == (work / "t.aci").read_bytes()
