@@ -30,7 +30,7 @@ so what is timed is the fixed cost of a step, not the program:
 --python times another installation of acigen (say, a plain `pip install .`
 in a venv of its own: an editable install's import hook costs every Python
 process ~10 ms).  --crun adds crun: a bare run, one with the step's
-confinement plus the device rules runc adds by itself, and the step with
+confinement (device rules included: crun adds none of its own), and the step with
 `--runtime crun`.  crun refuses a hybrid cgroup hierarchy whose v2 part
 holds a controller; on such a host these variants run in a mount namespace
 of their own without the v2 mount (never changed on the host), where crun
@@ -81,15 +81,6 @@ IMPORT_HELPER = "import acigen.helpers.chroot_run.__main__, acigen.helpers.chroo
 BARE_NAME = "acigen-bench-bare"
 CONFINED_NAME = "acigen-bench-confined"
 CGROUP2_IN_HYBRID = "/sys/fs/cgroup/unified"
-# runc's own device cgroup rules (it adds them whatever the config says;
-# crun adds none): deny all, then mknod of any node, then the standard nodes
-RUNC_DEVICE_RULES = [{"allow": False, "access": "rwm"},
-                     {"allow": True, "type": "c", "access": "m"},
-                     {"allow": True, "type": "b", "access": "m"},
-                     *({"allow": True, "type": "c", "major": major, "minor": minor,
-                        "access": "rwm"} for major, minor in
-                       ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (10, 200),
-                        (136, None)))]
 
 
 def check(argv: list[str], cwd: Path | None = None) -> None:
@@ -129,7 +120,7 @@ def bare_runc_setup(work: Path, root: Path) -> list[str]:
 
 def confined_runc_setup(work: Path, root: Path, runtime: str = "runc") -> list[str]:
     """A bundle with the config a cmd step's container gets, running /bin/true
-    (for crun, with runc's device rules added: crun has none of its own)."""
+    (its device rules included, which crun needs: it adds none of its own)."""
     from acigen.helpers.chroot_run.job import BASE_ENV, Process, step_config
     from acigen.specs import ChrootSettings
     bundle = work / f"confined-{runtime}"
@@ -137,8 +128,6 @@ def confined_runc_setup(work: Path, root: Path, runtime: str = "runc") -> list[s
     check(["cp", "-a", f"{root}/.", str(bundle / "rootfs")])
     config = step_config(ChrootSettings(), Process(["/bin/true"], dict(BASE_ENV), "/"))
     config["root"]["path"] = "rootfs"
-    if runtime != "runc":
-        config["linux"].setdefault("resources", {})["devices"] = RUNC_DEVICE_RULES
     (bundle / "config.json").write_text(json.dumps(config))
     return [runtime, "run", "--bundle", str(bundle), f"{CONFINED_NAME}-{runtime}"]
 

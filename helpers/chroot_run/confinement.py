@@ -97,6 +97,23 @@ def _no_user_namespaces() -> list[dict[str, Any]]:
     return rules
 
 
+# The device cgroup, written out rather than left to the runtime: runc adds
+# these defaults itself, crun adds none, so without them a crun container could
+# open any device node an image carries.  Deny all, then the nodes the
+# runtime's /dev holds (null, zero, full, random, urandom, tty, console, ptmx)
+# and the ptys.
+ALLOWED_CHAR_DEVICES = ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2),
+                        (136, None))
+
+
+def device_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    for major, minor in ALLOWED_CHAR_DEVICES:
+        rule = {"allow": True, "type": "c", "major": major, "access": "rwm"}
+        rules.append(rule if minor is None else {**rule, "minor": minor})
+    return rules
+
+
 def linux_section(capabilities: Collection[str], network: bool,
                   pids_limit: int | None = PIDS_LIMIT) -> dict[str, Any]:
     """config.json's `linux`: namespaces (a new network namespace when
@@ -108,8 +125,8 @@ def linux_section(capabilities: Collection[str], network: bool,
         "readonlyPaths": list(READONLY_PATHS),
         "seccomp": seccomp_profile(capabilities),
     }
-    if pids_limit:
-        section["resources"] = {"pids": {"limit": pids_limit}}
+    if pids_limit:  # None where no cgroup is ours (rootless): no limits, no device rules
+        section["resources"] = {"pids": {"limit": pids_limit}, "devices": device_rules()}
     return section
 
 

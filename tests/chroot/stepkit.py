@@ -57,9 +57,11 @@ class Step:
                 *(["--depfile", depfile] if depfile else [])]
 
     def run(self, timeout: float = 900, env: dict[str, str] | None = None,
-            depfile: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(depfile), cwd=self.build.dir, capture_output=True,
-                              text=True, timeout=timeout, env=env)
+            depfile: str | None = None,
+            wrapper: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The helper, started through WRAPPER (a command that execs its arguments)."""
+        return subprocess.run([*(wrapper or []), *self.argv(depfile)], cwd=self.build.dir,
+                              capture_output=True, text=True, timeout=timeout, env=env)
 
     def log(self) -> str:
         return (self.build.dir / ".acigen" / "logs" / f"{self.name}.log").read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,35 @@ def test_a_step_without_network_sees_only_loopback(build: Build, base: Path, net
             Path("/proc/net/dev").read_text().splitlines()[2:]]
     assert sorted(seen) == sorted(interfaces or host)
     assert len(host) > 1  # the host has more than loopback, or this test shows nothing
+
+
+# crun refuses a hybrid cgroup hierarchy whose v2 part holds controllers; in a
+# mount namespace of the test's own without that part it uses the v1 controllers
+# (the host's mounts are never changed)
+WITHOUT_CGROUP2 = ["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
+                   "if mountpoint -q /sys/fs/cgroup/unified; then "
+                   "umount -l /sys/fs/cgroup/unified; fi; exec \"$0\" \"$@\""]
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_device_nodes_in_the_image_cannot_be_opened(build: Build, base: Path,
+                                                     tmp_path: Path, runtime: str) -> None:
+    """A hostile base image that carries the host disk's block device and
+    /dev/mem as nodes (outside /dev: the runtime's /dev covers its own): the
+    device cgroup refuses to open either, under crun too, which (unlike runc)
+    adds no device rules of its own: the step's config must hold them."""
+    disk = os.stat(tmp_path).st_dev
+
+    def host_devices(tree: Path) -> None:
+        (tree / "hostdev").mkdir()
+        os.mknod(tree / "hostdev" / "disk", 0o660 | stat.S_IFBLK, disk)
+        os.mknod(tree / "hostdev" / "mem", 0o660 | stat.S_IFCHR, os.makedev(1, 1))
+
+    devices = build.base(host_devices, name="00-devices")
+    script = ("head -c 512 /hostdev/disk > /dev/null 2> /seen-disk; "
+              "head -c 1 /hostdev/mem > /dev/null 2> /seen-mem; true")
+    step = build.step("01-devices", sh(script), [devices, base], runtime=runtime)
+    result = step.run(wrapper=WITHOUT_CGROUP2 if runtime == "crun" else None)
+    assert result.returncode == 0, result.stderr
+    for seen in ("seen-disk", "seen-mem"):  # EPERM: the device cgroup (nodev: EACCES)
+        assert "Operation not permitted" in (step.tree / seen).read_text(), seen
