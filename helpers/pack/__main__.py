@@ -151,7 +151,7 @@ def write_image(root: str, req: PackRequest,
     with contextlib.ExitStack() as stack:
         if cache is not None:
             stack.enter_context(cache.in_use())
-            cache.offer(offered if offered is not None else {}, offered_by)  # no wait here
+            cache.offer(offered or {}, offered_by)
         with temporary_beside(out) as (file, tmp):
             with writing(out):
                 result, entries = _stream_image(root, req, cache, file)
@@ -194,13 +194,10 @@ def pack_layers(image_file: str, out: str) -> int:
     with layers.reading(layer_dirs):
         layerrecord.check(layer_dirs)
         share = _chunk_share(req, layer_dirs[0])
-        offered: Mapping[str, memoryview] = share.fetch_beside() if share else {}
+        offered = share.fetch() if share else {}
         view = layers.readonly_view(layer_dirs, mode, _mount_dir(layer_dirs[0], out))
-        try:
-            with view as root:
-                result = write_image(root, req, offered, share.where if share else "")
-        finally:
-            len(offered)  # a fetch still running ends before the pack does
+        with view as root:
+            result = write_image(root, req, offered, share.where if share else "")
     line = summary(out, req, result)
     s = result.stream
     if share and (not offered or s.reused < s.chunks):  # no entry, or one that lacked chunks

@@ -29,8 +29,6 @@ import mmap
 import os
 import re
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from acigen import __version__
@@ -87,10 +85,6 @@ class ChunkShare:
                       "compressing the image here")
             return {}
 
-    def fetch_beside(self) -> Fetching:
-        """fetch() in a thread, so the pack walks its tree meanwhile."""
-        return Fetching(self.fetch)
-
     def _fetch(self) -> dict[str, memoryview]:
         body, _media = Client(self.repo, self.settings).manifest(self.tag)
         doc = media.load(body, self.where)
@@ -144,37 +138,6 @@ class ChunkShare:
                   f"{exc}")
             return "chunks not shared"
         return f"chunks pushed to the cache repository ({size / 1e6:.1f} MB)"
-
-
-class Fetching(Mapping[str, memoryview]):
-    """The offered chunks, fetched in a thread: the first look waits for them."""
-
-    def __init__(self, fetch: Callable[[], dict[str, memoryview]]) -> None:
-        self._found: dict[str, memoryview] = {}
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._found = fetch()
-            except BaseException as exc:  # raised again by the first look
-                self._error = exc
-        self._thread = threading.Thread(target=run, name="chunk-fetch", daemon=True)
-        self._thread.start()
-
-    def _done(self) -> dict[str, memoryview]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._found
-
-    def __getitem__(self, name: str) -> memoryview:
-        return self._done()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._done())
-
-    def __len__(self) -> int:
-        return len(self._done())
 
 
 def _mapped(path: str) -> memoryview:
