@@ -41,15 +41,12 @@ from typing import TYPE_CHECKING, Any
 from acigen import __version__
 from acigen.errors import HelperError
 from acigen.fileio import atomic_write
-from acigen.helpers.fetch.cache import Cache
 from acigen.helpers.fetch.pins import file_digest
-from acigen.helpers.layers import layers
 from acigen.helpers.registry import media
-from acigen.helpers.registry.apply import apply_layers
-from acigen.helpers.registry.auth import Settings
-from acigen.helpers.registry.client import Client
-from acigen.helpers.registry.pull import Puller
 from acigen.imageref import parse
+
+# the registry client (requests), the puller and the extractor are imported where
+# used: a step that only keys its layer (the image step) never loads them
 
 if TYPE_CHECKING:
     from acigen.helpers.layers.step import StepContext
@@ -61,8 +58,22 @@ CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 NO_CLAMP = 2**33 - 1  # mtimes as they are: pack clamps them to SOURCE_DATE_EPOCH later
 
 
+_digests: dict[tuple[str, int, int, int, int], str] = {}
+
+
 def _file_digest(path: str) -> str | None:
-    return file_digest(path, "sha256") if os.path.isfile(path) else None
+    """PATH's sha256, once per process for a file left as it was (the image step
+    keys its base archive before unpacking it and again with what it read)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not os.path.isfile(path):
+        return None
+    same = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if same not in _digests:
+        _digests[same] = file_digest(path, "sha256")
+    return _digests[same]
 
 
 def cache_key(spec: dict[str, Any]) -> str | None:
@@ -98,6 +109,7 @@ def _with_reads(key: str, paths: list[str]) -> str:
 
 class LayerCache:
     def __init__(self, spec: dict[str, Any]) -> None:
+        from acigen.helpers.registry.auth import Settings
         cache = spec["cache"]
         self.repo = parse(cache["repo"])
         self.settings = Settings.from_json(cache.get("registry"))
@@ -110,6 +122,7 @@ class LayerCache:
 
     def pull(self, key: str, ctx: StepContext) -> str | None:
         """Apply the cached layer for KEY to the step's root: a summary, or None."""
+        from acigen.helpers.registry.apply import apply_layers
         try:
             paths = self._fetch(key)
         except HelperError as exc:
@@ -128,6 +141,9 @@ class LayerCache:
 
     def _fetch(self, key: str) -> list[str] | None:
         """The cached layer's blobs for KEY, in the download cache; None: not there."""
+        from acigen.helpers.fetch.cache import Cache
+        from acigen.helpers.registry.client import Client
+        from acigen.helpers.registry.pull import Puller
         client = Client(self.repo, self.settings)
         body, _media = client.manifest(self.tag(key))
         doc = media.load(body, f"{self.repo}:{self.tag(key)}")
@@ -141,6 +157,7 @@ class LayerCache:
 
     def push(self, key: str, ctx: StepContext) -> str:
         """Push the step's own changes as the layer for KEY: a summary."""
+        from acigen.helpers.registry.client import Client
         blob = self.layer + ".cache.tar.gz"
         try:
             size, digest, diff_id = _write_layer(blob, self.layer, self.lower, ctx.root)
@@ -205,6 +222,7 @@ class _Sink:
 
 def _write_layer(path: str, layer: str, lower: list[str], root: str) -> tuple[int, str, str]:
     """The step's changes as an OCI layer at PATH: (size, digest, diff_id)."""
+    from acigen.helpers.layers import layers
     from acigen.helpers.oci.layer import LayerWriter, write_diff, write_upper
     with open(path, "wb") as raw:
         hashed = _HashingFile(raw)
