@@ -23,7 +23,6 @@ An unreachable or refusing cache is a warning and the pack goes on.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import mmap
 import os
@@ -36,6 +35,7 @@ from acigen.errors import HelperError
 from acigen.helpers.fetch.cache import Cache
 from acigen.helpers.fetch.pins import file_digest
 from acigen.helpers.registry import media
+from acigen.helpers.registry.artifact import Artifact, put_artifact
 from acigen.helpers.registry.auth import Settings
 from acigen.helpers.registry.client import Client
 from acigen.helpers.registry.layercache import KEY_FILE
@@ -117,22 +117,11 @@ class ChunkShare:
             client = Client(self.repo, self.settings, push=True)
             digest = "sha256:" + file_digest(image, "sha256")
             size = os.path.getsize(image)
-            if not client.has_blob(digest):
-                with open(image, "rb") as data:
-                    client.upload_blob(digest, data, size)
             table = json.dumps({"chunks": [list(pair) for pair in
                                            zip(result.names, result.blob_sizes, strict=True)]},
                                separators=(",", ":")).encode()
-            table_digest = "sha256:" + hashlib.sha256(table).hexdigest()
-            if not client.has_blob(table_digest):
-                client.upload_blob(table_digest, io.BytesIO(table), len(table))
-            manifest = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
-                        "config": {"mediaType": INDEX_TYPE, "digest": table_digest,
-                                   "size": len(table)},
-                        "layers": [{"mediaType": CHUNKS_TYPE, "digest": digest, "size": size}],
-                        "annotations": {ANNOTATION: self.key}}
-            client.put_manifest(self.tag, json.dumps(manifest, sort_keys=True).encode(),
-                                media.OCI_MANIFEST)
+            put_artifact(client, self.tag, Artifact(image, digest, size, CHUNKS_TYPE, table,
+                                                    INDEX_TYPE), (ANNOTATION, self.key))
         except (HelperError, OSError) as exc:
             _warn(f"the image's chunks could not be pushed to the layer cache {self.repo}: "
                   f"{exc}")

@@ -157,28 +157,17 @@ class LayerCache:
 
     def push(self, key: str, ctx: StepContext) -> str:
         """Push the step's own changes as the layer for KEY: a summary."""
+        from acigen.helpers.registry.artifact import Artifact, put_artifact
         from acigen.helpers.registry.client import Client
         blob = self.layer + ".cache.tar.gz"
         try:
             size, digest, diff_id = _write_layer(blob, self.layer, self.lower, ctx.root)
             client = Client(self.repo, self.settings, push=True)
-            if not client.has_blob(digest):
-                with open(blob, "rb") as data:
-                    client.upload_blob(digest, data, size)
             config = json.dumps({"architecture": "amd64", "os": "linux",
                                  "rootfs": {"type": "layers", "diff_ids": [diff_id]}},
                                 sort_keys=True).encode()
-            config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-            if not client.has_blob(config_digest):
-                import io
-                client.upload_blob(config_digest, io.BytesIO(config), len(config))
-            manifest = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
-                        "config": {"mediaType": CONFIG_TYPE, "digest": config_digest,
-                                   "size": len(config)},
-                        "layers": [{"mediaType": LAYER_TYPE, "digest": digest, "size": size}],
-                        "annotations": {ANNOTATION: key}}
-            client.put_manifest(self.tag(key), json.dumps(manifest, sort_keys=True).encode(),
-                                media.OCI_MANIFEST)
+            put_artifact(client, self.tag(key), Artifact(blob, digest, size, LAYER_TYPE, config,
+                                                         CONFIG_TYPE), (ANNOTATION, key))
         except HelperError as exc:
             _warn(f"the layer could not be pushed to the layer cache {self.repo}: {exc}")
             return "not pushed to the layer cache"
