@@ -1,6 +1,7 @@
 """The `acigen` command.  Its modules take a moment to load: a Ctrl-C then is
 an interruption like any other (one line, exit 130), not a traceback."""
 
+import signal
 import sys
 
 _lost_interrupts: list[BaseException] = []
@@ -22,6 +23,19 @@ def _interrupted() -> int:
     return 130
 
 
+def _settled(status: int) -> int:
+    """The work is done and STATUS decided: from here a Ctrl-C is ignored.
+    Python puts the default SIGINT action back as it shuts down, so one that
+    landed then would kill acigen by the signal, with no line, after a build
+    that had finished."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # it came just before: it counts
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return _interrupted()
+    return status
+
+
 def main() -> int:
     sys.unraisablehook = _keep_lost_interrupt
     try:
@@ -30,8 +44,8 @@ def main() -> int:
         from acigen.errors import interrupted  # a leaf module: loads in a moment
         if not interrupted(exc):
             raise
-        return _interrupted()
+        return _settled(_interrupted())
     if _lost_interrupts:
-        return _interrupted()
+        return _settled(_interrupted())
     status = cli_main()
-    return _interrupted() if _lost_interrupts else status
+    return _settled(_interrupted() if _lost_interrupts else status)
