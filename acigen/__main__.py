@@ -12,7 +12,12 @@ gc.disable()
 if os.environ.pop("ACIGEN_SIGINT", None) == "deferred":  # see rules.DEFER_SIGINT
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
-# after the handler: a Ctrl-C while acigen loads is caught (acigen.console)
-from acigen.console import main  # noqa: E402 (after the handler, on purpose)
+# after the handler: a Ctrl-C while acigen loads is caught (acigen.console), and
+# one while console itself loads (compiled the first time) here
+try:
+    from acigen.console import main
+except KeyboardInterrupt:
+    print("acigen: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())
