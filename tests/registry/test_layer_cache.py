@@ -180,12 +180,20 @@ def test_second_machine_takes_the_packed_chunks_from_the_cache(
     assert (first / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
 
 
-def test_tampered_chunks_are_compressed_here_and_the_image_stays_the_same(
-        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
-    name = "layers/tampered"
+def _first_machine_pushes(registry: Registry, tiny: Tiny, tmp_path: Path,
+                          name: str) -> tuple[Path, tuple[str, str]]:
+    """A first machine's build with the cache repository NAME: (its build
+    directory, the --cache-repo option for the machines after it)."""
     repo = ("--cache-repo", registry.ref(name))
     first = machine(tmp_path / "one", tiny)
     ok(build(first, *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    return first, repo
+
+
+def test_tampered_chunks_are_compressed_here_and_the_image_stays_the_same(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    name = "layers/tampered"
+    first, repo = _first_machine_pushes(registry, tiny, tmp_path, name)
     for run, tamper in enumerate((_other_content, _two_members)):
         _replace_pack_entry(registry, name, tamper)
         work = machine(tmp_path / f"m{run}", tiny)
@@ -200,9 +208,7 @@ def test_tampered_chunks_are_compressed_here_and_the_image_stays_the_same(
 def test_a_chunk_index_that_does_not_add_up_is_a_warning(
         registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
     name = "layers/short"
-    repo = ("--cache-repo", registry.ref(name))
-    first = machine(tmp_path / "one", tiny)
-    ok(build(first, *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    first, repo = _first_machine_pushes(registry, tiny, tmp_path, name)
     _replace_pack_entry(registry, name, lambda _n, blob: blob[:-1], old_sizes=True)
     work = machine(tmp_path / "two", tiny)
     result = build(work, *PLAIN, *repo, cache=tmp_path / "cache-two")
