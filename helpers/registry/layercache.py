@@ -34,6 +34,7 @@ import gzip
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,7 @@ def _file_digest(path: str) -> str | None:
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):
         return None
     same = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if same not in _digests:
