@@ -204,6 +204,9 @@ class Planner:
             cache = {"repo": self.opt.cache_repo, "registry": self.opt.registry,
                      "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
                      "share": step.kind.rule is CHROOT, "offline": self.opt.offline}
+            above = self.prefetched_above(layer)
+            if above:
+                cache["prefetch"] = above
         spec = StepSpec(self.layer_dir(layer), definition,
                         [self.layer_dir(p) for p in self.chain(layer.parent)],
                         self.opt.layer_mode, self.log_file(layer),
@@ -215,6 +218,20 @@ class Planner:
         return Edge(rule.name, (layer.stamp,), (layer.step_file,),
                     tuple(implicit + list(step.inputs)),
                     description=f"{images}: step {step.index} {step.type} {step.summary}")
+
+    def prefetched_above(self, root: Layer) -> list[str]:
+        """For an image step with --cache-repo: the step files of the chroot steps
+        above it whose cache keys it can compute (every step between them is a
+        chroot step too), parents first: helpers/registry/prefetch.py."""
+        if root.parent is not None or root.step.kind.type != "image" or self.opt.offline:
+            return []
+        out = []
+        for layer in self.graph.layers:  # parents come before their children
+            chain = self.chain(layer)  # LAYER, ..., its image step
+            if len(chain) > 1 and chain[-1] is root and \
+                    all(step.step.kind.rule is CHROOT for step in chain[:-1]):
+                out.append(layer.step_file)
+        return out
 
     # -- downloads -----------------------------------------------------------
 

@@ -20,6 +20,11 @@ difference from the layer below, in OCI form: helpers/ocilayer.py) is pushed
 as one gzip blob, with an image manifest tagged with the key and carrying it
 in the annotation `org.acigen.cache-key`.
 
+The manifest found for a key is recorded by tag in the download cache, so a
+later build on this machine (or the step after the image step fetched the
+layers above it ahead: helpers/registry/prefetch.py) asks the registry no
+more; its blobs are checked by content whenever they are used.
+
 A cache that cannot be reached, or refuses, is a warning: the step runs (or
 its push is skipped), and the build goes on; `--offline` leaves it alone.  A
 layer that fails to apply (a hostile one) fails the step: a half-applied
@@ -87,6 +92,11 @@ def cache_key(spec: dict[str, Any]) -> str | None:
                 parent = src.read().strip()
         except FileNotFoundError:
             return None
+    return key_of(spec, parent)
+
+
+def key_of(spec: dict[str, Any], parent: str | None) -> str:
+    """The cache key of the step SPEC over a parent layer keyed PARENT."""
     step = dict(spec["step"])
     inputs = {path: _file_digest(path) for path in spec["cache"].get("inputs", [])}
     fetched = None
@@ -99,7 +109,7 @@ def cache_key(spec: dict[str, Any]) -> str | None:
     return hashlib.sha256(text).hexdigest()
 
 
-def _with_reads(key: str, paths: list[str]) -> str:
+def with_reads(key: str, paths: list[str]) -> str:
     """KEY extended by the content of the host files a step read as it ran."""
     if not paths:
         return key
@@ -140,21 +150,49 @@ class LayerCache:
         return (f"pulled from the layer cache {self.repo} ({entries} entries, "
                 f"{size / 1e6:.1f} MB) instead of running")
 
+    def warm(self, key: str) -> bool:
+        """Bring the cached layer for KEY into the download cache, if the cache
+        repository has it: whether it does (any failure is only a miss here)."""
+        try:
+            return self._fetch(key) is not None
+        except HelperError:
+            return False
+
     def _fetch(self, key: str) -> list[str] | None:
         """The cached layer's blobs for KEY, in the download cache; None: not there."""
         from acigen.helpers.fetch.cache import Cache
-        from acigen.helpers.registry.client import Client
         from acigen.helpers.registry.pull import Puller
-        client = Client(self.repo, self.settings)
-        body, _media = client.manifest(self.tag(key))
+        cache = Cache(self.cache_dir)
+        tag_url = f"{self.repo}:{self.tag(key)}"
+        recorded = self._recorded(cache, tag_url)
+        body = recorded if recorded is not None else self._ask(key)
         doc = media.load(body, f"{self.repo}:{self.tag(key)}")
         if doc.get("annotations", {}).get(ANNOTATION) != key:
             _warn(f"{self.repo}:{self.tag(key)} is not acigen's layer for that key; "
                   "running the step")
             return None
+        puller = Puller(cache, self.repo, self.settings, offline=False)
+        if recorded is None:  # later builds here (and the step, after a prefetch) ask no more
+            digest = hashlib.sha256(body).hexdigest()
+            cache.set_url_meta(tag_url, puller.keep(body, digest, f"manifest {digest}"), {})
         _config, found = media.image_parts(doc, f"{self.repo}:{self.tag(key)}")
-        puller = Puller(Cache(self.cache_dir), self.repo, self.settings, offline=False)
         return [puller.blob(item) for item in found]
+
+    @staticmethod
+    def _recorded(cache: Any, tag_url: str) -> bytes | None:
+        """The manifest this download cache got for TAG_URL before, if any.  The
+        key names the step's inputs, so a manifest once found for it stays good:
+        its blobs are checked by content as every download's are."""
+        meta = cache.url_meta(tag_url)
+        if meta is None:
+            return None
+        with open(cache.object_path("sha256", meta["sha256"]), "rb") as src:
+            return src.read()
+
+    def _ask(self, key: str) -> bytes:
+        from acigen.helpers.registry.client import Client
+        body, _media = Client(self.repo, self.settings).manifest(self.tag(key))
+        return body
 
     def push(self, key: str, ctx: StepContext) -> str:
         """Push the step's own changes as the layer for KEY: a summary."""
@@ -235,6 +273,14 @@ def _warn(message: str) -> None:
 Action = Callable[["StepContext"], str]
 
 
+def _prefetch(spec: dict[str, Any]) -> Any:
+    """The image step's prefetch of the layers above it, started: helpers/registry/prefetch.py."""
+    if not spec["cache"].get("prefetch") or spec["cache"].get("offline"):
+        return None
+    from acigen.helpers.registry.prefetch import Prefetch
+    return Prefetch(spec)
+
+
 def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
     """ACTION, keyed and (for chroot steps) shared through the cache repository."""
     if "cache" not in spec:
@@ -246,8 +292,11 @@ def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
             return action(ctx)
         key_file = os.path.join(spec["layer"], KEY_FILE)
         if not spec["cache"].get("share") or spec["cache"].get("offline"):
+            warming = _prefetch(spec)
             summary = action(ctx)  # and what it read from the host (libraries...) counts
-            atomic_write(key_file, (_with_reads(key, ctx.inputs_read) + "\n").encode())
+            if warming is not None:
+                ctx.say(warming.finish())
+            atomic_write(key_file, (with_reads(key, ctx.inputs_read) + "\n").encode())
             return summary
         atomic_write(key_file, (key + "\n").encode())
         store = LayerCache(spec)

@@ -22,15 +22,17 @@ The .ref written for the unpack step:
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acigen.errors import HelperError
 from acigen.helpers.fetch import lockfile
 from acigen.helpers.fetch.cache import Cache, Digests, digests_of
 from acigen.helpers.registry import media
 from acigen.helpers.registry.auth import Settings
-from acigen.helpers.registry.client import Client
 from acigen.imageref import Reference, parse
+
+if TYPE_CHECKING:  # the client (requests: ~60 ms) is loaded only when a blob is missing
+    from acigen.helpers.registry.client import Client
 
 HOST_PLATFORM = ("linux", "amd64", None)
 
@@ -50,6 +52,7 @@ class Puller:
     @property
     def client(self) -> Client:
         if self._client is None:
+            from acigen.helpers.registry.client import Client
             self._client = Client(self.ref, self.settings)
         return self._client
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.registry.conftest import STEPS, Tiny, build, ok, rootfs_names
@@ -51,6 +53,46 @@ def test_second_machine_pulls_every_cmd_layer_and_makes_the_same_bytes(
     out = ok(build(third, *PLAIN, *repo, cache=tmp_path / "cache-three"))
     assert out.count("pulled from the layer cache") == 1, out
     assert out.count("pushed to the layer cache") == 1, out
+
+
+def _layer_requests(registry: Registry, since: int) -> tuple[set[str], set[str]]:
+    """(layer tags, blob digests) asked for since request number SINCE, the
+    pack's entry (acigen-pack-...) left out."""
+    tags, blobs = set(), set()
+    for method, uri in registry.requests()[since:]:
+        if method == "GET" and "/manifests/acigen-" in uri and "/acigen-pack-" not in uri:
+            tags.add(uri.rsplit("/", 1)[1])
+        if method == "GET" and "/blobs/" in uri:
+            blobs.add(uri.rsplit("/", 1)[1])
+    return tags, blobs
+
+
+def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    """The image step computes the cache keys of the cmd steps above it and pulls
+    their layers while it unpacks: once it is done, they need no registry."""
+    from tests.support.tools import ninja
+    repo = ("--cache-repo", registry.ref("layers/prefetch"))
+    ok(build(machine(tmp_path / "one", tiny), *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    second = machine(tmp_path / "two", tiny)
+    before = len(registry.requests())
+    ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-dir", str(tmp_path / "cache-two"),
+                       *PLAIN, *repo, "t.json"], cwd=second, capture_output=True, text=True))
+    ok(subprocess.run([ninja(), "t/step-01"], cwd=second, capture_output=True, text=True))
+    image_log = next((second / ".acigen" / "logs").glob("01-image-*.log")).read_text()
+    assert "prefetched 2 of 2 layers above from the layer cache" in image_log, image_log
+    prefetched_tags, prefetched_blobs = _layer_requests(registry, before)
+    assert len(prefetched_tags) == 2 and prefetched_blobs, registry.requests()[before:]
+
+    middle = len(registry.requests())
+    out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
+    assert out.count("pulled from the layer cache") == 2, out
+    tags, blobs = _layer_requests(registry, middle)
+    assert not tags and not blobs & prefetched_blobs, registry.requests()[middle:]
+    keys = {f"acigen-{p.read_text().strip()}"
+            for p in (second / ".acigen" / "layers").glob("0[23]-cmd-*/cache-key")}
+    assert keys == prefetched_tags  # predicted as the steps computed them
+    assert (tmp_path / "one" / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
 
 
 def test_unreachable_cache_is_a_warning_and_the_steps_run(tiny: Tiny, tmp_path: Path) -> None:
