@@ -16,9 +16,10 @@ the same bytes twice) is then looked up in the cache repository REPO, tagged
 checked against its digest) and applied to the step's fresh layer through the
 confined extractor, whiteouts too, instead of running the step.  Not found,
 the step runs, and its layer (the overlay upper dir, or in copy mode the
-difference from the layer below, in OCI form: helpers/ocilayer.py) is pushed
-as one gzip blob, with an image manifest tagged with the key and carrying it
-in the annotation `org.acigen.cache-key`.
+difference from the layer below, in OCI form: helpers/oci/layer.py) is pushed
+as one gzip blob (in members that inflate on two cores where it is pulled:
+helpers/tar/gzipmembers.py), with an image manifest tagged with the key and
+carrying it in the annotation `org.acigen.cache-key`.
 
 The manifest found for a key is recorded by tag in the download cache, so a
 later build on this machine (or the step after the image step fetched the
@@ -35,7 +36,6 @@ only your builds write to.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -252,16 +252,18 @@ def _write_layer(path: str, layer: str, lower: list[str], root: str) -> tuple[in
     """The step's changes as an OCI layer at PATH: (size, digest, diff_id)."""
     from acigen.helpers.layers import layers
     from acigen.helpers.oci.layer import LayerWriter, write_diff, write_upper
+    from acigen.helpers.tar.gzipmembers import MemberWriter
     with open(path, "wb") as raw:
         hashed = _HashingFile(raw)
-        with gzip.GzipFile(fileobj=hashed, mode="wb", mtime=0, compresslevel=6) as gz:
-            sink = _Sink(gz)
-            writer = LayerWriter(sink, NO_CLAMP)
-            tree = layers.tree(layer)
-            if lower and os.path.realpath(root) == os.path.realpath(tree):  # copy mode
-                write_diff(writer, tree, layers.tree(lower[0]))
-            else:
-                write_upper(writer, tree)
+        gz = MemberWriter(hashed)  # members that inflate on two cores where it is pulled
+        sink = _Sink(gz)
+        writer = LayerWriter(sink, NO_CLAMP)
+        tree = layers.tree(layer)
+        if lower and os.path.realpath(root) == os.path.realpath(tree):  # copy mode
+            write_diff(writer, tree, layers.tree(lower[0]))
+        else:
+            write_upper(writer, tree)
+        gz.close()
     return hashed.size, "sha256:" + hashed.digest.hexdigest(), \
         "sha256:" + sink.digest.hexdigest()
 

@@ -79,11 +79,24 @@ def tar_stream(path: str) -> Iterator[tuple[int, str]]:
             raise HelperError(f"{path} is {kind}-compressed and the {kind} program is missing",
                               hint=f"install it (Debian: apt-get install {kind})")
         if program is None:
-            with _python_pipe(src, head, kind) as fd:
+            members = _gzip_members(src, path) if kind == "gzip" else None
+            with _python_pipe(src, head, kind, members) as fd:
                 yield fd, kind
             return
         with _decompressor(program, src, head, path) as fd:
             yield fd, kind
+
+
+def _gzip_members(src: BinaryIO, path: str) -> list[tuple[int, int]] | None:
+    """The members of a gzip file that says their lengths (as the layers acigen
+    pushes do: helpers/tar/gzipmembers.py), to inflate on two cores; else None."""
+    from acigen.helpers.tar import gzipmembers
+    if not _seekable(src):
+        return None
+    try:
+        return gzipmembers.spans(src.fileno(), os.fstat(src.fileno()).st_size)
+    except gzipmembers.CorruptMembers as exc:
+        raise HelperError(f"{path}: cannot decompress the archive: {exc}") from None
 
 
 def _seekable(src: BinaryIO) -> bool:
@@ -142,8 +155,10 @@ def _start_feeder(src: BinaryIO, head: bytes, sink: BinaryIO | None) -> threadin
 
 
 @contextlib.contextmanager
-def _python_pipe(src: BinaryIO, head: bytes, kind: str | None) -> Iterator[int]:
-    """Decompress (or just pass on) SRC in a thread, into a pipe we read."""
+def _python_pipe(src: BinaryIO, head: bytes, kind: str | None,
+                 members: list[tuple[int, int]] | None = None) -> Iterator[int]:
+    """Decompress (or just pass on) SRC in a thread, into a pipe we read; gzip
+    MEMBERS (offset, length) are inflated on threads of their own."""
     read_end, write_end = os.pipe()
     _grow_pipe(read_end)
     failure: list[BaseException] = []
@@ -151,6 +166,10 @@ def _python_pipe(src: BinaryIO, head: bytes, kind: str | None) -> Iterator[int]:
     def run() -> None:
         try:
             with os.fdopen(write_end, "wb") as sink:
+                if members:
+                    from acigen.helpers.tar.gzipmembers import inflate_into
+                    inflate_into(src.fileno(), members, sink)
+                    return
                 stream: BinaryIO = _Prefixed(head, src)  # type: ignore[assignment]
                 if kind == "gzip":
                     _gunzip(stream, sink)

@@ -1,7 +1,8 @@
 """The seeded fuzz suite (issue 16): hostile input costs bounded work and ends
 in one line, exit 0 or 1, never an internal error, nothing outside the root.
 
-Tar headers (every field), pax records, the four compressions, ELF headers
+Tar headers (every field), pax records, the four compressions (gzip also in the
+members acigen pushes), ELF headers
 and dynamic sections, ld.so.conf graphs, what an image gives `acigen run`,
 and deep or wide trees.  Each suite prints its cases, internal errors and
 slowest case; the seeds are fixed, so a failure reproduces."""
@@ -84,8 +85,15 @@ def _zstd(data: bytes) -> bytes:
                           check=True).stdout
 
 
+def _gzip_members(data: bytes) -> bytes:
+    """gzip members of 4 KiB that say their lengths: the cache repository's layers."""
+    from acigen.helpers.tar.gzipmembers import member
+    return b"".join(member(data[at:at + 4096]) for at in range(0, len(data), 4096)) or \
+        member(b"")
+
+
 COMPRESSORS = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress,
-               "zstd": _zstd}
+               "zstd": _zstd, "gzip-members": _gzip_members}
 
 
 def compressed_case(rng: random.Random, outside: str) -> bytes:

@@ -67,6 +67,22 @@ def _layer_requests(registry: Registry, since: int) -> tuple[set[str], set[str]]
     return tags, blobs
 
 
+def _member_layers(cache: Path, digests: set[str]) -> list[list[tuple[int, int]]]:
+    """The gzip members of each gzip blob among DIGESTS in the download cache
+    CACHE: layers are pushed in members that say their lengths (so a second
+    machine inflates them on two threads)."""
+    from acigen.helpers.tar.gzipmembers import spans
+    out = []
+    for digest in digests:
+        path = cache / "fetch" / "sha256" / digest.split(":")[1]
+        with open(path, "rb") as src:
+            if src.read(2) == b"\x1f\x8b":
+                found = spans(src.fileno(), path.stat().st_size)
+                assert found, f"{digest}: one gzip stream"
+                out.append(found)
+    return out
+
+
 def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
         registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
     """The image step computes the cache keys of the cmd steps above it and pulls
@@ -83,6 +99,7 @@ def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
     assert "prefetched 2 of 2 layers above from the layer cache" in image_log, image_log
     prefetched_tags, prefetched_blobs = _layer_requests(registry, before)
     assert len(prefetched_tags) == 2 and prefetched_blobs, registry.requests()[before:]
+    assert len(_member_layers(tmp_path / "cache-two", prefetched_blobs)) == 2
 
     middle = len(registry.requests())
     out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
