@@ -31,6 +31,7 @@ from typing import Any
 
 from acigen.fileio import atomic_write, json_bytes
 from acigen.helpers.core.filelock import holding
+from acigen.helpers.fetch.pins import file_digest
 
 ALGORITHMS = ("sha256", "sha512")
 
@@ -73,6 +74,7 @@ class Cache:
     def __init__(self, root: str | None) -> None:
         self.root = os.path.join(os.path.abspath(root or default_cache_dir()), "fetch")
         self._checked: dict[str, Digests] = {}  # path -> digests, read once per run
+        self._found: set[str] = set()  # checked by the digest they are named by
         self.dropped: list[str] = []  # damaged files removed
         for sub in (*ALGORITHMS, "urls", "partial", "locks"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
@@ -83,8 +85,18 @@ class Cache:
         return os.path.join(self.root, algo, digest)
 
     def find(self, algo: str, digest: str) -> str | None:
-        """The cached file named ALGO/DIGEST, if it is there and intact."""
-        return self.object_path(algo, digest) if self.checked(algo, digest) else None
+        """The cached file named ALGO/DIGEST, if it is there and intact (checked
+        by that digest alone: a layer's sha512 would double the hashing)."""
+        path = self.object_path(algo, digest)
+        if path in self._checked or path in self._found:
+            return path
+        if not os.path.isfile(path):
+            return None
+        if file_digest(path, algo) != digest:
+            self._drop(path)
+            return None
+        self._found.add(path)
+        return path
 
     def checked(self, algo: str, digest: str) -> Digests | None:
         """The digests of the cached file ALGO/DIGEST, read and checked

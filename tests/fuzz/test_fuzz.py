@@ -3,8 +3,9 @@ in one line, exit 0 or 1, never an internal error, nothing outside the root.
 
 Tar headers (every field), pax records, the four compressions (gzip also in
 the members acigen pushes), ELF headers and dynamic sections, ld.so.conf
-graphs, what an image gives `acigen run`, and deep or wide trees.  Each suite prints its cases, internal errors and
-slowest case; the seeds are fixed, so a failure reproduces."""
+graphs, what an image gives `acigen run`, and deep or wide trees.  Each suite
+prints its cases, internal errors and slowest case; the seeds are fixed, so a
+failure reproduces."""
 
 from __future__ import annotations
 

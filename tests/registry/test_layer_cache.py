@@ -83,12 +83,12 @@ def _member_layers(cache: Path, digests: set[str]) -> list[list[tuple[int, int]]
     return out
 
 
-def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
-        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
-    """The image step computes the cache keys of the cmd steps above it and pulls
-    their layers while it unpacks: once it is done, they need no registry."""
+def _prefetched(registry: Registry, tiny: Tiny, tmp_path: Path, name: str
+                ) -> tuple[Path, set[str], set[str]]:
+    """A first machine's build, then a second machine's up to its image step:
+    (its build directory, the layer tags and the blobs the image step asked for)."""
     from tests.support.tools import ninja
-    repo = ("--cache-repo", registry.ref("layers/prefetch"))
+    repo = ("--cache-repo", registry.ref(name))
     ok(build(machine(tmp_path / "one", tiny), *PLAIN, *repo, cache=tmp_path / "cache-one"))
     second = machine(tmp_path / "two", tiny)
     before = len(registry.requests())
@@ -97,10 +97,19 @@ def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
     ok(subprocess.run([ninja(), "t/step-01"], cwd=second, capture_output=True, text=True))
     image_log = next((second / ".acigen" / "logs").glob("01-image-*.log")).read_text()
     assert "prefetched 2 of 2 layers above from the layer cache" in image_log, image_log
-    prefetched_tags, prefetched_blobs = _layer_requests(registry, before)
-    assert len(prefetched_tags) == 2 and prefetched_blobs, registry.requests()[before:]
-    assert len(_member_layers(tmp_path / "cache-two", prefetched_blobs)) == 2
+    tags, blobs = _layer_requests(registry, before)
+    assert len(tags) == 2 and blobs, registry.requests()[before:]
+    return second, tags, blobs
 
+
+def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    """The image step computes the cache keys of the cmd steps above it and pulls
+    their layers while it unpacks: once it is done, they need no registry."""
+    from tests.support.tools import ninja
+    second, prefetched_tags, prefetched_blobs = _prefetched(registry, tiny, tmp_path,
+                                                            "layers/prefetch")
+    assert len(_member_layers(tmp_path / "cache-two", prefetched_blobs)) == 2
     middle = len(registry.requests())
     out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
     assert out.count("pulled from the layer cache") == 2, out
@@ -109,6 +118,24 @@ def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
     keys = {f"acigen-{p.read_text().strip()}"
             for p in (second / ".acigen" / "layers").glob("0[23]-cmd-*/cache-key")}
     assert keys == prefetched_tags  # predicted as the steps computed them
+    assert (tmp_path / "one" / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
+
+
+def test_a_prefetched_layer_damaged_in_the_download_cache_is_fetched_again(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    from tests.support.tools import ninja
+    second, _tags, blobs = _prefetched(registry, tiny, tmp_path, "layers/damaged")
+    objects = tmp_path / "cache-two" / "fetch" / "sha256"
+    layer = max((objects / digest.split(":")[1] for digest in blobs),
+                key=lambda path: path.stat().st_size)
+    data = bytearray(layer.read_bytes())
+    data[len(data) // 2] ^= 1
+    layer.write_bytes(bytes(data))
+    middle = len(registry.requests())
+    out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
+    assert out.count("pulled from the layer cache") == 2, out
+    _tags, fetched = _layer_requests(registry, middle)
+    assert f"sha256:{layer.name}" in fetched  # dropped, and downloaded again
     assert (tmp_path / "one" / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
 
 
