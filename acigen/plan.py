@@ -205,8 +205,10 @@ class Planner:
                      "cache_dir": self.opt.cache_dir, "inputs": list(step.inputs),
                      "share": step.kind.rule is CHROOT, "offline": self.opt.offline}
             above = self.prefetched_above(layer)
-            if above:
-                cache["prefetch"] = above
+            if above:  # a side file, not an input: an edit above must not rerun the base
+                listing = layer.step_file.removesuffix(".json") + ".above.json"
+                self.graph.files[listing] = pretty_json(above)
+                cache["prefetch"] = listing
         spec = StepSpec(self.layer_dir(layer), definition,
                         [self.layer_dir(p) for p in self.chain(layer.parent)],
                         self.opt.layer_mode, self.log_file(layer),
@@ -229,7 +231,7 @@ class Planner:
         for layer in self.graph.layers:  # parents come before their children
             chain = self.chain(layer)  # LAYER, ..., its image step
             if len(chain) > 1 and chain[-1] is root and \
-                    all(step.step.kind.rule is CHROOT for step in chain[:-1]):
+                    all(below.step.kind.rule is CHROOT for below in chain[:-1]):
                 out.append(layer.step_file)
         return out
 

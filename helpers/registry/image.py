@@ -104,8 +104,7 @@ def oci_action(ctx: StepContext) -> str:
         entries, size, whiteouts = apply_layers(ctx.root, paths, devices, max_size, name)
         count = len(paths)
     else:
-        name = str(ref)
-        ctx.inputs_read.append(ref.path)
+        name = str(ref)  # ref.path is in ctx.inputs_read (unpack.image.image_step_reads)
         scratch = layer_dir + ".blobs"
         remove_scratch(scratch)
         layout = Layout(ref.transport, ref.path, scratch)

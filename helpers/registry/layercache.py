@@ -21,10 +21,9 @@ as one gzip blob (in members that inflate on two cores where it is pulled:
 helpers/tar/gzipmembers.py), with an image manifest tagged with the key and
 carrying it in the annotation `org.acigen.cache-key`.
 
-The manifest found for a key is recorded by tag in the download cache, so a
-later build on this machine (or the step after the image step fetched the
-layers above it ahead: helpers/registry/prefetch.py) asks the registry no
-more; its blobs are checked by content whenever they are used.
+The image step fetches the layers of the chroot steps above it ahead, while
+it unpacks, and records each manifest found (helpers/registry/prefetch.py):
+a step finds its record there and asks the registry nothing.
 
 A cache that cannot be reached, or refuses, is a warning: the step runs (or
 its push is skipped), and the build goes on; `--offline` leaves it alone.  A
@@ -36,6 +35,7 @@ only your builds write to.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -55,9 +55,12 @@ from acigen.imageref import parse
 # used: a step that only keys its layer (the image step) never loads them
 
 if TYPE_CHECKING:
+    from acigen.helpers.fetch.cache import Cache
     from acigen.helpers.layers.step import StepContext
+    from acigen.helpers.registry.prefetch import Prefetch
 
 KEY_FILE = "cache-key"
+RECORDS = "prefetched"  # in the image step's layer: manifests fetched ahead, by key
 ANNOTATION = "org.acigen.cache-key"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -150,49 +153,57 @@ class LayerCache:
         return (f"pulled from the layer cache {self.repo} ({entries} entries, "
                 f"{size / 1e6:.1f} MB) instead of running")
 
-    def warm(self, key: str) -> bool:
+    def warm(self, key: str, records: str) -> bool:
         """Bring the cached layer for KEY into the download cache, if the cache
-        repository has it: whether it does (any failure is only a miss here)."""
+        repository has it, and record its manifest in RECORDS: whether it was
+        there (any failure is only a miss here)."""
         try:
-            return self._fetch(key) is not None
+            return self._fetch(key, records) is not None
         except HelperError:
             return False
 
-    def _fetch(self, key: str) -> list[str] | None:
+    def _fetch(self, key: str, records: str | None = None) -> list[str] | None:
         """The cached layer's blobs for KEY, in the download cache; None: not there."""
         from acigen.helpers.fetch.cache import Cache
-        from acigen.helpers.registry.pull import Puller
         cache = Cache(self.cache_dir)
-        tag_url = f"{self.repo}:{self.tag(key)}"
-        recorded = self._recorded(cache, tag_url)
-        body = recorded if recorded is not None else self._ask(key)
-        doc = media.load(body, f"{self.repo}:{self.tag(key)}")
-        if doc.get("annotations", {}).get(ANNOTATION) != key:
-            _warn(f"{self.repo}:{self.tag(key)} is not acigen's layer for that key; "
-                  "running the step")
-            return None
-        puller = Puller(cache, self.repo, self.settings, offline=False)
-        if recorded is None:  # later builds here (and the step, after a prefetch) ask no more
-            digest = hashlib.sha256(body).hexdigest()
-            cache.set_url_meta(tag_url, puller.keep(body, digest, f"manifest {digest}"), {})
-        _config, found = media.image_parts(doc, f"{self.repo}:{self.tag(key)}")
-        return [puller.blob(item) for item in found]
-
-    @staticmethod
-    def _recorded(cache: Any, tag_url: str) -> bytes | None:
-        """The manifest this download cache got for TAG_URL before, if any.  The
-        key names the step's inputs, so a manifest once found for it stays good:
-        its blobs are checked by content as every download's are."""
-        meta = cache.url_meta(tag_url)
-        if meta is None:
-            return None
-        with open(cache.object_path("sha256", meta["sha256"]), "rb") as src:
-            return src.read()
-
-    def _ask(self, key: str) -> bytes:
+        recorded = self._recorded(key)
+        if recorded is not None:
+            with contextlib.suppress(HelperError):  # gone or damaged: ask the registry
+                paths = self._blobs(cache, recorded, key)
+                if paths is not None:
+                    return paths
         from acigen.helpers.registry.client import Client
         body, _media = Client(self.repo, self.settings).manifest(self.tag(key))
-        return body
+        paths = self._blobs(cache, body, key, warn=records is None)  # the step says it
+        if paths is not None and records is not None:
+            atomic_write(os.path.join(records, key), body, 0o600)
+        return paths
+
+    def _blobs(self, cache: Cache, body: bytes, key: str, warn: bool = True
+               ) -> list[str] | None:
+        """The blobs of the layer manifest BODY, in the download cache, if it is
+        acigen's layer for KEY."""
+        from acigen.helpers.registry.pull import Puller
+        where = f"{self.repo}:{self.tag(key)}"
+        doc = media.load(body, where)
+        if doc.get("annotations", {}).get(ANNOTATION) != key:
+            if warn:
+                _warn(f"{where} is not acigen's layer for that key; running the step")
+            return None
+        _config, found = media.image_parts(doc, where)
+        puller = Puller(cache, self.repo, self.settings, offline=False)
+        return [puller.blob(item) for item in found]
+
+    def _recorded(self, key: str) -> bytes | None:
+        """The manifest the image step below fetched ahead for KEY, if it did
+        (helpers/registry/prefetch.py)."""
+        if not self.lower:
+            return None
+        try:
+            with open(os.path.join(self.lower[-1], RECORDS, key), "rb") as src:
+                return src.read()
+        except FileNotFoundError:
+            return None
 
     def push(self, key: str, ctx: StepContext) -> str:
         """Push the step's own changes as the layer for KEY: a summary."""
@@ -275,12 +286,12 @@ def _warn(message: str) -> None:
 Action = Callable[["StepContext"], str]
 
 
-def _prefetch(spec: dict[str, Any]) -> Any:
+def _prefetch(spec: dict[str, Any], key: str) -> Prefetch | None:
     """The image step's prefetch of the layers above it, started: helpers/registry/prefetch.py."""
     if not spec["cache"].get("prefetch") or spec["cache"].get("offline"):
         return None
     from acigen.helpers.registry.prefetch import Prefetch
-    return Prefetch(spec)
+    return Prefetch(spec, key)
 
 
 def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
@@ -294,7 +305,7 @@ def with_layer_cache(action: Action, spec: dict[str, Any]) -> Action:
             return action(ctx)
         key_file = os.path.join(spec["layer"], KEY_FILE)
         if not spec["cache"].get("share") or spec["cache"].get("offline"):
-            warming = _prefetch(spec)
+            warming = _prefetch(spec, key)
             summary = action(ctx)  # and what it read from the host (libraries...) counts
             if warming is not None:
                 ctx.say(warming.finish())

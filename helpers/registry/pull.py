@@ -22,6 +22,7 @@ The .ref written for the unpack step:
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from acigen.errors import HelperError
@@ -70,21 +71,31 @@ class Puller:
         (when given); a mismatch keeps nothing."""
         key = f"{self.ref}#{hex_digest or what}"
         partial = self.cache.partial(key)
-        try:
-            with open(partial, "wb") as out:
-                if data is not None:
-                    out.write(data)
-                else:
-                    fill(out)
-            digests = digests_of(partial)
-            if hex_digest is not None and digests.sha256 != hex_digest:
-                raise HelperError(f"{self.ref}: digest mismatch: {what} should be sha256:"
-                                  f"{hex_digest}, the registry sent sha256:{digests.sha256}")
-            self.cache.store(partial, digests)
-            self.downloaded += digests.size
-            return digests
-        finally:
-            self.cache.drop_partial(key)
+        # one process at a time per blob (two builds, or a step and the image
+        # step fetching ahead, share the partial name); 0600 whatever the umask
+        # (the image step unpacks with umask 0 while it fetches ahead)
+        with self.cache.locked(key):
+            stored = self.cache.checked("sha256", hex_digest) if hex_digest else None
+            if stored is not None:  # by another process, while this one waited
+                return stored
+            try:
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                             0o600)
+                with open(fd, "wb") as out:
+                    if data is not None:
+                        out.write(data)
+                    else:
+                        fill(out)
+                digests = digests_of(partial)
+                if hex_digest is not None and digests.sha256 != hex_digest:
+                    raise HelperError(f"{self.ref}: digest mismatch: {what} should be sha256:"
+                                      f"{hex_digest}, the registry sent sha256:"
+                                      f"{digests.sha256}")
+                self.cache.store(partial, digests)
+                self.downloaded += digests.size
+                return digests
+            finally:
+                self.cache.drop_partial(key)
 
     def manifest(self, digest: str) -> tuple[bytes, str]:
         """The manifest or index with DIGEST (sha256:HEX), cached or fetched."""

@@ -79,7 +79,7 @@ def tar_stream(path: str) -> Iterator[tuple[int, str]]:
             raise HelperError(f"{path} is {kind}-compressed and the {kind} program is missing",
                               hint=f"install it (Debian: apt-get install {kind})")
         if program is None:
-            members = _gzip_members(src, path) if kind == "gzip" else None
+            members = _gzip_members(src) if kind == "gzip" else None
             with _python_pipe(src, head, kind, members) as fd:
                 yield fd, kind
             return
@@ -87,16 +87,14 @@ def tar_stream(path: str) -> Iterator[tuple[int, str]]:
             yield fd, kind
 
 
-def _gzip_members(src: BinaryIO, path: str) -> list[tuple[int, int]] | None:
-    """The members of a gzip file that says their lengths (as the layers acigen
-    pushes do: helpers/tar/gzipmembers.py), to inflate on two cores; else None."""
-    from acigen.helpers.tar import gzipmembers
-    if not _seekable(src):
+def _gzip_members(src: BinaryIO) -> int | None:
+    """The size of a gzip file whose members say their lengths (as the layers
+    acigen pushes do: helpers/tar/gzipmembers.py), to inflate on two cores;
+    else None."""
+    from acigen.helpers.tar.gzipmembers import has_lengths
+    if not _seekable(src) or not has_lengths(src.fileno()):
         return None
-    try:
-        return gzipmembers.spans(src.fileno(), os.fstat(src.fileno()).st_size)
-    except gzipmembers.CorruptMembers as exc:
-        raise HelperError(f"{path}: cannot decompress the archive: {exc}") from None
+    return os.fstat(src.fileno()).st_size
 
 
 def _seekable(src: BinaryIO) -> bool:
@@ -156,9 +154,10 @@ def _start_feeder(src: BinaryIO, head: bytes, sink: BinaryIO | None) -> threadin
 
 @contextlib.contextmanager
 def _python_pipe(src: BinaryIO, head: bytes, kind: str | None,
-                 members: list[tuple[int, int]] | None = None) -> Iterator[int]:
+                 members: int | None = None) -> Iterator[int]:
     """Decompress (or just pass on) SRC in a thread, into a pipe we read; gzip
-    MEMBERS (offset, length) are inflated on threads of their own."""
+    that says its members' lengths (MEMBERS: the file's size) is inflated on
+    threads of its own."""
     read_end, write_end = os.pipe()
     _grow_pipe(read_end)
     failure: list[BaseException] = []
@@ -166,7 +165,7 @@ def _python_pipe(src: BinaryIO, head: bytes, kind: str | None,
     def run() -> None:
         try:
             with os.fdopen(write_end, "wb") as sink:
-                if members:
+                if members is not None:
                     from acigen.helpers.tar.gzipmembers import inflate_into
                     inflate_into(src.fileno(), members, sink)
                     return
@@ -189,6 +188,8 @@ def _python_pipe(src: BinaryIO, head: bytes, kind: str | None,
         yield read_end
     finally:
         os.close(read_end)  # the thread stops at its next write (unless stuck reading)
+        if members is not None:
+            thread.join()  # its inflaters read SRC's fd, which our caller closes next
     thread.join()
     if failure:
         raise HelperError(f"cannot decompress the archive: {failure[0]}")

@@ -182,16 +182,25 @@ def archive_of(step: dict[str, Any]) -> tuple[str, str]:
     return path, url
 
 
+def image_step_reads(step: dict[str, Any]) -> list[str]:
+    """The host files an image step reads (a local archive, OCI archive or
+    layout; a download is keyed by its digest instead): its depfile and its
+    cache key (helpers/registry/prefetch.py computes that key ahead) name them."""
+    if "oci" in step:
+        from acigen.imageref import parse
+        return [] if "ref" in step else [parse(step["oci"]).path]
+    return [step["path"]] if "path" in step else []
+
+
 def image_action(ctx: StepContext) -> str:
     step = ctx.step
+    ctx.inputs_read += image_step_reads(step)
     if "oci" in step:  # an OCI image's layers: helpers/registry/image.py
         from acigen.helpers.registry.image import oci_action
         return oci_action(ctx)
     devices = devices_policy(step.get("devices", False))
     max_size = max_size_of(step.get("max_size"))
     path, name = archive_of(step)
-    if "path" in step:
-        ctx.inputs_read.append(path)
     ctx.say(f"unpacking {name} ({path}) into {ctx.root}")
     result = unpack_archive(path, ctx.root, devices, max_size)
     ctx.say(f"entries by type: {result.stats.kinds}")

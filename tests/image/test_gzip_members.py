@@ -60,8 +60,9 @@ def test_members_unpack_as_the_plain_archive_does(features: Path, tmp_path: Path
     archive = tmp_path / "layer.tar.gz"
     archive.write_bytes(blob)
     with open(archive, "rb") as src:
-        found = gzipmembers.spans(src.fileno(), len(blob))
-    assert found is not None and len(found) == -(-len(data) // (64 << 10)) > 2
+        assert gzipmembers.has_lengths(src.fileno())
+        found = list(gzipmembers.spans(src.fileno(), len(blob)))
+    assert len(found) == -(-len(data) // (64 << 10)) > 2
     assert sum(length for _at, length in found) == len(blob)
     (tmp_path / "out").mkdir()
     unpack_archive(str(archive), str(tmp_path / "out"), "keep")
@@ -76,7 +77,7 @@ def test_a_gzip_file_without_lengths_is_one_stream(tmp_path: Path) -> None:
     archive = tmp_path / "other.gz"
     archive.write_bytes(gzip.compress(b"x" * 100_000) + gzip.compress(b"y"))
     with open(archive, "rb") as src:
-        assert gzipmembers.spans(src.fileno(), archive.stat().st_size) is None
+        assert not gzipmembers.has_lengths(src.fileno())
 
 
 def test_an_empty_stream_is_one_empty_member() -> None:
@@ -97,8 +98,23 @@ def _lie_about_length(blob: bytes, member: int, delta: int) -> bytes:
 
 
 def _bomb(_data: bytes) -> bytes:
-    """One member that says its length and inflates far past what a member may."""
-    return gzipmembers.member(bytes(gzipmembers.MEMBER_MAX + 1))
+    """One member that says its length and inflates past what a member holds."""
+    return gzipmembers.member(bytes(gzipmembers.MEMBER_SIZE + 1))
+
+
+def _tiny_members(data: bytes) -> bytes:
+    """Members far smaller than MEMBER_SIZE: a million of them would cost a
+    million reads; the second one already stops the reader."""
+    return b"".join(gzipmembers.member(data[at:at + 100]) for at in range(0, len(data), 100))
+
+
+def _stored_blocks(_data: bytes) -> bytes:
+    """One member longer than MEMBER_SIZE bytes can compress to (empty stored
+    deflate blocks pad it): refused before it is read."""
+    body = b"\x00\x00\x00\xff\xff" * (gzipmembers.MEMBER_SIZE // 4) + b"\x03\x00"
+    total = gzipmembers.HEADER_SIZE + len(body) + 8
+    head = gzipmembers.member(b"")[:gzipmembers.HEADER_SIZE - 8] + struct.pack("<Q", total)
+    return head + body + struct.pack("<II", 0, 0)
 
 
 @pytest.mark.parametrize("damage", [
@@ -108,8 +124,9 @@ def _bomb(_data: bytes) -> bytes:
     lambda blob: blob[:-5],                               # the last member cut short
     lambda blob: blob[:len(blob) // 2] + bytes([blob[len(blob) // 2] ^ 1])
     + blob[len(blob) // 2 + 1:],                          # a flipped bit
-    _bomb,
-], ids=["overlapping", "short", "past-the-end", "truncated", "flipped-bit", "bomb"])
+    _bomb, _tiny_members, _stored_blocks,
+], ids=["overlapping", "short", "past-the-end", "truncated", "flipped-bit", "bomb",
+        "tiny-members", "too-long"])
 def test_members_that_do_not_add_up_are_one_error(features: Path, tmp_path: Path,
                                                   small_members: None, damage) -> None:
     archive = tmp_path / "layer.tar.gz"

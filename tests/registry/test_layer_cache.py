@@ -302,3 +302,25 @@ def test_a_chunk_index_that_does_not_add_up_is_a_warning(
     assert "its index does not add up to its chunks" in result.stdout + result.stderr, out
     assert "from the cache repository)" not in out
     assert (first / "t.aci").read_bytes() == (work / "t.aci").read_bytes()
+
+
+def test_editing_a_step_above_leaves_the_image_step_as_it_is(tiny: Tiny, tmp_path: Path) -> None:
+    """The list of steps the image step fetches ahead for is a side file, not
+    part of its spec: editing a cmd step must not unpack the base again."""
+    work = machine(tmp_path / "w", tiny)
+
+    def generate() -> None:
+        ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-repo",
+                           "docker://127.0.0.1:9/cache", "t.json"], cwd=work,
+                          capture_output=True, text=True))
+
+    generate()
+    above = next((work / ".acigen" / "steps").glob("01-image-*.above.json"))
+    spec = above.with_name(above.name.replace(".above.json", ".json"))
+    before = (spec.read_bytes(), spec.stat().st_mtime_ns, above.read_text())
+    doc = json.loads((work / "t.json").read_text())
+    doc[STEPS][1]["args"][-1] += " && echo edited"
+    (work / "t.json").write_text(json.dumps(doc, indent=2))
+    generate()
+    assert (spec.read_bytes(), spec.stat().st_mtime_ns) == before[:2]
+    assert above.read_text() != before[2]  # it names the edited step's new file
