@@ -9,6 +9,7 @@ The row is the second build's time against the first's (target: at most 0.3x).
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import workspace
@@ -23,6 +24,25 @@ def _build(work: Path, minbase: Path, repo: str) -> Sample:
     workspace.nginx_manifest(work)
     args = ("--cache-dir", str(work / "cache"), "--tls-verify", "false", "--cache-repo", repo)
     return timed(lambda: (acigen(work, *args, "nginx.json"), ninja(work)))
+
+
+def _edge_times(workdir: Path) -> list[tuple[str, float]]:
+    """(edge, seconds) of WORKDIR's build, in the order they started (ninja's log)."""
+    rows = []
+    for line in (workdir / ".acigen" / ".ninja_log").read_text().splitlines()[1:]:
+        start, end, _mtime, target, _hash = line.split("\t")
+        rows.append((int(start), target, (int(end) - int(start)) / 1000))
+    return [(target, seconds) for _start, target, seconds in sorted(rows)]
+
+
+def _edge_medians(work: Path) -> str:
+    """Each edge of the second machines' builds: its median time, e.g. 02-cmd 0.87."""
+    by_edge: dict[str, list[float]] = {}
+    for two in sorted(work.glob("two-*")):
+        for target, seconds in _edge_times(two):
+            name = Path(target).name.split(".")[0].rsplit("-", 1)[0]  # 02-cmd-KEY: 02-cmd
+            by_edge.setdefault(name, []).append(seconds)
+    return ", ".join(f"{name} {statistics.median(each):.2f}" for name, each in by_edge.items())
 
 
 def layer_cache(ctx: Context) -> list[Row]:
@@ -44,7 +64,8 @@ def layer_cache(ctx: Context) -> list[Row]:
     if not same:
         raise RuntimeError("the second machine's nginx.aci differs from the first's")
     detail = (f"{len(firsts)} pairs; first machine {', '.join(f'{s.wall:.3g}' for s in firsts)} s, "
-              f"second {', '.join(f'{s.wall:.3g}' for s in seconds)} s; images identical")
+              f"second {', '.join(f'{s.wall:.3g}' for s in seconds)} s; images identical; "
+              f"the second machine's edges (median s): {_edge_medians(work)}")
     return [Row(11, "a second machine's clean nginx build with --cache-repo",
                 "the first machine's (which runs the steps and pushes)",
                 ours=median(seconds).wall, theirs=median(firsts).wall,
