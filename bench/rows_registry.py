@@ -28,11 +28,10 @@ def _build(work: Path, minbase: Path, repo: str) -> Sample:
 
 def _edge_times(workdir: Path) -> list[tuple[str, float]]:
     """(edge, seconds) of WORKDIR's build, in the order they started (ninja's log)."""
-    rows = []
-    for line in (workdir / ".acigen" / ".ninja_log").read_text().splitlines()[1:]:
-        start, end, _mtime, target, _hash = line.split("\t")
-        rows.append((int(start), target, (int(end) - int(start)) / 1000))
-    return [(target, seconds) for _start, target, seconds in sorted(rows)]
+    from tests.support.busybox import ninja_log
+    log = ninja_log(workdir)
+    return [(target, (end - start) / 1000)
+            for target, (start, end) in sorted(log.items(), key=lambda item: item[1])]
 
 
 def _edge_medians(work: Path) -> str:

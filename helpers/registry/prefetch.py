@@ -21,26 +21,25 @@ went wrong).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from typing import Any
 
+from acigen.fileio import read_json
 from acigen.helpers.registry.layercache import RECORDS, LayerCache, key_of, with_reads
 from acigen.helpers.unpack.image import image_step_reads
+from acigen.stepspec import StepSpec, load_spec
 
 
 def prefetch(spec: dict[str, Any], key: str) -> tuple[int, int]:
     """Fetch the cached layers of the chroot steps above the image step SPEC
     (cache key KEY): (how many the cache repository had, how many were asked for)."""
-    with open(spec["cache"]["prefetch"], encoding="utf-8") as src:
-        step_files = json.load(src)
+    step_files = read_json(spec["cache"]["prefetch"])
     keys = {spec["layer"]: with_reads(key, image_step_reads(spec["step"]))}
     records = os.path.join(spec["layer"], RECORDS)
     found = asked = 0
     for step_file in step_files:
-        with open(step_file, encoding="utf-8") as src:
-            above = json.load(src)
+        above = load_spec(StepSpec, step_file).to_json()  # as its own step will see it
         parent = keys.get(above["lower"][0]) if above.get("lower") else None
         if parent is None or "cache" not in above:
             continue
