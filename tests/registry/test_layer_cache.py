@@ -324,3 +324,32 @@ def test_editing_a_step_above_leaves_the_image_step_as_it_is(tiny: Tiny, tmp_pat
     generate()
     assert (spec.read_bytes(), spec.stat().st_mtime_ns) == before[:2]
     assert above.read_text() != before[2]  # it names the edited step's new file
+
+
+def test_a_kill_during_the_prefetch_leaves_a_build_that_finishes_the_same(
+        registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
+    """SIGKILL to the whole build at seeded moments while the image step unpacks
+    and fetches ahead; the next `ninja` pulls both layers and makes the same bytes."""
+    import os
+    import random
+    import signal
+    import time
+
+    from tests.support.tools import ninja
+    repo = ("--cache-repo", registry.ref("layers/killed"))
+    ok(build(machine(tmp_path / "one", tiny), *PLAIN, *repo, cache=tmp_path / "cache-one"))
+    rng = random.Random(23)
+    for run in range(3):
+        second = machine(tmp_path / f"two-{run}", tiny)
+        cache = tmp_path / f"cache-{run}"
+        ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-dir", str(cache), *PLAIN,
+                           *repo, "t.json"], cwd=second, capture_output=True, text=True))
+        proc = subprocess.Popen([ninja(), "t/step-01"], cwd=second, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.6))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
+        assert out.count("pulled from the layer cache") == 2, out
+        assert (tmp_path / "one" / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
+        assert not [p for p in (cache / "fetch" / "partial").iterdir()], "a partial download left"
