@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from acigen import __version__, manifest, outputs, records, registry_options
 from acigen.errors import AcigenError, ExitCode, UsageError, handle_exit
+from acigen.helpers.core import ownerrecord
 from acigen.invocation import Invocation
 from acigen.plan import Graph, plan
 from acigen.render import Setup, render_ninja
@@ -183,17 +184,12 @@ def require_same_builder(builddir: str, building: bool) -> None:
     """A build directory holds root's builds or one user's rootless ones,
     never both (BUILDDIR/owner, written by the helpers): refuse the other.
     A user may still generate for root's builds (`acigen m.json && sudo ninja`)."""
-    try:
-        with open(os.path.join(builddir, "owner"), encoding="ascii", errors="replace") as src:
-            owner = src.read().strip()
-    except OSError:
-        return
+    owner = ownerrecord.read(builddir)
     mine = "root" if os.geteuid() == 0 else f"user {os.getuid()}"
-    if owner != mine and (building or owner != "root"):
-        theirs = "root builds (sudo)" if owner == "root" else \
-            f"rootless builds by uid {owner.removeprefix('user ')}"
-        raise AcigenError(f"{builddir}: this build directory belongs to {theirs}: use "
-                          "another build directory (-B), or build as its owner")
+    if owner is not None and owner != mine and (building or owner != "root"):
+        raise AcigenError(f"{builddir}: this build directory belongs to "
+                          f"{ownerrecord.describe(owner)}: use another build directory (-B), "
+                          "or build as its owner")
 
 
 def write(inv: Invocation, graph: Graph, setup: Setup) -> None:

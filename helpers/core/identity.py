@@ -5,18 +5,15 @@ build's hold them shifted into the user's subordinate range.  Mixing them
 would give layers whose owners mean different things (and that the other
 side cannot read or remove), so a helper that finds the other kind of
 build's record refuses with one line.  Written by the first helper that
-works in the directory.
+works in the directory (ownerrecord).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from acigen.errors import HelperError
-from acigen.helpers.core import userns
-
-RECORD = "owner"
+from acigen.helpers.core import ownerrecord, userns
 
 
 def current() -> str:
@@ -24,20 +21,6 @@ def current() -> str:
     if userns.mode() == "root":
         return "root"
     return f"user {userns.outside_uid()}"
-
-
-def _describe(owner: str) -> str:
-    if owner == "root":
-        return "root builds (sudo ninja)"
-    return f"rootless builds by uid {owner.removeprefix('user ')}"
-
-
-def _recorded(builddir: str) -> str | None:
-    try:
-        with open(os.path.join(builddir, RECORD), encoding="ascii", errors="replace") as src:
-            return src.read().strip()
-    except FileNotFoundError:
-        return None
 
 
 def _inferred(builddir: str) -> str | None:
@@ -55,21 +38,15 @@ def _inferred(builddir: str) -> str | None:
 def check(builddir: str) -> None:
     """Record who builds in BUILDDIR, or refuse if it is someone else."""
     mine = current()
-    found = _recorded(builddir)
+    found = ownerrecord.read(builddir)
     if found is None:
         found = _inferred(builddir) or mine
         if found == mine:
-            _write(builddir, mine)
-            found = _recorded(builddir) or mine  # another helper may have been first
+            ownerrecord.write(builddir, mine)
+            found = ownerrecord.read(builddir) or mine  # another helper may have been first
     if found != mine:
-        raise HelperError(f"{builddir}: this build directory belongs to {_describe(found)}, "
-                          f"not to {_describe(mine)}: use another build directory (-B), or "
+        raise HelperError(f"{builddir}: this build directory belongs to "
+                          f"{ownerrecord.describe(found)}, not to "
+                          f"{ownerrecord.describe(mine)}: use another build directory (-B), or "
                           f"remove this one as its owner (acigen clean)")
 
-
-def _write(builddir: str, owner: str) -> None:
-    path = os.path.join(builddir, RECORD)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(owner + "\n")
