@@ -184,7 +184,10 @@ def require_same_builder(builddir: str, building: bool) -> None:
     """A build directory holds root's builds or one user's rootless ones,
     never both (BUILDDIR/owner, written by the helpers): refuse the other.
     A user may still generate for root's builds (`acigen m.json && sudo ninja`)."""
-    owner = ownerrecord.read(builddir)
+    try:
+        owner = ownerrecord.read(builddir)
+    except OSError:  # unreadable: the helpers, which can, will judge
+        return
     mine = "root" if os.geteuid() == 0 else f"user {os.getuid()}"
     if owner is not None and owner != mine and (building or owner != "root"):
         raise AcigenError(f"{builddir}: this build directory belongs to "

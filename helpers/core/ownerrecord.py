@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 RECORD = "owner"
 
@@ -28,11 +27,13 @@ def read(builddir: str) -> str | None:
 def write(builddir: str, owner: str) -> None:
     """Record OWNER unless a whole record is there already."""
     path = os.path.join(builddir, RECORD)
-    fd, temp = tempfile.mkstemp(prefix=f".{RECORD}.tmp-", dir=builddir)
+    temp = os.path.join(builddir, f".{RECORD}.tmp-{os.getpid()}")  # a dead pid's: ours now
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(owner + "\n")
-        os.chmod(temp, 0o644)
+            os.fchmod(fd, 0o644)  # whatever the umask: acigen reads it as the user
         try:
             os.link(temp, path)
         except FileExistsError:
