@@ -227,11 +227,11 @@ class Planner:
         chroot step too), parents first: helpers/registry/prefetch.py."""
         if root.parent is not None or root.step.kind.type != "image" or self.opt.offline:
             return []
-        out = []
+        reached, out = {id(root)}, []
         for layer in self.graph.layers:  # parents come before their children
-            chain = self.chain(layer)  # LAYER, ..., its image step
-            if len(chain) > 1 and chain[-1] is root and \
-                    all(below.step.kind.rule is CHROOT for below in chain[:-1]):
+            if layer.parent is not None and id(layer.parent) in reached and \
+                    layer.step.kind.rule is CHROOT:
+                reached.add(id(layer))
                 out.append(layer.step_file)
         return out
 
