@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.registry.conftest import STEPS, Tiny, build, ok, rootfs_names
+from tests.support.build import acigen, run_ninja
 from tests.support.registry import Registry
 
 PLAIN = ("--tls-verify", "false")
@@ -87,14 +87,12 @@ def _prefetched(registry: Registry, tiny: Tiny, tmp_path: Path, name: str
                 ) -> tuple[Path, set[str], set[str]]:
     """A first machine's build, then a second machine's up to its image step:
     (its build directory, the layer tags and the blobs the image step asked for)."""
-    from tests.support.tools import ninja
     repo = ("--cache-repo", registry.ref(name))
     ok(build(machine(tmp_path / "one", tiny), *PLAIN, *repo, cache=tmp_path / "cache-one"))
     second = machine(tmp_path / "two", tiny)
     before = len(registry.requests())
-    ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-dir", str(tmp_path / "cache-two"),
-                       *PLAIN, *repo, "t.json"], cwd=second, capture_output=True, text=True))
-    ok(subprocess.run([ninja(), "t/step-01"], cwd=second, capture_output=True, text=True))
+    acigen(second, "--cache-dir", str(tmp_path / "cache-two"), *PLAIN, *repo, "t.json")
+    run_ninja(second, "t/step-01")
     image_log = next((second / ".acigen" / "logs").glob("01-image-*.log")).read_text()
     assert "prefetched 2 of 2 layers above from the layer cache" in image_log, image_log
     tags, blobs = _layer_requests(registry, before)
@@ -106,12 +104,11 @@ def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
         registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
     """The image step computes the cache keys of the cmd steps above it and pulls
     their layers while it unpacks: once it is done, they need no registry."""
-    from tests.support.tools import ninja
     second, prefetched_tags, prefetched_blobs = _prefetched(registry, tiny, tmp_path,
                                                             "layers/prefetch")
     assert len(_member_layers(tmp_path / "cache-two", prefetched_blobs)) == 2
     middle = len(registry.requests())
-    out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
+    out = run_ninja(second).stdout
     assert out.count("pulled from the layer cache") == 2, out
     tags, blobs = _layer_requests(registry, middle)
     assert not tags and not blobs & prefetched_blobs, registry.requests()[middle:]
@@ -123,7 +120,6 @@ def test_the_image_step_fetches_the_layers_above_it_so_their_steps_ask_nothing(
 
 def test_a_prefetched_layer_damaged_in_the_download_cache_is_fetched_again(
         registry: Registry, tiny: Tiny, tmp_path: Path) -> None:
-    from tests.support.tools import ninja
     second, _tags, blobs = _prefetched(registry, tiny, tmp_path, "layers/damaged")
     objects = tmp_path / "cache-two" / "fetch" / "sha256"
     layer = max((objects / digest.split(":")[1] for digest in blobs),
@@ -132,7 +128,7 @@ def test_a_prefetched_layer_damaged_in_the_download_cache_is_fetched_again(
     data[len(data) // 2] ^= 1
     layer.write_bytes(bytes(data))
     middle = len(registry.requests())
-    out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
+    out = run_ninja(second).stdout
     assert out.count("pulled from the layer cache") == 2, out
     _tags, fetched = _layer_requests(registry, middle)
     assert f"sha256:{layer.name}" in fetched  # dropped, and downloaded again
@@ -310,9 +306,7 @@ def test_editing_a_step_above_leaves_the_image_step_as_it_is(tiny: Tiny, tmp_pat
     work = machine(tmp_path / "w", tiny)
 
     def generate() -> None:
-        ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-repo",
-                           "docker://127.0.0.1:9/cache", "t.json"], cwd=work,
-                          capture_output=True, text=True))
+        acigen(work, "--cache-repo", "docker://127.0.0.1:9/cache", "t.json")
 
     generate()
     above = next((work / ".acigen" / "steps").glob("01-image-*.above.json"))
@@ -342,14 +336,13 @@ def test_a_kill_during_the_prefetch_leaves_a_build_that_finishes_the_same(
     for run in range(3):
         second = machine(tmp_path / f"two-{run}", tiny)
         cache = tmp_path / f"cache-{run}"
-        ok(subprocess.run([sys.executable, "-m", "acigen", "--cache-dir", str(cache), *PLAIN,
-                           *repo, "t.json"], cwd=second, capture_output=True, text=True))
+        acigen(second, "--cache-dir", str(cache), *PLAIN, *repo, "t.json")
         proc = subprocess.Popen([ninja(), "t/step-01"], cwd=second, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.05, 0.6))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        out = ok(subprocess.run([ninja()], cwd=second, capture_output=True, text=True))
+        out = run_ninja(second).stdout
         assert out.count("pulled from the layer cache") == 2, out
         assert (tmp_path / "one" / "t.aci").read_bytes() == (second / "t.aci").read_bytes()
         assert not [p for p in (cache / "fetch" / "partial").iterdir()], "a partial download left"
